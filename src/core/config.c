@@ -1,0 +1,210 @@
+/* core/config.c - the configuration table and its parser. */
+#include "core/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+enum kind { K_STR, K_OSTR, K_INT, K_BOOL, K_LEVEL, K_SYNC };
+
+struct entry {
+    const char *name;
+    enum kind kind;
+    size_t off;
+    const char *def;      /* NULL: unset */
+    long min, max;        /* K_INT bounds */
+    const char *help;
+};
+
+#define F(field) offsetof(hub_config_t, field)
+
+static const struct entry table[] = {
+    {"DMX_MQTT_HOST", K_STR, F(mqtt_host), "localhost", 0, 0, "MQTT broker host"},
+    {"DMX_MQTT_PORT", K_INT, F(mqtt_port), "1883", 1, 65535, "MQTT broker port"},
+    {"DMX_MQTT_USERNAME", K_OSTR, F(mqtt_username), NULL, 0, 0, "MQTT username (unset: anonymous)"},
+    {"DMX_MQTT_PASSWORD", K_OSTR, F(mqtt_password), NULL, 0, 0, "MQTT password"},
+    {"DMX_MQTT_CLIENT_ID", K_STR, F(mqtt_client_id), "showhub", 0, 0,
+     "MQTT client id (stable: the session persists)"},
+    {"DMX_MQTT_ENABLED", K_BOOL, F(mqtt_enabled), "true", 0, 0, "Connect to MQTT at all"},
+    {"DMX_QUEUE_SIZE", K_INT, F(queue_size), "10000", 1, 10000000, "Max buffered mutation commands"},
+    {"DMX_CMD_DEDUPE_TTL_SECONDS", K_INT, F(dedupe_ttl_s), "900", 1, 31536000,
+     "TTL for the command dedupe cache"},
+    {"DMX_CMD_DEDUPE_CAPACITY", K_INT, F(dedupe_capacity), "4096", 1, 10000000,
+     "Max cached command ids"},
+    {"DMX_ALLOW_ORIGINS", K_STR, F(allow_origins), "*", 0, 0,
+     "CORS/WebSocket allowed origins (comma separated, * for any)"},
+    {"DMX_OLA_ENABLED", K_BOOL, F(ola_enabled), "false", 0, 0, "Enable OLA DMX output"},
+    {"DMX_OLA_URL", K_STR, F(ola_url), "http://localhost:9090/set_dmx", 0, 0, "OLA HTTP endpoint"},
+    {"DMX_OLA_UNIVERSE", K_INT, F(ola_universe), "1", 0, 2147483647,
+     "DMX universe (the demo fixture's, and OLA's)"},
+    {"DMX_OLA_FPS", K_INT, F(ola_fps), "44", 1, 1000, "Max frame rate for OLA"},
+    {"DMX_HTTP_HOST", K_STR, F(http_host), "0.0.0.0", 0, 0, "HTTP/WebSocket listen address"},
+    {"DMX_HTTP_PORT", K_INT, F(http_port), "8080", 1, 65535, "HTTP/WebSocket listen port"},
+    {"DMX_DATA_DIR", K_STR, F(data_dir), "./data", 0, 0, "Directory of showhub.db"},
+    {"DMX_API_KEY", K_OSTR, F(api_key), NULL, 0, 0,
+     "Require this key (x-api-key header, ?token= on /ws); unset: accept and audit"},
+    {"DMX_LOG_LEVEL", K_LEVEL, F(log_level), "info", 0, 0, "debug, info, warn, error or off"},
+    {"DMX_WEB_DIR", K_STR, F(web_dir), HUB_WEB_DIR_DEFAULT, 0, 0, "Directory of the web UI"},
+    {"DMX_STORE_SYNC", K_SYNC, F(store_sync_full), "full", 0, 0,
+     "full: fsync every commit (survives power loss); normal: survives process crash"},
+    {"DMX_JOURNAL_RETENTION", K_INT, F(journal_retention), "100000", 1, 100000000,
+     "Applied commands kept in the journal"},
+    {"DMX_WS_SLOW_MS", K_INT, F(ws_slow_ms), "200", 10, 60000,
+     "A WebSocket client this many ms behind is disconnected"},
+    {"DMX_WS_BACKLOG", K_INT, F(ws_backlog), "1024", 16, 1000000,
+     "Frames queued per WebSocket client before it is disconnected"},
+};
+
+#define NENTRIES (sizeof(table) / sizeof(table[0]))
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return HUB_EINVAL;
+}
+
+static int parse_int(const char *v, long min, long max, int *out)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+        return HUB_EINVAL;
+    *out = (int)n;
+    return 0;
+}
+
+static int apply(hub_config_t *cfg, const struct entry *e, const char *v, char *err, size_t errlen)
+{
+    char *base = (char *)cfg + e->off;
+
+    switch (e->kind) {
+    case K_STR:
+    case K_OSTR:
+        if (e->kind == K_STR && v[0] == '\0') {
+            snprintf(err, errlen, "%s must not be empty", e->name);
+            return HUB_EINVAL;
+        }
+        hub_free(*(char **)base);
+        *(char **)base = hub_strdup(v);
+        return 0;
+    case K_INT:
+        if (parse_int(v, e->min, e->max, (int *)base) == 0)
+            return 0;
+        snprintf(err, errlen, "%s=\"%s\" is not valid: expected an integer from %ld to %ld",
+                 e->name, v, e->min, e->max);
+        return HUB_EINVAL;
+    case K_BOOL:
+        if (parse_bool(v, (bool *)base) == 0)
+            return 0;
+        snprintf(err, errlen, "%s=\"%s\" is not valid: expected true or false (also 1/0, yes/no, on/off)",
+                 e->name, v);
+        return HUB_EINVAL;
+    case K_LEVEL: {
+        int lvl = hub_log_level_parse(v);
+        if (lvl >= 0) {
+            *(int *)base = lvl;
+            return 0;
+        }
+        snprintf(err, errlen, "%s=\"%s\" is not valid: expected debug, info, warn, error or off",
+                 e->name, v);
+        return HUB_EINVAL;
+    }
+    case K_SYNC:
+        if (strcmp(v, "full") == 0 || strcmp(v, "normal") == 0) {
+            *(bool *)base = strcmp(v, "full") == 0;
+            return 0;
+        }
+        snprintf(err, errlen, "%s=\"%s\" is not valid: expected full or normal", e->name, v);
+        return HUB_EINVAL;
+    }
+    return HUB_EINVAL;
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+int hub_config_load(hub_config_t *cfg, const char *(*get)(const char *name), char *err,
+                    size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_body = 16 * 1024;
+    if (get == NULL)
+        get = env_get;
+    for (size_t i = 0; i < NENTRIES; i++) {
+        const struct entry *e = &table[i];
+        if (e->def != NULL && apply(cfg, e, e->def, err, errlen) != 0)
+            return HUB_EINVAL;
+    }
+    for (size_t i = 0; i < NENTRIES; i++) {
+        const char *v = get(table[i].name);
+        if (v != NULL && apply(cfg, &table[i], v, err, errlen) != 0)
+            return HUB_EINVAL;
+    }
+    return 0;
+}
+
+void hub_config_close(hub_config_t *cfg)
+{
+    for (size_t i = 0; i < NENTRIES; i++)
+        if (table[i].kind == K_STR || table[i].kind == K_OSTR) {
+            char **p = (char **)((char *)cfg + table[i].off);
+            hub_free(*p);
+            *p = NULL;
+        }
+}
+
+void hub_config_print_help(FILE *f)
+{
+    fprintf(f, "Environment variables (default in brackets):\n");
+    for (size_t i = 0; i < NENTRIES; i++)
+        fprintf(f, "  %-28s %s [%s]\n", table[i].name, table[i].help,
+                table[i].def ? table[i].def : "unset");
+}
+
+int hub_config_origin_allowed(const hub_config_t *cfg, const char *origin)
+{
+    const char *p = cfg->allow_origins;
+    size_t olen;
+
+    if (origin == NULL)
+        return 1;
+    olen = strlen(origin);
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        /* Trim blanks around each item. */
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if ((n == 1 && *p == '*') || (n == olen && strncasecmp(p, origin, n) == 0))
+            return 1;
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,178 @@
+/* engine/dedupe.c - TTL + LRU set of command ids.
+ *
+ * A fixed pool of `capacity` entries, a chained hash table with twice as many
+ * buckets, and a recency list (head = most recent). The hash is seeded at
+ * random so clients cannot pick ids that pile into one bucket.
+ */
+#include "engine/dedupe.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/mem.h"
+#include "core/ulid.h"
+
+typedef struct entry {
+    struct entry *hnext;             /* hash chain */
+    struct entry *newer, *older;     /* recency list */
+    uint64_t seen_ms;
+    char id[HUB_ULID_LEN + 1];
+    int used;
+} entry_t;
+
+struct hub_dedupe {
+    entry_t *pool;
+    entry_t *free_list;              /* linked through hnext */
+    entry_t **buckets;
+    size_t nbuckets;                 /* power of two */
+    size_t capacity, size;
+    uint64_t ttl_ms;
+    uint64_t seed;
+    entry_t *newest, *oldest;
+};
+
+static uint64_t hash_id(const hub_dedupe_t *d, const char *id)
+{
+    uint64_t h = d->seed ^ 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < HUB_ULID_LEN; i++) {
+        h ^= (unsigned char)id[i];
+        h *= 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+hub_dedupe_t *hub_dedupe_new(size_t capacity, uint64_t ttl_ms)
+{
+    hub_dedupe_t *d = hub_calloc(1, sizeof(*d));
+    if (capacity == 0)
+        capacity = 1;
+    d->capacity = capacity;
+    d->ttl_ms = ttl_ms;
+    d->nbuckets = 16;
+    while (d->nbuckets < capacity * 2)
+        d->nbuckets <<= 1;
+    d->buckets = hub_calloc(d->nbuckets, sizeof(entry_t *));
+    d->pool = hub_calloc(capacity, sizeof(entry_t));
+    for (size_t i = 0; i < capacity; i++) {
+        d->pool[i].hnext = d->free_list;
+        d->free_list = &d->pool[i];
+    }
+    if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed))
+        d->seed = (uint64_t)(uintptr_t)d ^ 0x5bd1e995u;
+    return d;
+}
+
+void hub_dedupe_free(hub_dedupe_t *d)
+{
+    if (d == NULL)
+        return;
+    hub_free(d->pool);
+    hub_free(d->buckets);
+    hub_free(d);
+}
+
+static entry_t **slot_of(hub_dedupe_t *d, const char *id)
+{
+    entry_t **pp = &d->buckets[hash_id(d, id) & (d->nbuckets - 1)];
+    while (*pp != NULL && memcmp((*pp)->id, id, HUB_ULID_LEN) != 0)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+static void list_unlink(hub_dedupe_t *d, entry_t *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        d->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        d->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void list_push_newest(hub_dedupe_t *d, entry_t *e)
+{
+    e->newer = NULL;
+    e->older = d->newest;
+    if (d->newest)
+        d->newest->newer = e;
+    else
+        d->oldest = e;
+    d->newest = e;
+}
+
+static void drop(hub_dedupe_t *d, entry_t *e)
+{
+    entry_t **pp = slot_of(d, e->id);
+    *pp = e->hnext;
+    list_unlink(d, e);
+    e->used = 0;
+    e->hnext = d->free_list;
+    d->free_list = e;
+    d->size--;
+}
+
+static int expired(const hub_dedupe_t *d, const entry_t *e, uint64_t now_ms)
+{
+    return now_ms >= e->seen_ms && now_ms - e->seen_ms >= d->ttl_ms;
+}
+
+int hub_dedupe_seen(hub_dedupe_t *d, const char *id, uint64_t now_ms)
+{
+    entry_t *e = *slot_of(d, id);
+    if (e == NULL)
+        return 0;
+    if (expired(d, e, now_ms)) {
+        drop(d, e);
+        return 0;
+    }
+    list_unlink(d, e);
+    list_push_newest(d, e);
+    return 1;
+}
+
+void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
+{
+    entry_t **pp = slot_of(d, id);
+    entry_t *e = *pp;
+
+    if (e != NULL) {            /* re-added: refresh both age and recency */
+        e->seen_ms = seen_ms;
+        list_unlink(d, e);
+        list_push_newest(d, e);
+        return;
+    }
+    while (d->oldest != NULL && expired(d, d->oldest, seen_ms))
+        drop(d, d->oldest);
+    if (d->size >= d->capacity)
+        drop(d, d->oldest);
+    e = d->free_list;
+    d->free_list = e->hnext;
+    memcpy(e->id, id, HUB_ULID_LEN);
+    e->id[HUB_ULID_LEN] = '\0';
+    e->seen_ms = seen_ms;
+    e->used = 1;
+    pp = slot_of(d, id);        /* drops above may have changed the chain */
+    e->hnext = NULL;
+    *pp = e;
+    list_push_newest(d, e);
+    d->size++;
+}
+
+void hub_dedupe_remove(hub_dedupe_t *d, const char *id)
+{
+    entry_t *e = *slot_of(d, id);
+    if (e != NULL)
+        drop(d, e);
+}
+
+size_t hub_dedupe_size(const hub_dedupe_t *d)
+{
+    return d->size;
+}

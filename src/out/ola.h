@@ -1,0 +1,35 @@
+/* out/ola.h - DMX output to OLA over its HTTP API, on the output thread.
+ *
+ * The loop thread hands over the latest 512-slot frame (hub_ola_set_frame,
+ * a copy under a short mutex: the double buffer). The output thread wakes at
+ * most fps times a second, and when the frame changed since the last send it
+ * POSTs `u=<universe>&d=<v1,v2,…>` to the configured URL with libcurl.
+ * Duplicate frames are suppressed. Errors are logged (event "ola") and
+ * counted, never fatal: state keeps flowing (fail-open). On close a blackout
+ * (all zeros) is sent before the thread exits.
+ */
+#ifndef HUB_OUT_OLA_H
+#define HUB_OUT_OLA_H
+
+#include <stdint.h>
+
+#include "core/metrics.h"
+
+typedef struct hub_ola hub_ola_t;
+
+typedef struct hub_ola_cfg {
+    const char *url;                 /* e.g. http://localhost:9090/set_dmx */
+    int universe;
+    int fps;                         /* max frames per second, >= 1 */
+    long timeout_ms;                 /* per request; 0 = 1000 */
+} hub_ola_cfg_t;
+
+/* Start the output thread. Registers dmx_ola_frames_total and
+ * dmx_ola_errors_total in metrics. */
+int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metrics);
+/* Thread-safe: copy nslots (<= 512) values as the frame to send next. */
+void hub_ola_set_frame(hub_ola_t *o, const uint8_t *slots, unsigned nslots);
+/* Send a blackout, stop the thread, free. Bounded by the request timeout. */
+void hub_ola_free(hub_ola_t *o);
+
+#endif

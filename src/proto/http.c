@@ -1,0 +1,462 @@
+/* proto/http.c - REST routes: /rgb, /healthz, /readyz, /metrics, /devices.
+ *
+ * Every response is staged on the connection and written from
+ * LWS_CALLBACK_HTTP_WRITEABLE (headers first, then the body), so an answer
+ * that arrives later from the engine (POST /rgb waits until its command is
+ * durable) goes out the same way as an immediate one.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "proto/proto_int.h"
+
+static void resp_reset(hub_http_resp_t *r)
+{
+    hub_free(r->buf);
+    memset(r, 0, sizeof(*r));
+}
+
+static void pss_reset(hub_pss_t *pss)
+{
+    if (pss->pending != NULL) {
+        hub_cmd_detach(pss->pending);
+        pss->pending = NULL;
+    }
+    hub_free(pss->body);
+    pss->body = NULL;
+    pss->body_len = pss->body_cap = 0;
+    pss->body_error = 0;
+    pss->body_error_msg = NULL;
+    resp_reset(&pss->resp);
+}
+
+void hub__http_add_header(hub_pss_t *pss, const char *name, const char *value)
+{
+    hub_http_resp_t *r = &pss->resp;
+    if (r->nextra >= 4)
+        return;
+    r->hname[r->nextra] = name;
+    snprintf(r->hval[r->nextra], sizeof(r->hval[0]), "%s", value);
+    r->nextra++;
+}
+
+void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *ctype,
+                       const char *body, size_t len)
+{
+    hub_http_resp_t *r = &pss->resp;
+    r->status = status;
+    r->ctype = ctype;
+    r->buf = hub_malloc(LWS_PRE + len + 1);
+    memcpy(r->buf + LWS_PRE, body, len);
+    r->len = len;
+    r->headers_sent = 0;
+    lws_callback_on_writable(wsi);
+}
+
+void hub__http_respond_json(struct lws *wsi, hub_pss_t *pss, int status, const char *fmt, ...)
+{
+    char body[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(body))
+        n = sizeof(body) - 1;
+    hub__http_respond(wsi, pss, status, "application/json", body, (size_t)n);
+}
+
+/* {"error":msg,"field":field} with proper escaping. */
+static void respond_error(struct lws *wsi, hub_pss_t *pss, int status, const char *msg,
+                          const char *field)
+{
+    json_t *o = json_pack("{s:s,s:s}", "error", msg, "field", field ? field : "");
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    hub__http_respond(wsi, pss, status, "application/json", text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
+static int method_of(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        int m;
+    } map[] = {
+        {WSI_TOKEN_GET_URI, HUB_M_GET},         {WSI_TOKEN_POST_URI, HUB_M_POST},
+        {WSI_TOKEN_OPTIONS_URI, HUB_M_OPTIONS}, {WSI_TOKEN_HEAD_URI, HUB_M_HEAD},
+        {WSI_TOKEN_PUT_URI, HUB_M_PUT},         {WSI_TOKEN_PATCH_URI, HUB_M_PATCH},
+        {WSI_TOKEN_DELETE_URI, HUB_M_DELETE},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (lws_hdr_total_length(wsi, map[i].tok) > 0)
+            return map[i].m;
+    return HUB_M_OTHER;
+}
+
+static void add_cors(hub_server_t *s, hub_pss_t *pss)
+{
+    if (pss->origin[0] == '\0' || !hub_config_origin_allowed(s->d.cfg, pss->origin))
+        return;
+    hub__http_add_header(pss, "access-control-allow-origin:",
+                         strcmp(s->d.cfg->allow_origins, "*") == 0 ? "*" : pss->origin);
+    hub__http_add_header(pss, "vary:", "Origin");
+}
+
+static void method_not_allowed(struct lws *wsi, hub_pss_t *pss, const char *allow)
+{
+    hub__http_add_header(pss, "allow:", allow);
+    hub__http_respond_json(wsi, pss, 405, "{\"error\":\"method not allowed\",\"allow\":\"%s\"}",
+                           allow);
+}
+
+/* --- POST /rgb ------------------------------------------------------------ */
+
+static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
+{
+    hub_pss_t *pss = ud;
+    char body[512];
+    int n;
+
+    pss->pending = NULL;
+    switch (outcome) {
+    case HUB_CMD_APPLIED:
+    case HUB_CMD_DUPLICATE:
+        n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"state\":%.*s}",
+                     outcome == HUB_CMD_APPLIED ? "applied" : "duplicate", (int)view->rgb_len,
+                     view->rgb_json);
+        hub__http_respond(pss->wsi, pss, 200, "application/json", body, (size_t)n);
+        return;
+    case HUB_EDROPPED:
+        hub__http_add_header(pss, "retry-after:", "1");
+        respond_error(pss->wsi, pss, 503,
+                      "dropped: the command queue was full and this was its oldest ui command "
+                      "(overload policy); retry later",
+                      "");
+        return;
+    case HUB_ESTORE:
+        respond_error(pss->wsi, pss, 500,
+                      "not durable: the store could not commit this command; it was not applied "
+                      "durably, retry (see the hub's log: store_commit_failed)",
+                      "");
+        return;
+    default:
+        hub__http_add_header(pss, "retry-after:", "1");
+        respond_error(pss->wsi, pss, 503, "shutting down: retry against the restarted hub", "");
+        return;
+    }
+}
+
+static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    hub_parse_err_t perr;
+    hub_cmd_t *cmd;
+    int rc;
+
+    if (pss->body_len == 0) {
+        respond_error(wsi, pss, 400, "empty body: send a JSON command object", "");
+        return;
+    }
+    if (hub_cmd_parse(pss->body, pss->body_len, "api", &cmd, &perr) != 0) {
+        respond_error(wsi, pss, 400, perr.msg, perr.field);
+        return;
+    }
+    cmd->recv_us = hub_mono_us();
+    cmd->done = on_cmd_done;
+    cmd->ud = pss;
+    rc = hub_engine_submit(s->d.engine, cmd);
+    if (rc != 0) {
+        hub_cmd_free(cmd);
+        hub__http_add_header(pss, "retry-after:", "1");
+        respond_error(wsi, pss, 503,
+                      rc == HUB_EOVERLOAD
+                          ? "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later"
+                          : "shutting down: retry against the restarted hub",
+                      "");
+        return;
+    }
+    pss->pending = cmd;
+}
+
+/* Decide at header time what a POST /rgb will get; the body is read either
+ * way (unless too large) so the connection stays usable. Returns -1 to
+ * close the connection after answering. */
+static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    char buf[256];
+    int max = s->d.cfg->max_body;
+    int clen_present = hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, buf, sizeof(buf)) > 0;
+    long clen = clen_present ? strtol(buf, NULL, 10) : 0;
+
+    if (clen > max) {
+        pss->resp.close_after = 1;
+        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", "");
+        return;
+    }
+    hub__hdr_custom(wsi, "x-api-key:", buf, sizeof(buf));
+    if (!hub__auth_ok(s, buf, "rest")) {
+        pss->body_error = 401;
+        pss->body_error_msg = "missing or wrong API key: send it in the x-api-key header";
+    } else {
+        hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, buf, sizeof(buf));
+        size_t n = strcspn(buf, "; \t");
+        if (n != strlen("application/json") || strncasecmp(buf, "application/json", n) != 0) {
+            pss->body_error = 415;
+            pss->body_error_msg = "unsupported content type: send Content-Type: application/json";
+        }
+    }
+    if (!clen_present || clen <= 0) {   /* no body to wait for */
+        if (pss->body_error)
+            respond_error(wsi, pss, pss->body_error, pss->body_error_msg, "");
+        else
+            submit_rgb(s, wsi, pss);
+    }
+}
+
+static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void *in, size_t len)
+{
+    size_t max = (size_t)s->d.cfg->max_body;
+    if (pss->body_error || pss->resp.status)
+        return 0;   /* discard: the answer is already decided */
+    if (pss->body_len + len > max) {
+        pss->resp.close_after = 1;
+        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", "");
+        return 0;
+    }
+    if (pss->body_len + len > pss->body_cap) {
+        pss->body_cap = pss->body_len + len + 256;
+        pss->body = hub_realloc(pss->body, pss->body_cap);
+    }
+    memcpy(pss->body + pss->body_len, in, len);
+    pss->body_len += len;
+    return 0;
+}
+
+static void on_body_done(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    if (pss->resp.status)
+        return;
+    if (pss->body_error) {
+        respond_error(wsi, pss, pss->body_error, pss->body_error_msg, "");
+        return;
+    }
+    submit_rgb(s, wsi, pss);
+}
+
+/* --- the other routes ------------------------------------------------------ */
+
+static void get_readyz(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    json_t *o = json_object();
+    int ready = 1;
+    char why[256];
+    size_t depth = hub_engine_queue_depth(s->d.engine);
+
+    if (s->d.mqtt != NULL) {
+        json_object_set_new(o, "mqtt", json_string(hub_mqtt_status(s->d.mqtt)));
+        if (!hub_mqtt_connected(s->d.mqtt))
+            ready = 0;
+    } else {
+        json_object_set_new(o, "mqtt", json_string("disabled (DMX_MQTT_ENABLED=false)"));
+    }
+    json_object_set_new(o, "queue_depth", json_integer((json_int_t)depth));
+    if (depth > 0)
+        ready = 0;
+    if (s->d.ready != NULL) {
+        why[0] = '\0';
+        if (!s->d.ready(s->d.ready_ud, why, sizeof(why))) {
+            ready = 0;
+            json_object_set_new(o, "store", json_string(why));
+        }
+    }
+    if (s->closing)
+        ready = 0;
+    json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    hub__http_respond(wsi, pss, ready ? 200 : 503, "application/json", text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
+static void get_metrics(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    size_t len;
+    char *text = hub_metrics_render(s->d.metrics, &len);
+    hub__http_respond(wsi, pss, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    hub_free(text);
+}
+
+static void get_devices(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    size_t len;
+    char *text;
+    if (s->d.mqtt == NULL) {
+        hub__http_respond(wsi, pss, 200, "application/json", "[]", 2);
+        return;
+    }
+    text = hub_mqtt_devices_json(s->d.mqtt, &len);
+    hub__http_respond(wsi, pss, 200, "application/json", text, len);
+    hub_free(text);
+}
+
+static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+{
+    if (pss->origin[0] != '\0' && hub_config_origin_allowed(s->d.cfg, pss->origin)) {
+        hub__http_add_header(pss, "access-control-allow-methods:", "GET, POST, OPTIONS");
+        hub__http_add_header(pss, "access-control-allow-headers:", "content-type, x-api-key");
+        hub__http_add_header(pss, "access-control-max-age:", "600");
+    }
+    hub__http_respond(wsi, pss, 204, "application/json", "", 0);
+}
+
+static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const char *uri)
+{
+    int m;
+
+    pss_reset(pss);
+    pss->wsi = wsi;
+    pss->method = m = method_of(wsi);
+    hub__hdr(wsi, WSI_TOKEN_ORIGIN, pss->origin, sizeof(pss->origin));
+    hub_metric_inc(s->m_requests);
+    add_cors(s, pss);
+    if (strlen(uri) >= sizeof(pss->path)) {
+        respond_error(wsi, pss, 414, "URI too long", "");
+        return 0;
+    }
+    snprintf(pss->path, sizeof(pss->path), "%s", uri);
+
+    if (m == HUB_M_OPTIONS) {
+        preflight(s, wsi, pss);
+        return 0;
+    }
+    if (strcmp(uri, "/rgb") == 0) {
+        if (m == HUB_M_GET || m == HUB_M_HEAD) {
+            const hub_view_t *v = hub_engine_view(s->d.engine);
+            hub__http_respond(wsi, pss, 200, "application/json", v->rgb_json, v->rgb_len);
+        } else if (m == HUB_M_POST) {
+            begin_post_rgb(s, wsi, pss);
+        } else {
+            method_not_allowed(wsi, pss, "GET, POST, OPTIONS");
+        }
+        return 0;
+    }
+    static const struct {
+        const char *path;
+        void (*fn)(hub_server_t *, struct lws *, hub_pss_t *);
+    } gets[] = {
+        {"/readyz", get_readyz},
+        {"/metrics", get_metrics},
+        {"/devices", get_devices},
+    };
+    if (strcmp(uri, "/healthz") == 0) {
+        if (m == HUB_M_GET || m == HUB_M_HEAD)
+            hub__http_respond_json(wsi, pss, 200, "{\"status\":\"ok\"}");
+        else
+            method_not_allowed(wsi, pss, "GET");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+        if (strcmp(uri, gets[i].path) != 0)
+            continue;
+        if (m == HUB_M_GET || m == HUB_M_HEAD)
+            gets[i].fn(s, wsi, pss);
+        else
+            method_not_allowed(wsi, pss, "GET");
+        return 0;
+    }
+    if (strcmp(uri, "/ws") == 0) {
+        hub__http_add_header(pss, "upgrade:", "websocket");
+        respond_error(wsi, pss, 426, "upgrade required: /ws is a WebSocket endpoint", "");
+        return 0;
+    }
+    if (m == HUB_M_GET || m == HUB_M_HEAD) {
+        int rc = hub__http_static(s, wsi, pss, uri);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    respond_error(wsi, pss, 404, "not found", "");
+    return 0;
+}
+
+/* --- writing --------------------------------------------------------------- */
+
+static int finish(struct lws *wsi, hub_pss_t *pss)
+{
+    int close_after = pss->resp.close_after;
+    resp_reset(&pss->resp);
+    if (close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int on_writeable(struct lws *wsi, hub_pss_t *pss)
+{
+    hub_http_resp_t *r = &pss->resp;
+    unsigned char hdr[LWS_PRE + 1536];
+    unsigned char *start = &hdr[LWS_PRE], *p = start, *end = &hdr[sizeof(hdr) - 1];
+    int head = pss->method == HUB_M_HEAD;
+
+    if (r->status == 0)
+        return 0;
+    if (!r->headers_sent) {
+        size_t clen = r->status == 204 ? 0 : r->len;
+        if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype,
+                                        (lws_filepos_t)clen, &p, end))
+            return -1;
+        for (int i = 0; i < r->nextra; i++)
+            if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->hname[i],
+                                            (const unsigned char *)r->hval[i],
+                                            (int)strlen(r->hval[i]), &p, end))
+                return -1;
+        if (r->close_after &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                         5, &p, end))
+            return -1;
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = 1;
+        if (clen == 0 || head)
+            return finish(wsi, pss);
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (lws_write(wsi, r->buf + LWS_PRE, r->len, LWS_WRITE_HTTP_FINAL) != (int)r->len)
+        return -1;
+    return finish(wsi, pss);
+}
+
+int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons reason,
+                       hub_pss_t *pss, void *in, size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (s->closing)
+            return -1;
+        return on_request(s, wsi, pss, (const char *)in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(s, wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        on_body_done(s, wsi, pss);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss != NULL && !pss->is_ws)
+            pss_reset(pss);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, pss, in, len);
+    }
+}

@@ -1,0 +1,815 @@
+/* proto/mqtt.c - the MQTT bridge: libmosquitto 2.0 driven by the libuv loop.
+ *
+ * libmosquitto runs non-threaded. Its socket is watched by a uv_poll (a new
+ * one per connection: the fd changes on every reconnect); readable calls
+ * mosquitto_loop_read, writable (only while mosquitto_want_write) calls
+ * mosquitto_loop_write, and a 1 s timer calls mosquitto_loop_misc for
+ * keepalive pings. So every libmosquitto callback runs on the loop thread.
+ *
+ * Back-pressure: libmosquitto sends the PUBACK of a QoS 1 command before
+ * on_message runs, so a command we read must be accepted. We therefore read
+ * one packet at a time and only while the engine's queue has room; when it
+ * is full, reading stops (TCP then pushes back on the broker) until the
+ * engine's on_room callback. See read_some() for how one packet per call is
+ * obtained from 2.0.11, whose loop_read ignores its max_packets argument.
+ *
+ * Connection states: IDLE -> CONNECTING -> CONNECTED; a failure at any point
+ * goes to BACKOFF (1 s, 2 s, 4 s … 30 s) and back to CONNECTING; shutdown
+ * goes to CLOSING (publish "offline", wait for its PUBACK, DISCONNECT) and
+ * CLOSED once every handle is closed.
+ *
+ * Threading: loop thread only; no locks.
+ */
+#include "proto/mqtt.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <jansson.h>
+#include <mosquitto.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "proto/mqtt_devices.h"
+
+#define TOPIC_CMD "v1/demo/rgb/cmd"
+#define TOPIC_STATE "v1/demo/rgb/state"
+#define TOPIC_ERROR "v1/demo/rgb/error"
+#define TOPIC_SERVER "v1/devices/server/state"
+#define TOPIC_DEVICES "v1/devices/+/state"
+
+#define PAYLOAD_MAX 16384            /* bytes; a larger command is malformed */
+#define SEND_MAXIMUM 1000            /* our QoS 1 publishes awaiting PUBACK on the wire */
+#define UNACKED_MAX 10000            /* beyond this, state publishes are conflated */
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define MISC_INTERVAL_MS 1000
+#define READ_BURST 256               /* packets per readable event, then yield to the loop */
+#define DEVICES_MAX 10000
+
+enum conn { C_IDLE, C_CONNECTING, C_CONNECTED, C_BACKOFF, C_CLOSING, C_CLOSED };
+
+struct hub_mqtt {
+    uv_loop_t *loop;                 /* not owned */
+    hub_engine_t *engine;            /* not owned */
+    struct mosquitto *mosq;
+    char *host;
+    int port;
+    int keepalive_s;
+
+    enum conn conn;
+    int started;                     /* hub_mqtt_start was called: timers exist */
+    uv_poll_t *poll;                 /* heap; the current socket's watch, NULL if none */
+    int poll_events;                 /* UV_READABLE|UV_WRITABLE being watched */
+    int paused;                      /* reading stopped: the engine's queue is full */
+    uv_timer_t misc_timer;           /* 1 s: mosquitto_loop_misc */
+    uv_timer_t retry_timer;          /* reconnect backoff */
+    uv_timer_t shutdown_timer;       /* bounds hub_mqtt_shutdown */
+    int handles_open;                /* handles not yet through their close callback */
+
+    uint64_t backoff_ms;             /* delay before the next reconnect */
+    unsigned attempt;                /* failed attempts since the last CONNACK */
+    uint64_t retry_due_ms;           /* uv_now() when the retry timer fires */
+    char reason[192];                /* why the last connection failed or ended */
+    int refused;                     /* reason holds a CONNACK refusal */
+
+    int after_connack;               /* publish online + state once this read returns */
+    size_t unacked;                  /* state/error/presence publishes awaiting PUBACK */
+    int state_dirty;                 /* a state publish was skipped (unacked too high) */
+    int sub_mid_cmd, sub_mid_dev;    /* mids of our SUBSCRIBEs, to name a refusal */
+
+    int offline_mid;                 /* shutdown: mid of the "offline" publish, -1 none */
+    int offline_acked;
+    int disconnect_sent;
+    void (*done)(void *ud);
+    void *done_ud;
+
+    hub__mqtt_devices_t *devices;
+    int devices_full_logged;
+
+    hub_metric_t *m_connected, *m_reconnects, *m_malformed, *m_published;
+    char *status;                    /* hub_mqtt_status buffer (STATUS_LEN) */
+};
+
+#define STATUS_LEN 512
+
+static void update_poll(hub_mqtt_t *m);
+static void connect_now(hub_mqtt_t *m);
+static void on_poll(uv_poll_t *p, int status, int events);
+static void on_retry_timer(uv_timer_t *t);
+
+/* ---- small helpers ---- */
+
+static int socket_open(const hub_mqtt_t *m)
+{
+    return mosquitto_socket(m->mosq) >= 0;
+}
+
+/* Why rc ended a connection; err is errno captured right after the call. */
+static void set_reason(hub_mqtt_t *m, int rc, int err)
+{
+    const char *r;
+
+    if (rc == MOSQ_ERR_CONN_REFUSED && m->refused)
+        return;                      /* keep the CONNACK's own words */
+    m->refused = 0;
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS: r = "disconnected"; break;
+    case MOSQ_ERR_ERRNO: r = err ? strerror(err) : "connection closed"; break;
+    case MOSQ_ERR_EAI: r = gai_strerror(err); break;
+    case MOSQ_ERR_CONN_LOST: r = "connection lost"; break;
+    case MOSQ_ERR_NO_CONN: r = "connection closed"; break;
+    case MOSQ_ERR_PROTOCOL: r = "protocol error"; break;
+    case MOSQ_ERR_CONN_REFUSED: r = "connection refused by the broker"; break;
+    case MOSQ_ERR_KEEPALIVE:
+        if (m->conn == C_CONNECTING)
+            snprintf(m->reason, sizeof(m->reason), "no CONNACK within %d s", m->keepalive_s);
+        else
+            snprintf(m->reason, sizeof(m->reason), "keepalive timeout (%d s)", m->keepalive_s);
+        return;
+    default: r = mosquitto_strerror(rc); break;
+    }
+    snprintf(m->reason, sizeof(m->reason), "%s", r);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    hub_mqtt_t *m = h->data;
+
+    if (h->type == UV_POLL)
+        hub_free(h);             /* polls are per connection, on the heap */
+    m->handles_open--;
+    if (m->conn == C_CLOSED && m->handles_open == 0 && m->done != NULL) {
+        void (*done)(void *) = m->done;
+        m->done = NULL;
+        done(m->done_ud);
+    }
+}
+
+static void close_poll(hub_mqtt_t *m)
+{
+    uv_poll_t *p = m->poll;
+
+    if (p == NULL)
+        return;
+    m->poll = NULL;
+    m->poll_events = 0;
+    uv_close((uv_handle_t *)p, handle_closed);
+}
+
+/* Publish at QoS 1 while a connection is up (CONNECTED or draining in
+ * CLOSING). Returns the mid or -1. */
+static int publish(hub_mqtt_t *m, const char *topic, const void *buf, size_t len, int retain)
+{
+    int mid = -1, rc;
+
+    if ((m->conn != C_CONNECTED && m->conn != C_CLOSING) || !socket_open(m))
+        return -1;
+    rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, buf, 1, retain != 0);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        /* A write error here is seen again, and handled, by the next read. */
+        hub_log(HUB_LOG_DEBUG, "mqtt_publish_failed", "{s:s,s:s}", "topic", topic, "error",
+                mosquitto_strerror(rc));
+        return -1;
+    }
+    m->unacked++;
+    return mid;
+}
+
+static void publish_state(hub_mqtt_t *m, const hub_view_t *v, int log_it)
+{
+    if (v == NULL || v->rgb_json == NULL)
+        return;
+    if (m->unacked >= UNACKED_MAX) {
+        /* The broker is not acknowledging: keep only the latest state. */
+        m->state_dirty = 1;
+        return;
+    }
+    if (publish(m, TOPIC_STATE, v->rgb_json, v->rgb_len, 1) < 0)
+        return;
+    m->state_dirty = 0;
+    hub_metric_inc(m->m_published);
+    if (log_it)
+        hub_log(HUB_LOG_INFO, "publish_state", "{s:I,s:s}", "seq", (json_int_t)v->seq, "topic",
+                TOPIC_STATE);
+}
+
+/* {"cmdId":<id or null>,"error":msg[,"field":field]} on v1/demo/rgb/error. */
+static void publish_error(hub_mqtt_t *m, const char *cmd_id, const char *msg, const char *field)
+{
+    json_t *o = json_object();
+    json_t *s;
+    char *text;
+
+    json_object_set_new(o, "cmdId", cmd_id && cmd_id[0] ? json_string(cmd_id) : json_null());
+    s = json_string(msg);
+    json_object_set_new(o, "error", s ? s : json_string("invalid message"));
+    if (field != NULL)
+        json_object_set_new(o, "field", json_string(field));
+    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (text == NULL)
+        return;
+    publish(m, TOPIC_ERROR, text, strlen(text), 0);
+    free(text);
+}
+
+/* ---- connection lifecycle ---- */
+
+static void close_all(hub_mqtt_t *m)
+{
+    int acked = m->offline_acked;
+
+    m->conn = C_CLOSED;
+    hub_metric_set(m->m_connected, 0);
+    close_poll(m);
+    uv_timer_stop(&m->misc_timer);
+    uv_timer_stop(&m->retry_timer);
+    uv_timer_stop(&m->shutdown_timer);
+    uv_close((uv_handle_t *)&m->misc_timer, handle_closed);
+    uv_close((uv_handle_t *)&m->retry_timer, handle_closed);
+    uv_close((uv_handle_t *)&m->shutdown_timer, handle_closed);
+    hub_log(HUB_LOG_INFO, "mqtt_stopped", "{s:b,s:b}", "offline_acked", acked, "clean",
+            m->disconnect_sent);
+}
+
+static void schedule_retry(hub_mqtt_t *m)
+{
+    uint64_t delay = m->backoff_ms;
+
+    m->attempt++;
+    m->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    m->conn = C_BACKOFF;
+    m->retry_due_ms = uv_now(m->loop) + delay;
+    uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
+    hub_metric_inc(m->m_reconnects);
+    hub_log(HUB_LOG_WARN, "mqtt_reconnect", "{s:i,s:I,s:s,s:s,s:i}", "attempt", (int)m->attempt,
+            "delay_ms", (json_int_t)delay, "reason", m->reason, "host", m->host, "port", m->port);
+}
+
+/* The connection is gone (or never came up); idempotent per connection.
+ * m->reason says why. */
+static void lost(hub_mqtt_t *m)
+{
+    if (m->conn != C_CONNECTING && m->conn != C_CONNECTED && m->conn != C_CLOSING)
+        return;
+    close_poll(m);
+    hub_metric_set(m->m_connected, 0);
+    m->after_connack = 0;
+    m->paused = 0;
+    if (m->conn == C_CLOSING) {
+        close_all(m);
+        return;
+    }
+    schedule_retry(m);
+}
+
+/* After a loop_* call: 1 if the connection is gone (and handled). */
+static int check_lost(hub_mqtt_t *m, int rc, int err)
+{
+    if (m->poll == NULL)
+        return 1;                    /* on_disconnect already ran */
+    if (rc == MOSQ_ERR_SUCCESS && socket_open(m))
+        return 0;
+    set_reason(m, rc, err);
+    lost(m);
+    return 1;
+}
+
+static void connect_now(hub_mqtt_t *m)
+{
+    int rc, err, fd;
+    int first = m->conn == C_IDLE;
+
+    m->conn = C_CONNECTING;
+    m->paused = 0;
+    errno = 0;
+    /* Name resolution inside is a blocking getaddrinfo: DMX_MQTT_HOST should
+     * be an address or resolve locally (docs/mqtt-topics.md). */
+    if (first)
+        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s);
+    else
+        rc = mosquitto_reconnect_async(m->mosq);
+    err = errno;
+    if (rc == MOSQ_ERR_INVAL && !first)  /* the first attempt never got as far as storing host */
+        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s), err = errno;
+    fd = mosquitto_socket(m->mosq);
+    if (rc != MOSQ_ERR_SUCCESS || fd < 0) {
+        set_reason(m, rc, err);
+        schedule_retry(m);
+        return;
+    }
+    m->poll = hub_malloc(sizeof(*m->poll));
+    rc = uv_poll_init_socket(m->loop, m->poll, fd);
+    if (rc < 0) {
+        hub_free(m->poll);
+        m->poll = NULL;
+        snprintf(m->reason, sizeof(m->reason), "cannot watch the socket: %s", uv_strerror(rc));
+        schedule_retry(m);
+        return;
+    }
+    m->poll->data = m;
+    m->handles_open++;
+    m->poll_events = 0;
+    update_poll(m);
+}
+
+/* ---- libmosquitto callbacks (all on the loop thread, inside loop_*) ---- */
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags)
+{
+    hub_mqtt_t *m = ud;
+
+    if (rc != 0) {
+        snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
+        m->refused = 1;
+        hub_log(HUB_LOG_ERROR, "mqtt_connect_refused", "{s:s,s:i,s:s,s:i,s:s}", "reason",
+                m->reason, "code", rc, "host", m->host, "port", m->port, "hint",
+                rc == 4 || rc == 5 ? "check DMX_MQTT_USERNAME / DMX_MQTT_PASSWORD and the "
+                                     "broker's password file and ACL"
+                                   : "check the broker's configuration and log");
+        return;                      /* libmosquitto then disconnects: on_disconnect */
+    }
+    if (m->conn == C_CLOSING)
+        return;
+    m->conn = C_CONNECTED;
+    m->attempt = 0;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    m->reason[0] = '\0';
+    m->refused = 0;
+    hub_metric_set(m->m_connected, 1);
+    hub_log(HUB_LOG_INFO, "mqtt_connected", "{s:s,s:i,s:b}", "host", m->host, "port", m->port,
+            "session_present", flags & 1);
+    /* In a callback these are only queued; update_poll sends them. */
+    mosquitto_subscribe(m->mosq, &m->sub_mid_cmd, TOPIC_CMD, 1);
+    mosquitto_subscribe(m->mosq, &m->sub_mid_dev, TOPIC_DEVICES, 1);
+    /* Not here: after on_connect, libmosquitto re-sends QoS 1 messages left
+     * unacknowledged by the previous connection. Publishing the state after
+     * the read returns puts it behind them, so the retained state is the
+     * latest, not a stale re-send. */
+    m->after_connack = 1;
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+    hub_mqtt_t *m = ud;
+    int err = errno;
+
+    set_reason(m, rc, err);
+    lost(m);
+}
+
+static void on_publish(struct mosquitto *mosq, void *ud, int mid)
+{
+    hub_mqtt_t *m = ud;
+
+    if (m->unacked > 0)
+        m->unacked--;
+    if (m->conn == C_CLOSING && mid == m->offline_mid)
+        m->offline_acked = 1;
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n, const int *granted)
+{
+    hub_mqtt_t *m = ud;
+
+    for (int i = 0; i < n; i++) {
+        if (granted[i] < 0x80)
+            continue;
+        hub_log(HUB_LOG_ERROR, "mqtt_subscribe_refused", "{s:s,s:s}", "topic",
+                mid == m->sub_mid_cmd ? TOPIC_CMD : TOPIC_DEVICES, "hint",
+                "the broker's ACL must allow this client to subscribe");
+    }
+}
+
+static void malformed(hub_mqtt_t *m, const char *topic, const char *cmd_id, const char *msg,
+                      const char *field)
+{
+    hub_metric_inc(m->m_malformed);
+    hub_log(HUB_LOG_WARN, "mqtt_malformed", "{s:s,s:s,s:s,s:s}", "topic", topic, "reason", msg,
+            "field", field, "cmdId", cmd_id && cmd_id[0] ? cmd_id : "");
+    if (strcmp(topic, TOPIC_CMD) == 0)
+        publish_error(m, cmd_id, msg, field);
+}
+
+static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
+{
+    hub_mqtt_t *m = ud;
+
+    if (outcome == HUB_CMD_APPLIED || outcome == HUB_CMD_DUPLICATE)
+        return;                      /* the state publish (or none, for a duplicate) says it */
+    hub_log(HUB_LOG_WARN, "mqtt_cmd_failed", "{s:s,s:s}", "cmdId", cmd->cmd_id, "error",
+            hub_strerror(outcome));
+    publish_error(m, cmd->cmd_id, hub_strerror(outcome), NULL);
+}
+
+static void on_cmd(hub_mqtt_t *m, const struct mosquitto_message *msg)
+{
+    size_t len = (size_t)msg->payloadlen, bad;
+    hub_parse_err_t perr;
+    hub_cmd_t *cmd;
+    char text[96];
+    int rc;
+
+    if (len > PAYLOAD_MAX) {
+        snprintf(text, sizeof(text), "payload too large: %zu bytes (limit %d)", len, PAYLOAD_MAX);
+        malformed(m, TOPIC_CMD, NULL, text, "");
+        return;
+    }
+    if (!hub__mqtt_utf8_valid(msg->payload, len, &bad)) {
+        snprintf(text, sizeof(text), "payload is not valid UTF-8 (byte %zu)", bad);
+        malformed(m, TOPIC_CMD, NULL, text, "");
+        return;
+    }
+    if (hub_cmd_parse(msg->payload, len, "mqtt", &cmd, &perr) != 0) {
+        malformed(m, TOPIC_CMD, perr.cmd_id, perr.msg, perr.field);
+        return;
+    }
+    cmd->recv_us = hub_mono_us();
+    cmd->done = on_cmd_done;
+    cmd->ud = m;
+    rc = hub_engine_submit(m->engine, cmd);
+    if (rc != 0) {
+        /* Rare: reading stops while the queue is full (read_some). */
+        hub_log(HUB_LOG_WARN, "mqtt_cmd_refused", "{s:s,s:s}", "cmdId", cmd->cmd_id, "error",
+                hub_strerror(rc));
+        publish_error(m, cmd->cmd_id, hub_strerror(rc), NULL);
+        hub_cmd_free(cmd);
+    }
+}
+
+static void on_presence(hub_mqtt_t *m, const struct mosquitto_message *msg, const char *id,
+                        size_t id_len)
+{
+    size_t len = (size_t)msg->payloadlen;
+    int p, rc;
+
+    if (id_len == 6 && memcmp(id, "server", 6) == 0)
+        return;                      /* our own presence */
+    p = len > PAYLOAD_MAX ? HUB__PRESENCE_INVALID : hub__mqtt_presence_parse(msg->payload, len);
+    if (p == HUB__PRESENCE_INVALID) {
+        malformed(m, msg->topic, NULL,
+                  "presence must be \"online\", \"offline\" or {\"state\":\"online\"|\"offline\"}",
+                  "state");
+        return;
+    }
+    rc = hub__mqtt_devices_update(m->devices, id, id_len, p, hub_wall_ms());
+    if (rc == HUB_EOVERLOAD && !m->devices_full_logged) {
+        m->devices_full_logged = 1;
+        hub_log(HUB_LOG_WARN, "mqtt_devices_full", "{s:i,s:s}", "max", DEVICES_MAX, "hint",
+                "new devices are not tracked until others clear their retained state");
+    }
+}
+
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+{
+    hub_mqtt_t *m = ud;
+    const char *id;
+    size_t id_len;
+
+    if (strcmp(msg->topic, TOPIC_CMD) == 0)
+        on_cmd(m, msg);
+    else if (hub__mqtt_device_topic_id(msg->topic, &id, &id_len))
+        on_presence(m, msg, id, id_len);
+    else
+        hub_log(HUB_LOG_DEBUG, "mqtt_ignored", "{s:s}", "topic", msg->topic);
+    /* End mosquitto_loop_read after this packet (see read_some). */
+    errno = EAGAIN;
+}
+
+/* ---- driving libmosquitto from the loop ---- */
+
+static void update_poll(hub_mqtt_t *m)
+{
+    int ev = 0;
+
+    if (m->poll == NULL)
+        return;
+    if (!m->paused)
+        ev |= UV_READABLE;
+    if (mosquitto_want_write(m->mosq))
+        ev |= UV_WRITABLE;
+    if (ev == m->poll_events)
+        return;
+    m->poll_events = ev;
+    if (ev == 0)
+        uv_poll_stop(m->poll);
+    else
+        uv_poll_start(m->poll, ev, on_poll);
+}
+
+static void finish_disconnect(hub_mqtt_t *m)
+{
+    int rc;
+
+    m->disconnect_sent = 1;
+    /* Written at once when the socket takes it; DISCONNECT leaves no LWT.
+     * on_disconnect (maybe from inside this call) then closes everything. */
+    rc = mosquitto_disconnect(m->mosq);
+    if (rc != MOSQ_ERR_SUCCESS && m->conn == C_CLOSING)
+        close_all(m);
+}
+
+/* Work that must not run inside a libmosquitto callback. */
+static void after_read(hub_mqtt_t *m)
+{
+    if (m->conn == C_CONNECTED && m->after_connack) {
+        m->after_connack = 0;
+        publish(m, TOPIC_SERVER, "online", 6, 1);
+        publish_state(m, hub_engine_view(m->engine), 1);
+    } else if (m->conn == C_CONNECTED && m->state_dirty && m->unacked < UNACKED_MAX / 2) {
+        publish_state(m, hub_engine_view(m->engine), 0);
+    }
+    if (m->conn == C_CLOSING && m->offline_acked && !m->disconnect_sent)
+        finish_disconnect(m);
+}
+
+static void read_some(hub_mqtt_t *m)
+{
+    for (int i = 0; i < READ_BURST; i++) {
+        int rc, err, avail = 0;
+
+        if (m->conn != C_CLOSING && hub_engine_room(m->engine) == 0) {
+            m->paused = 1;           /* on_room (or the misc timer) resumes */
+            return;
+        }
+        /* 2.0.11's loop_read ignores max_packets: it reads up to the number
+         * of QoS 1/2 messages in flight, but stops as soon as errno is EAGAIN
+         * after a packet. Setting errno here and at the end of on_message
+         * makes every call read one packet, so a burst never overshoots the
+         * queue's room. */
+        errno = EAGAIN;
+        rc = mosquitto_loop_read(m->mosq, 1);
+        err = errno;
+        if (check_lost(m, rc, err))
+            return;
+        after_read(m);
+        if (m->poll == NULL)
+            return;
+        /* libmosquitto buffers nothing beyond the packet in progress, so the
+         * socket says whether another packet may be waiting. */
+        if (ioctl(mosquitto_socket(m->mosq), FIONREAD, &avail) != 0 || avail <= 0)
+            return;
+    }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    hub_mqtt_t *m = p->data;
+    int rc;
+
+    if (status < 0) {
+        snprintf(m->reason, sizeof(m->reason), "socket error: %s", uv_strerror(status));
+        m->refused = 0;
+        lost(m);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        errno = 0;
+        rc = mosquitto_loop_write(m->mosq, 1);
+        if (check_lost(m, rc, errno))
+            return;
+    }
+    if ((events & UV_READABLE) && !m->paused)
+        read_some(m);
+    update_poll(m);
+}
+
+static void on_misc_timer(uv_timer_t *t)
+{
+    hub_mqtt_t *m = t->data;
+    int rc;
+
+    if (m->poll == NULL)
+        return;
+    errno = 0;
+    rc = mosquitto_loop_misc(m->mosq);     /* PINGREQ, or keepalive/CONNACK timeout */
+    if (check_lost(m, rc, errno))
+        return;
+    /* Safety net should an on_room notification be missed. */
+    if (m->paused && hub_engine_room(m->engine) > 0)
+        m->paused = 0;
+    update_poll(m);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    hub_mqtt_t *m = t->data;
+
+    if (m->conn != C_CLOSING)
+        return;
+    /* No clean DISCONNECT: when the socket closes (hub_mqtt_free) the broker
+     * publishes our retained LWT "offline" instead. */
+    hub_log(HUB_LOG_WARN, "mqtt_shutdown_timeout", "{s:b,s:s}", "offline_acked",
+            m->offline_acked, "hint", "the broker did not answer in time; it will publish the LWT");
+    close_all(m);
+}
+
+/* ---- engine hooks ---- */
+
+static void on_room(void *ud)
+{
+    hub_mqtt_t *m = ud;
+
+    if (!m->paused)
+        return;
+    m->paused = 0;
+    update_poll(m);
+}
+
+static void on_state(const hub_view_t *view, void *ud)
+{
+    hub_mqtt_t *m = ud;
+
+    /* Disconnected: nothing is queued; the latest state goes out on CONNACK. */
+    if (m->conn != C_CONNECTED || m->after_connack)
+        return;
+    publish_state(m, view, 0);
+    update_poll(m);
+}
+
+/* ---- public API ---- */
+
+int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine,
+                 const hub_mqtt_cfg_t *cfg, hub_metrics_t *metrics)
+{
+    const char *cid = cfg->client_id && cfg->client_id[0] ? cfg->client_id : "showhub";
+    int keepalive = cfg->keepalive_s ? cfg->keepalive_s : 30;
+    hub_mqtt_t *m;
+    int rc;
+
+    if (cfg->host == NULL || cfg->host[0] == '\0' || cfg->port < 1 || cfg->port > 65535 ||
+        keepalive < 5 || keepalive > 65535)
+        return HUB_EINVAL;
+    m = hub_calloc(1, sizeof(*m));
+    m->loop = loop;
+    m->engine = engine;
+    m->host = hub_strdup(cfg->host);
+    m->port = cfg->port;
+    m->keepalive_s = keepalive;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    m->offline_mid = -1;
+    m->sub_mid_cmd = m->sub_mid_dev = -1;
+    m->status = hub_malloc(STATUS_LEN);
+
+    mosquitto_lib_init();
+    /* clean_session=false: the broker keeps our subscriptions and queues
+     * QoS 1 commands published while we are away. */
+    m->mosq = mosquitto_new(cid, false, m);
+    if (m->mosq == NULL) {
+        rc = errno == ENOMEM ? -ENOMEM : HUB_EINVAL;
+        goto fail_new;
+    }
+    if (mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311) ||
+        mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1) ||
+        mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, SEND_MAXIMUM) ||
+        mosquitto_will_set(m->mosq, TOPIC_SERVER, 7, "offline", 1, true)) {
+        rc = HUB_EINVAL;
+        goto fail_opts;
+    }
+    if (cfg->username != NULL && cfg->username[0] != '\0' &&
+        mosquitto_username_pw_set(m->mosq, cfg->username, cfg->password) != MOSQ_ERR_SUCCESS) {
+        rc = HUB_EINVAL;
+        goto fail_opts;
+    }
+    mosquitto_connect_with_flags_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
+    mosquitto_message_callback_set(m->mosq, on_message);
+
+    m->devices = hub__mqtt_devices_new(DEVICES_MAX);
+    m->m_connected = hub_metrics_gauge(metrics, "dmx_mqtt_connected",
+                                       "1 while connected to the MQTT broker");
+    m->m_reconnects = hub_metrics_counter(metrics, "dmx_mqtt_reconnects_total",
+                                          "MQTT reconnect attempts scheduled");
+    m->m_malformed = hub_metrics_counter(metrics, "dmx_mqtt_malformed_total",
+                                         "MQTT messages rejected as malformed");
+    m->m_published = hub_metrics_counter(metrics, "dmx_mqtt_published_total",
+                                         "States published to v1/demo/rgb/state");
+    hub_engine_subscribe(engine, on_state, m);
+    hub_engine_on_room(engine, on_room, m);
+    *out = m;
+    return 0;
+
+fail_opts:
+    mosquitto_destroy(m->mosq);
+fail_new:
+    mosquitto_lib_cleanup();
+    hub_free(m->status);
+    hub_free(m->host);
+    hub_free(m);
+    return rc;
+}
+
+int hub_mqtt_start(hub_mqtt_t *m)
+{
+    if (m->started)
+        return HUB_EINVAL;
+    m->started = 1;
+    uv_timer_init(m->loop, &m->misc_timer);
+    uv_timer_init(m->loop, &m->retry_timer);
+    uv_timer_init(m->loop, &m->shutdown_timer);
+    m->misc_timer.data = m->retry_timer.data = m->shutdown_timer.data = m;
+    m->handles_open += 3;
+    uv_timer_start(&m->misc_timer, on_misc_timer, MISC_INTERVAL_MS, MISC_INTERVAL_MS);
+    hub_log(HUB_LOG_INFO, "mqtt_start", "{s:s,s:i,s:i}", "host", m->host, "port", m->port,
+            "keepalive_s", m->keepalive_s);
+    connect_now(m);
+    return 0;
+}
+
+int hub_mqtt_connected(const hub_mqtt_t *m)
+{
+    return m->conn == C_CONNECTED;
+}
+
+const char *hub_mqtt_status(const hub_mqtt_t *m)
+{
+    char *b = m->status;
+    uint64_t now, left;
+
+    switch (m->conn) {
+    case C_IDLE:
+        snprintf(b, STATUS_LEN, "not started (broker %s:%d)", m->host, m->port);
+        break;
+    case C_CONNECTING:
+        if (m->reason[0])
+            snprintf(b, STATUS_LEN, "connecting to %s:%d (last error: %s)", m->host, m->port,
+                     m->reason);
+        else
+            snprintf(b, STATUS_LEN, "connecting to %s:%d", m->host, m->port);
+        break;
+    case C_CONNECTED:
+        snprintf(b, STATUS_LEN, "connected");
+        break;
+    case C_BACKOFF:
+        now = uv_now(m->loop);
+        left = m->retry_due_ms > now ? m->retry_due_ms - now : 0;
+        snprintf(b, STATUS_LEN, "disconnected from %s:%d: %s; retrying in %llu s", m->host,
+                 m->port, m->reason, (unsigned long long)((left + 999) / 1000));
+        break;
+    case C_CLOSING:
+        snprintf(b, STATUS_LEN, "shutting down");
+        break;
+    case C_CLOSED:
+        snprintf(b, STATUS_LEN, "stopped");
+        break;
+    }
+    return b;
+}
+
+char *hub_mqtt_devices_json(const hub_mqtt_t *m, size_t *len)
+{
+    return hub__mqtt_devices_json(m->devices, len);
+}
+
+void hub_mqtt_shutdown(hub_mqtt_t *m, int timeout_ms, void (*done)(void *ud), void *ud)
+{
+    enum conn prev = m->conn;
+
+    if (!m->started) {
+        m->conn = C_CLOSED;
+        done(ud);
+        return;
+    }
+    if (prev == C_CLOSING || prev == C_CLOSED)
+        return;                      /* already shutting down: done comes once */
+    m->done = done;
+    m->done_ud = ud;
+    m->conn = C_CLOSING;
+    uv_timer_stop(&m->retry_timer);
+    if (prev == C_CONNECTED) {
+        m->paused = 0;               /* the PUBACK must be read */
+        m->offline_mid = publish(m, TOPIC_SERVER, "offline", 7, 1);
+        if (m->offline_mid >= 0) {
+            uv_timer_start(&m->shutdown_timer, on_shutdown_timer,
+                           timeout_ms > 0 ? (uint64_t)timeout_ms : 0, 0);
+            update_poll(m);
+            return;
+        }
+    }
+    close_all(m);
+}
+
+void hub_mqtt_free(hub_mqtt_t *m)
+{
+    if (m == NULL)
+        return;
+    mosquitto_destroy(m->mosq);      /* closes the socket, if still open */
+    mosquitto_lib_cleanup();
+    hub__mqtt_devices_free(m->devices);
+    hub_free(m->status);
+    hub_free(m->host);
+    hub_free(m);
+}

@@ -1,0 +1,41 @@
+/* proto/server.h - the HTTP + WebSocket server (libwebsockets on the loop).
+ *
+ * One lws context joins the libuv loop as a foreign loop. One protocol
+ * handles both roles: REST routes and static files (proto/http.c, http_static.c)
+ * and the /ws WebSocket (proto/ws.c). Threading: loop thread only.
+ */
+#ifndef HUB_PROTO_SERVER_H
+#define HUB_PROTO_SERVER_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "engine/engine.h"
+#include "proto/mqtt.h"
+
+typedef struct hub_server hub_server_t;
+
+typedef struct hub_server_deps {
+    uv_loop_t *loop;
+    const hub_config_t *cfg;
+    hub_engine_t *engine;
+    hub_metrics_t *metrics;
+    hub_mqtt_t *mqtt;                /* NULL when MQTT is disabled */
+    /* Extra readiness check (e.g. the store); writes why not into why. */
+    int (*ready)(void *ud, char *why, size_t n);
+    void *ready_ud;
+} hub_server_deps_t;
+
+/* Listen on cfg->http_host:http_port. On failure writes what to do to err. */
+int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err, size_t errlen);
+/* Stop serving: close every connection and the listener. The loop must run
+ * afterwards for lws to finish; hub_server_closed() tells when it has. */
+void hub_server_close(hub_server_t *s);
+int hub_server_closed(const hub_server_t *s);
+void hub_server_free(hub_server_t *s);
+int hub_server_port(const hub_server_t *s);
+
+#endif

@@ -1,0 +1,265 @@
+"""olad.py - a real OLA daemon (olad) for the e2e tests, on free loopback ports.
+
+    with OlaDaemon() as ola:              # universe 1 exists and is empty
+        start_showhub(DMX_OLA_URL=ola.set_dmx_url, DMX_OLA_UNIVERSE="1", ...)
+        ola.wait_for_dmx([255, 0, 0])     # poll /get_dmx until slots 1..3 match
+
+How universe N comes to exist: olad answers /set_dmx and /get_dmx for a
+universe only if it exists ("Universe doesn't exist", HTTP 500 on set_dmx);
+set_dmx does not create it. A universe exists while a port is patched to it.
+So the config dir enables only the Dummy plugin (one software output port,
+no hardware, no network; its RDM test responders set to 0) and patches that
+port to the universe before olad starts, in ola-port.conf: `1-1-O-0 = N`
+(plugin 1 = Dummy, device 1, Output port 0). Every other plugin is written
+`enabled = false`, so olad opens no serial, USB, SPI, GPIO or UDP
+(Art-Net, sACN, ...) devices. Only one universe per daemon: the Dummy device
+has one port.
+
+Network: the RPC port (-r, a free port too, not the default 9010) binds
+127.0.0.1. The HTTP server binds 0.0.0.0 in OLA 0.10.9: olad has no bind
+option for it (-i/--interface picks the network interface for plugins, and
+does not change the HTTP bind), so the free port is reachable from outside
+for the life of the test. Tests talk to it on 127.0.0.1 only.
+
+olad refuses to run as root, so when we are root it runs as the Debian
+package's user `olad` (subprocess user=/group=, like `setpriv`; olad stays
+our direct child, so terminate/kill reach it), with a config dir it owns.
+"""
+
+import atexit
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+OLAD_BIN = "olad"
+OLAD_USER = "olad"
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+
+# Plugin preference names (ola-<name>.conf) of OLA 0.10.9, all but dummy.
+_PLUGINS_OFF = (
+    "artnet", "dmx4linux", "e131", "espnet", "ftdidmx", "gpio", "karate", "kinet",
+    "milinst", "nanoleaf", "opendmx", "openpixelcontrol", "osc", "pathport", "renard",
+    "sandnet", "shownet", "spi", "stageprofi", "uartdmx", "usbdmx", "usbserial",
+)
+# No RDM test responders behind the dummy port: nothing but a DMX sink.
+_DUMMY_CONF = """enabled = true
+ack_timer_count = 0
+advanced_dimmer_count = 0
+dimmer_count = 0
+dimmer_subdevice_count = 0
+dummy_device_count = 0
+moving_light_count = 0
+network_device_count = 0
+sensor_device_count = 0
+"""
+_DUMMY_OUTPUT_PORT = "1-1-O-0"
+
+
+class OlaError(RuntimeError):
+    pass
+
+
+def _free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound together so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class OlaDaemon:
+    """Context manager around one olad process with universe `universe` patched."""
+
+    def __init__(self, universe=1, log_level=1):
+        self.universe = int(universe)
+        self.log_level = int(log_level)
+        self.http_port, self.rpc_port = _free_ports(2)
+        self.proc = None
+        self._tmp = None
+        self._stderr = None
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def set_dmx_url(self):
+        return f"{self.base_url}/set_dmx"
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # ---- start ------------------------------------------------------------
+
+    def _write_config(self, conf_dir):
+        def put(name, text):
+            with open(os.path.join(conf_dir, name), "w", encoding="ascii") as f:
+                f.write(text)
+
+        for p in _PLUGINS_OFF:
+            put(f"ola-{p}.conf", "enabled = false\n")
+        put("ola-dummy.conf", _DUMMY_CONF)
+        put("ola-port.conf", f"{_DUMMY_OUTPUT_PORT} = {self.universe}\n")
+
+    def _run_as(self):
+        """Popen kwargs that drop to user olad when we are root."""
+        if os.geteuid() != 0:
+            return {}
+        try:
+            pw = pwd.getpwnam(OLAD_USER)
+        except KeyError:
+            raise OlaError(f"olad refuses root and there is no user {OLAD_USER!r} "
+                           "(install the Debian 'ola' package)") from None
+        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+    def _stderr_text(self):
+        if self._stderr is None:
+            return ""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read().decode("utf-8", "replace")[-4000:]
+
+    def _launch(self):
+        self._tmp = tempfile.mkdtemp(prefix="showhub-olad-")
+        os.chmod(self._tmp, 0o711)         # olad (another user) must reach conf/
+        conf_dir = os.path.join(self._tmp, "conf")
+        os.mkdir(conf_dir, 0o755)
+        self._write_config(conf_dir)
+        run_as = self._run_as()
+        if run_as:
+            for name in [conf_dir] + [os.path.join(conf_dir, f) for f in os.listdir(conf_dir)]:
+                os.chown(name, run_as["user"], run_as["group"])
+        self._stderr = open(os.path.join(self._tmp, "olad.stderr"), "w+b")
+        cmd = [OLAD_BIN, "--config-dir", conf_dir,
+               "--http-port", str(self.http_port), "--rpc-port", str(self.rpc_port),
+               "--log-level", str(self.log_level),
+               "--no-register-with-dns-sd", "--no-http-quit"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr, stderr=subprocess.STDOUT,
+                                     cwd=self._tmp, process_group=0, **run_as)
+
+    def _wait_ready(self, deadline):
+        """True once /get_dmx answers for our universe; False if olad exited."""
+        url = f"{self.base_url}/get_dmx?u={self.universe}"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=1.0) as r:
+                    doc = json.loads(r.read())
+                if not doc.get("error"):
+                    return True
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise OlaError(f"olad did not serve universe {self.universe} on port "
+                       f"{self.http_port} within {START_TIMEOUT_S:.0f} s; "
+                       f"its output:\n{self._stderr_text()}")
+
+    def start(self):
+        if self.proc is not None:
+            raise OlaError("olad already started")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        # A port picked free can be taken before olad binds it: retry with new ones.
+        for attempt in range(3):
+            self._launch()
+            atexit.register(self.stop)
+            try:
+                if self._wait_ready(deadline):
+                    return self
+            except OlaError:
+                self.stop()
+                raise
+            err = self._stderr_text()
+            rc = self.proc.returncode
+            self.stop()
+            if attempt == 2 or time.monotonic() >= deadline:
+                raise OlaError(f"olad exited with status {rc} before it was ready; "
+                               f"its output:\n{err}")
+            self.http_port, self.rpc_port = _free_ports(2)
+        return self
+
+    # ---- use --------------------------------------------------------------
+
+    def get_dmx(self, universe=None):
+        """The universe's slots as olad holds them: [] until the first set_dmx,
+        then as many values as the last set_dmx carried (512 from showhub)."""
+        u = self.universe if universe is None else int(universe)
+        with urllib.request.urlopen(f"{self.base_url}/get_dmx?u={u}", timeout=5.0) as r:
+            doc = json.loads(r.read())
+        if doc.get("error"):
+            raise OlaError(f"get_dmx u={u}: {doc['error']}")
+        return [int(v) for v in doc["dmx"]]
+
+    def set_dmx(self, values, universe=None):
+        """POST values to /set_dmx the way showhub does (for tests that need
+        olad in a known state)."""
+        u = self.universe if universe is None else int(universe)
+        body = urllib.parse.urlencode({"u": u, "d": ",".join(str(int(v)) for v in values)})
+        req = urllib.request.Request(self.set_dmx_url, data=body.encode("ascii"),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=5.0) as r:
+            r.read()
+
+    def wait_for_dmx(self, expected, universe=None, timeout=5.0, start=0):
+        """Poll get_dmx until slots[start:start+len(expected)] == expected.
+        Returns the whole slot list; raises OlaError with the last one on timeout."""
+        expected = [int(v) for v in expected]
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            last = self.get_dmx(universe)
+            if last[start:start + len(expected)] == expected:
+                return last
+            if time.monotonic() >= deadline:
+                u = self.universe if universe is None else universe
+                raise OlaError(f"olad universe {u} slots {start}..: want {expected}, have "
+                               f"{last[start:start + len(expected)]}")
+            time.sleep(0.02)
+
+    # ---- stop -------------------------------------------------------------
+
+    def stop(self):
+        """Terminate olad (SIGTERM, then SIGKILL after 5 s) and remove the temp dir.
+        Safe to call more than once."""
+        atexit.unregister(self.stop)
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=STOP_TIMEOUT_S)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None

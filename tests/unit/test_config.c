@@ -1,0 +1,343 @@
+/* tests/unit/test_config.c - core/config: defaults, bad values, booleans, origins. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+
+/* The fake environment read by fake_get: up to 8 NAME=value pairs. The getter
+ * has no user-data argument, so a file-scope table is the only seam. */
+static struct {
+    const char *name;
+    const char *value;
+} env[8];
+static size_t nenv;
+
+static const char *fake_get(const char *name)
+{
+    for (size_t i = 0; i < nenv; i++)
+        if (strcmp(env[i].name, name) == 0)
+            return env[i].value;
+    return NULL;
+}
+
+static void env_reset(void)
+{
+    nenv = 0;
+}
+
+static void env_set(const char *name, const char *value)
+{
+    assert_true(nenv < sizeof(env) / sizeof(env[0]));
+    env[nenv].name = name;
+    env[nenv].value = value;
+    nenv++;
+}
+
+static int setup(void **state)
+{
+    env_reset();
+    return 0;
+}
+
+/* Load with the fake environment; returns rc, err holds the message. */
+static int load(hub_config_t *cfg, char *err, size_t errlen)
+{
+    memset(err, 0, errlen);
+    return hub_config_load(cfg, fake_get, err, errlen);
+}
+
+static void test_defaults(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.mqtt_host, "localhost");
+    assert_int_equal(cfg.mqtt_port, 1883);
+    assert_null(cfg.mqtt_username);
+    assert_null(cfg.mqtt_password);
+    assert_string_equal(cfg.mqtt_client_id, "showhub");
+    assert_true(cfg.mqtt_enabled);
+    assert_int_equal(cfg.queue_size, 10000);
+    assert_int_equal(cfg.dedupe_ttl_s, 900);
+    assert_int_equal(cfg.dedupe_capacity, 4096);
+    assert_string_equal(cfg.allow_origins, "*");
+    assert_false(cfg.ola_enabled);
+    assert_string_equal(cfg.ola_url, "http://localhost:9090/set_dmx");
+    assert_int_equal(cfg.ola_universe, 1);
+    assert_int_equal(cfg.ola_fps, 44);
+    assert_string_equal(cfg.http_host, "0.0.0.0");
+    assert_int_equal(cfg.http_port, 8080);
+    assert_string_equal(cfg.data_dir, "./data");
+    assert_null(cfg.api_key);
+    assert_int_equal(cfg.log_level, HUB_LOG_INFO);
+    assert_non_null(cfg.web_dir);
+    assert_int_equal(cfg.ws_slow_ms, 200);        /* the seed's 200 ms */
+    assert_int_equal(cfg.max_body, 16 * 1024);    /* issue: 16 KiB bodies and frames */
+    assert_true(cfg.queue_size > 0 && cfg.journal_retention > 0 && cfg.ws_backlog > 0);
+    hub_config_close(&cfg);
+    /* close leaves no dangling pointers behind. */
+    assert_null(cfg.mqtt_host);
+    assert_null(cfg.data_dir);
+}
+
+static void test_values_parsed(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_set("DMX_HTTP_PORT", "65535");
+    env_set("DMX_QUEUE_SIZE", "1");
+    env_set("DMX_MQTT_USERNAME", "alice");
+    env_set("DMX_MQTT_PASSWORD", "s3cret");
+    env_set("DMX_API_KEY", "k-123");
+    env_set("DMX_LOG_LEVEL", "warn");
+    env_set("DMX_OLA_UNIVERSE", "7");
+    env_set("DMX_DATA_DIR", "/tmp/x y");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.http_port, 65535);
+    assert_int_equal(cfg.queue_size, 1);
+    assert_string_equal(cfg.mqtt_username, "alice");
+    assert_string_equal(cfg.mqtt_password, "s3cret");
+    assert_string_equal(cfg.api_key, "k-123");
+    assert_int_equal(cfg.log_level, HUB_LOG_WARN);
+    assert_int_equal(cfg.ola_universe, 7);
+    assert_string_equal(cfg.data_dir, "/tmp/x y");
+    /* Untouched variables keep their defaults. */
+    assert_int_equal(cfg.mqtt_port, 1883);
+    hub_config_close(&cfg);
+}
+
+static void test_log_levels(void **state)
+{
+    static const struct {
+        const char *v;
+        int level;
+    } cases[] = {
+        {"debug", HUB_LOG_DEBUG}, {"info", HUB_LOG_INFO}, {"warn", HUB_LOG_WARN},
+        {"error", HUB_LOG_ERROR}, {"off", HUB_LOG_OFF},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hub_config_t cfg;
+        char err[256];
+        env_reset();
+        env_set("DMX_LOG_LEVEL", cases[i].v);
+        assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+        assert_int_equal(cfg.log_level, cases[i].level);
+        hub_config_close(&cfg);
+    }
+}
+
+/* One bad value: HUB_EINVAL, one line naming the variable and, when given,
+ * a word of what it accepts. */
+static void expect_bad(const char *name, const char *value, const char *accepts)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_reset();
+    env_set(name, value);
+    int rc = load(&cfg, err, sizeof(err));
+    if (rc != HUB_EINVAL)
+        fail_msg("%s=\"%s\": rc %d, want HUB_EINVAL", name, value, rc);
+    if (strstr(err, name) == NULL)
+        fail_msg("%s=\"%s\": error \"%s\" does not name the variable", name, value, err);
+    if (accepts != NULL && strstr(err, accepts) == NULL)
+        fail_msg("%s=\"%s\": error \"%s\" does not say it accepts %s", name, value, err, accepts);
+    assert_null(strchr(err, '\n'));
+    hub_config_close(&cfg);
+}
+
+static void test_invalid_values(void **state)
+{
+    expect_bad("DMX_HTTP_PORT", "0", "65535");
+    expect_bad("DMX_HTTP_PORT", "65536", "65535");
+    expect_bad("DMX_HTTP_PORT", "abc", "65535");
+    expect_bad("DMX_HTTP_PORT", "", "65535");
+    expect_bad("DMX_HTTP_PORT", "80x", NULL);
+    expect_bad("DMX_HTTP_PORT", "8080 ", NULL);
+    expect_bad("DMX_HTTP_PORT", "-1", NULL);
+    expect_bad("DMX_MQTT_PORT", "0", NULL);
+    expect_bad("DMX_MQTT_PORT", "99999", NULL);
+    expect_bad("DMX_QUEUE_SIZE", "-1", NULL);
+    expect_bad("DMX_QUEUE_SIZE", "0", NULL);
+    expect_bad("DMX_QUEUE_SIZE", "99999999999999999999", NULL);
+    expect_bad("DMX_QUEUE_SIZE", "1.5", NULL);
+    expect_bad("DMX_CMD_DEDUPE_TTL_SECONDS", "-5", NULL);
+    expect_bad("DMX_CMD_DEDUPE_CAPACITY", "-1", NULL);
+    expect_bad("DMX_OLA_FPS", "0", NULL);
+    expect_bad("DMX_OLA_UNIVERSE", "-1", NULL);
+    expect_bad("DMX_OLA_ENABLED", "maybe", "true");
+    expect_bad("DMX_OLA_ENABLED", "", "false");
+    expect_bad("DMX_OLA_ENABLED", "2", NULL);
+    expect_bad("DMX_MQTT_ENABLED", "yess", NULL);
+    expect_bad("DMX_LOG_LEVEL", "loud", "debug");
+    expect_bad("DMX_LOG_LEVEL", "", NULL);
+    expect_bad("DMX_STORE_SYNC", "x", "full");
+    expect_bad("DMX_STORE_SYNC", "x", "normal");
+}
+
+static void test_bad_value_among_good_ones(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_set("DMX_MQTT_HOST", "broker.local");
+    env_set("DMX_HTTP_PORT", "70000");
+    env_set("DMX_API_KEY", "k");
+    assert_int_equal(load(&cfg, err, sizeof(err)), HUB_EINVAL);
+    assert_non_null(strstr(err, "DMX_HTTP_PORT"));
+    assert_null(strstr(err, "DMX_MQTT_HOST"));
+    hub_config_close(&cfg);   /* must free what was parsed (ASan checks) */
+}
+
+static void test_bool_synonyms(void **state)
+{
+    static const char *const yes[] = {"true", "TRUE", "True", "1", "yes", "YES", "on", "On"};
+    static const char *const no[] = {"false", "FALSE", "0", "no", "No", "off", "OFF"};
+    hub_config_t cfg;
+    char err[256];
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        env_reset();
+        env_set("DMX_OLA_ENABLED", yes[i]);
+        assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+        if (!cfg.ola_enabled)
+            fail_msg("DMX_OLA_ENABLED=%s read as false", yes[i]);
+        hub_config_close(&cfg);
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        env_reset();
+        env_set("DMX_MQTT_ENABLED", no[i]);
+        assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+        if (cfg.mqtt_enabled)
+            fail_msg("DMX_MQTT_ENABLED=%s read as true", no[i]);
+        hub_config_close(&cfg);
+    }
+}
+
+static void test_store_sync(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_set("DMX_STORE_SYNC", "normal");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_false(cfg.store_sync_full);
+    hub_config_close(&cfg);
+    env_reset();
+    env_set("DMX_STORE_SYNC", "full");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_true(cfg.store_sync_full);
+    hub_config_close(&cfg);
+}
+
+static void load_origins(hub_config_t *cfg, const char *origins)
+{
+    char err[256];
+    env_reset();
+    env_set("DMX_ALLOW_ORIGINS", origins);
+    assert_int_equal(load(cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg->allow_origins, origins);
+}
+
+static void test_origin_star(void **state)
+{
+    hub_config_t cfg;
+
+    load_origins(&cfg, "*");
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://evil.example:8443"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, NULL), 1);
+    hub_config_close(&cfg);
+}
+
+static void test_origin_list(void **state)
+{
+    hub_config_t cfg;
+
+    load_origins(&cfg, "http://a.com, https://b.org:8443 ,\thttp://c.net");
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://b.org:8443"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://c.net"), 1);
+    /* Scheme and host compare case-insensitively. */
+    assert_int_equal(hub_config_origin_allowed(&cfg, "HTTP://A.COM"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://B.org:8443"), 1);
+    /* No prefix, suffix or partial matches. */
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com.evil"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.co"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://evil.a.com"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://a.com"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://b.org"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "https://b.org:84"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com, https://b.org:8443"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, ""), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "null"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "*"), 0);
+    /* No Origin header at all (curl, MQTT bridges): allowed. */
+    assert_int_equal(hub_config_origin_allowed(&cfg, NULL), 1);
+    hub_config_close(&cfg);
+}
+
+static void test_origin_single(void **state)
+{
+    hub_config_t cfg;
+
+    load_origins(&cfg, "http://a.com");
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com"), 1);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.com.evil"), 0);
+    assert_int_equal(hub_config_origin_allowed(&cfg, "http://a.comm"), 0);
+    hub_config_close(&cfg);
+}
+
+static void test_help_lists_every_variable(void **state)
+{
+    static const char *const names[] = {
+        "DMX_MQTT_HOST", "DMX_MQTT_PORT", "DMX_MQTT_USERNAME", "DMX_MQTT_PASSWORD",
+        "DMX_MQTT_CLIENT_ID", "DMX_QUEUE_SIZE", "DMX_CMD_DEDUPE_TTL_SECONDS",
+        "DMX_CMD_DEDUPE_CAPACITY", "DMX_ALLOW_ORIGINS", "DMX_OLA_ENABLED", "DMX_OLA_URL",
+        "DMX_OLA_UNIVERSE", "DMX_OLA_FPS", "DMX_HTTP_HOST", "DMX_HTTP_PORT", "DMX_DATA_DIR",
+        "DMX_API_KEY", "DMX_LOG_LEVEL",
+    };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    hub_config_print_help(f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strstr(buf, names[i]) == NULL)
+            fail_msg("--help does not list %s", names[i]);
+    /* Defaults appear next to their variables. */
+    assert_non_null(strstr(buf, "10000"));
+    assert_non_null(strstr(buf, "http://localhost:9090/set_dmx"));
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_values_parsed, setup),
+        cmocka_unit_test_setup(test_log_levels, setup),
+        cmocka_unit_test_setup(test_invalid_values, setup),
+        cmocka_unit_test_setup(test_bad_value_among_good_ones, setup),
+        cmocka_unit_test_setup(test_bool_synonyms, setup),
+        cmocka_unit_test_setup(test_store_sync, setup),
+        cmocka_unit_test_setup(test_origin_star, setup),
+        cmocka_unit_test_setup(test_origin_list, setup),
+        cmocka_unit_test_setup(test_origin_single, setup),
+        cmocka_unit_test_setup(test_help_lists_every_variable, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
