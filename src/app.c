@@ -192,6 +192,12 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
         }
         hub_engine_subscribe(app->engine, on_ola_state, app);
         on_ola_state(hub_engine_view(app->engine), app);   /* restored state to the lights */
+    } else {
+        /* Same series either way, so dashboards need no special case. */
+        hub_metrics_counter(app->metrics, "dmx_ola_frames_total",
+                            "DMX frames sent to OLA (output disabled: DMX_OLA_ENABLED=false)");
+        hub_metrics_counter(app->metrics, "dmx_ola_errors_total",
+                            "Failed OLA sends (output disabled: DMX_OLA_ENABLED=false)");
     }
 
     if (cfg->mqtt_enabled) {

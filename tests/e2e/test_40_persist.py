@@ -129,7 +129,7 @@ def test_sigterm_drains_and_persists_broadcast_states(hubs):
     # let some states arrive, then stop while the rest may still be queued
     first = ws.recv_json(T(5))
     assert first["type"] == "state"
-    h1.proc.send_signal(signal.SIGTERM)
+    h1.signal(signal.SIGTERM)
     seen = [first]
     t0 = time.monotonic()
     while time.monotonic() - t0 < T(5):
@@ -138,7 +138,7 @@ def test_sigterm_drains_and_persists_broadcast_states(hubs):
         except (WsClosed, WsTimeout, OSError):
             break
     ws.sock.close()
-    assert h1.stop(timeout=T(5)) == 0
+    assert h1.wait_exit(T(5)) == 0
     states = [m for m in seen if m.get("type") == "state"]
     top = max(m["seq"] for m in states)
     h2 = hubs(data_dir=h1.data_dir)

@@ -131,5 +131,6 @@ def test_rest_burst_many_connections(hubs, closer):
     assert (d1 - d0) + (r1 - r0) == statuses[503], (statuses, d1 - d0, r1 - r0)
     assert p1 - p0 == applied
     assert statuses["applied"] + statuses[503] == 15 * 48
+    assert statuses[503] > 0, "48 simultaneous POSTs into a queue of 2 should overflow"
     print(f"REST burst: {statuses}")
     wait_until(lambda: h.metrics().value("dmx_engine_queue_depth") == 0, T(3), what="drained")

@@ -90,14 +90,15 @@ static void test_render_rgb(void **state)
     st.seq = 1;
     st.ts_ms = 1732363200000ULL;
     size_t n = hub_state_render_rgb(&st, buf, sizeof(buf));
-    const char *want =
-        "{\"schema\":\"demo.rgb.state.v1\",\"r\":64,\"g\":32,\"b\":128,\"seq\":1,\"ts\":1732363200000}";
+    const char *want = "{\"schema\":\"demo.rgb.state.v1\",\"r\":64,\"g\":32,\"b\":128,"
+                       "\"seq\":1,\"ts\":1732363200000}";
     assert_string_equal(buf, want);
     assert_int_equal(n, strlen(want));
 
     hub_state_init(&st, 1);
     n = hub_state_render_rgb(&st, buf, sizeof(buf));
-    assert_string_equal(buf, "{\"schema\":\"demo.rgb.state.v1\",\"r\":0,\"g\":0,\"b\":0,\"seq\":0,\"ts\":0}");
+    assert_string_equal(buf, "{\"schema\":\"demo.rgb.state.v1\","
+                             "\"r\":0,\"g\":0,\"b\":0,\"seq\":0,\"ts\":0}");
     assert_int_equal(n, strlen(buf));
 }
 

@@ -1,0 +1,24 @@
+# Benchmarks (built by `make bench`, target hub_bench_all; see docs/benchmarks.md).
+set(HUB_BENCH_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# loadgen: REST/WS/MQTT load generator on one libuv loop.
+add_executable(loadgen
+  ${HUB_BENCH_DIR}/lg_main.c ${HUB_BENCH_DIR}/lg_util.c ${HUB_BENCH_DIR}/lg_hist.c
+  ${HUB_BENCH_DIR}/lg_proc.c ${HUB_BENCH_DIR}/lg_cmd.c ${HUB_BENCH_DIR}/lg_pace.c
+  ${HUB_BENCH_DIR}/lg_http.c ${HUB_BENCH_DIR}/lg_sync.c ${HUB_BENCH_DIR}/lg_rest.c
+  ${HUB_BENCH_DIR}/lg_ws.c ${HUB_BENCH_DIR}/lg_mqtt.c
+  ${HUB_BENCH_DIR}/lg_scn_rest.c ${HUB_BENCH_DIR}/lg_scn_fanout.c
+  ${HUB_BENCH_DIR}/lg_scn_mqtt.c ${HUB_BENCH_DIR}/lg_scn_sustain.c
+  ${HUB_BENCH_DIR}/lg_scn_ready.c)
+target_compile_options(loadgen PRIVATE ${HUB_WARNINGS})
+target_link_libraries(loadgen PRIVATE PkgConfig::UV PkgConfig::LWS PkgConfig::MOSQ
+                      PkgConfig::JANSSON Threads::Threads m)
+
+# bench_engine: in-process validate+dedupe+apply latency of the engine.
+add_executable(bench_engine ${HUB_BENCH_DIR}/bench_engine.c)
+target_compile_options(bench_engine PRIVATE ${HUB_WARNINGS})
+target_link_libraries(bench_engine PRIVATE hub_engine)
+
+set_target_properties(loadgen bench_engine PROPERTIES
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+add_custom_target(hub_bench_all DEPENDS loadgen bench_engine)
