@@ -57,6 +57,11 @@ static void on_handle_closed(uv_handle_t *h)
     free(c);
 }
 
+static void on_retry(uv_timer_t *t)
+{
+    start_connect(t->data);
+}
+
 static void on_tcp_closed_retry(uv_handle_t *h)
 {
     lg_http_t *c = h->data;
@@ -67,7 +72,7 @@ static void on_tcp_closed_retry(uv_handle_t *h)
     c->open_handles--;
     if (c->state == ST_DEAD)
         return;
-    uv_timer_start(&c->retry, (uv_timer_cb)start_connect, c->fails ? RETRY_MS : 0, 0);
+    uv_timer_start(&c->retry, on_retry, c->fails ? RETRY_MS : 0, 0);
 }
 
 /* The connection broke or the server asked to close: fail what is in

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0 || json_object_size(out) > 2) {
         json_object_set_new(out, "ok", json_boolean(rc == 0));
-        json_dumpf(out, stdout, JSON_COMPACT);
+        json_dumpf(out, stdout, JSON_COMPACT | JSON_REAL_PRECISION(7));
         fputc('\n', stdout);
     }
     json_decref(out);

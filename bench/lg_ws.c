@@ -149,7 +149,7 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols protocols[] = {
     { "lg-ws", on_lws, 0, 1024, 0, NULL, 0 },
-    LWS_PROTOCOL_LIST_TERM
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 lg_ws_t *lg_ws_new(uv_loop_t *loop, const lg_ws_ops_t *ops, void *ud)

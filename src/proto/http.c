@@ -169,7 +169,11 @@ static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         respond_error(wsi, pss, 400, "empty body: send a JSON command object", "");
         return;
     }
-    if (hub_cmd_parse(pss->body, pss->body_len, "api", &cmd, &perr) != 0) {
+    rc = hub_cmd_parse(pss->body, pss->body_len, "api", &cmd, &perr);
+    hub_free(pss->body);   /* not needed past parsing; keep idle connections small */
+    pss->body = NULL;
+    pss->body_len = pss->body_cap = 0;
+    if (rc != 0) {
         respond_error(wsi, pss, 400, perr.msg, perr.field);
         return;
     }
@@ -455,6 +459,7 @@ int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reaso
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (pss != NULL && !pss->is_ws)
             pss_reset(pss);
         return 0;

@@ -301,8 +301,11 @@ static void connect_now(hub_mqtt_t *m)
     else
         rc = mosquitto_reconnect_async(m->mosq);
     err = errno;
-    if (rc == MOSQ_ERR_INVAL && !first)  /* the first attempt never got as far as storing host */
-        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s), err = errno;
+    if (rc == MOSQ_ERR_INVAL && !first) {
+        /* The first attempt failed before libmosquitto stored the host. */
+        rc = mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s);
+        err = errno;
+    }
     fd = mosquitto_socket(m->mosq);
     if (rc != MOSQ_ERR_SUCCESS || fd < 0) {
         set_reason(m, rc, err);

@@ -2,7 +2,11 @@
  * callback that routes each event to the HTTP or the WebSocket side. */
 #include "proto/server.h"
 
+#include <errno.h>
+#include <netdb.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include "core/err.h"
@@ -53,6 +57,36 @@ static void on_lws_log(int level, const char *line)
     hub_log(level == LLL_ERR ? HUB_LOG_ERROR : HUB_LOG_WARN, "lws", "{s:s}", "msg", msg);
 }
 
+static int can_bind(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char sport[16];
+    int rc, fd, one = 1, e = 0;
+
+    snprintf(sport, sizeof(sport), "%d", port);
+    rc = getaddrinfo(host, sport, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "DMX_HTTP_HOST=%s cannot be resolved (%s): use a local address "
+                 "such as 0.0.0.0 or 127.0.0.1", host, gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    if (e == 0)
+        return 0;
+    snprintf(err, errlen, "cannot listen on %s:%d: %s; %s", host, port, strerror(e),
+             e == EADDRINUSE ? "another process uses the port: stop it or set DMX_HTTP_PORT"
+                             : "set DMX_HTTP_HOST to a local address or DMX_HTTP_PORT to a free port");
+    return -1;
+}
+
 int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err, size_t errlen)
 {
     struct lws_context_creation_info info;
@@ -86,7 +120,21 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
         info.fd_limit_per_thread = (unsigned int)rl.rlim_cur;
     info.max_http_header_pool = 1024;
 
+    /* lws answers a failed bind with a context that has no vhost, and that
+     * context cannot be destroyed cleanly on a foreign loop; so try the bind
+     * first and say what to do. */
+    if (can_bind(deps->cfg->http_host, deps->cfg->http_port, err, errlen) != 0) {
+        hub__ws_hub_free(s->ws);
+        hub_free(s);
+        return HUB_EINVAL;
+    }
     s->ctx = lws_create_context(&info);
+    if (s->ctx != NULL && (s->vhost = lws_get_vhost_by_name(s->ctx, "default")) == NULL) {
+        /* Lost a race for the port after can_bind(): nothing sane to unwind. */
+        hub_log(HUB_LOG_ERROR, "startup_failed", "{s:s}", "error", "HTTP listener vanished");
+        hub_log_flush();
+        _exit(1);
+    }
     if (s->ctx == NULL) {
         snprintf(err, errlen,
                  "cannot listen on %s:%d (is the port in use or the address not local?); "
@@ -96,7 +144,6 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
         hub_free(s);
         return HUB_EINVAL;
     }
-    s->vhost = lws_get_vhost_by_name(s->ctx, "default");
     *out = s;
     return 0;
 }

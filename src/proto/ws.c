@@ -316,10 +316,32 @@ static int on_receive(sess_t *ss, struct lws *wsi, const void *in, size_t len)
 
 /* --- lws events ------------------------------------------------------------- */
 
+/* Refuse the handshake with a real HTTP/1.1 status and a JSON body, then
+ * hang up. (lws_return_http_status answers HTTP/1.0 with an HTML page at
+ * this stage, which some WebSocket clients cannot report.) The answer is a
+ * few hundred bytes on a fresh socket, so one send() takes it. */
 static int reject(struct lws *wsi, int status, const char *why)
 {
-    lws_return_http_status(wsi, (unsigned int)status, why);
-    return 1;
+    static const struct {
+        int code;
+        const char *text;
+    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
+                   {404, "Not Found"}};
+    const char *reason = "Error";
+    char body[256], msg[512];
+    int fd = lws_get_socket_fd(wsi);
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].code == status)
+            reason = reasons[i].text;
+    int blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                     "content-length: %d\r\nconnection: close\r\n\r\n%s",
+                     status, reason, blen, body);
+    if (fd >= 0 && n > 0 && (size_t)n < sizeof(msg))
+        (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL);
+    return -1;
 }
 
 static int confirm_upgrade(hub_server_t *s, struct lws *wsi, const char *proto)
@@ -338,9 +360,8 @@ static int confirm_upgrade(hub_server_t *s, struct lws *wsi, const char *proto)
         hub_log(HUB_LOG_WARN, "ws_origin_refused", "{s:s}", "origin", buf);
         return reject(wsi, 403, "origin not allowed (DMX_ALLOW_ORIGINS)");
     }
-    if (lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf)) == NULL)
-        buf[0] = '\0';
-    if (!hub__auth_ok(s, buf, "ws"))
+    const char *token = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+    if (!hub__auth_ok(s, token ? token : "", "ws"))
         return reject(wsi, 401, "missing or wrong API key: connect to /ws?token=<key>");
     return 0;
 }

@@ -54,3 +54,20 @@ def closer():
     """A list; everything appended is closed at teardown."""
     with hubtest.closing_all() as items:
         yield items
+
+
+@pytest.fixture(scope="module")
+def shared_hub():
+    """One hub (and broker) for a module's many small table-driven tests;
+    tests using it must not depend on absolute seq values."""
+    b = hubtest.Mosquitto().start()
+    h = hubtest.Hub(broker=b)
+    try:
+        h.start()
+        h.wait_readyz()
+        yield h
+        h.finish()
+    finally:
+        if h.running():
+            h.kill9()
+        b.close()

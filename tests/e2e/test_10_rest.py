@@ -69,7 +69,8 @@ def test_get_rgb_headers(hub):
 @pytest.mark.parametrize("value,want", [
     (-5, 0), (300, 255), (12.5, 13), (12.49, 12), (0.5, 1), (254.5, 255), (-0.4, 0),
     (255.49, 255), (1e300, 255), (-1e300, 0), (7, 7), (1e2, 100), (-0.5, 0)])
-def test_round_and_clamp(hub, value, want):
+def test_round_and_clamp(shared_hub, value, want):
+    hub = shared_hub
     r = hub.post_rgb(value, value, value)
     assert r.status == 200, r
     body = r.json()
@@ -197,7 +198,8 @@ def test_content_type_with_charset_accepted(hub):
 
 @pytest.mark.parametrize("name,body,headers,status,field", BAD_INPUTS,
                          ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_rejected_and_changes_nothing(hub, name, body, headers, status, field):
+def test_bad_input_rejected_and_changes_nothing(shared_hub, name, body, headers, status, field):
+    hub = shared_hub
     assert hub.post_rgb(1, 2, 3).status == 200
     before = hub.rgb()
     processed = hub.metrics().value("dmx_engine_processed_total")

@@ -123,7 +123,8 @@ def _bad_set(kind):
 
 
 @pytest.mark.parametrize("name,text,field,kind", BAD_WS, ids=[b[0] for b in BAD_WS])
-def test_bad_message_error_to_sender_only(hub, closer, name, text, field, kind):
+def test_bad_message_error_to_sender_only(shared_hub, closer, name, text, field, kind):
+    hub = shared_hub
     a, b = hub.ws(), hub.ws()
     closer += [a, b]
     next_state(a), next_state(b)
