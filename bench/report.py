@@ -1,0 +1,190 @@
+"""bench/report.py - one table from a bench run's JSON files.
+
+usage: python3 report.py <results-dir> <out.json>
+
+<results-dir> holds machine.json and hub/, peer/ with one JSON file per
+scenario (written by run.sh from loadgen, bench_engine, wrk, peer_engine).
+A scenario file may be {"failed": "<why>"}. Prints the table and writes every
+raw result plus the table rows to <out.json>.
+"""
+import json
+import math
+import os
+import sys
+
+MS = 1000.0
+
+
+def load(d, name):
+    try:
+        with open(os.path.join(d, name + ".json")) as f:
+            txt = f.read().strip()
+        return json.loads(txt.splitlines()[-1]) if txt else {"failed": "no output"}
+    except FileNotFoundError:
+        return None
+    except (ValueError, IndexError) as e:
+        return {"failed": "unreadable result: %s" % e}
+
+
+def dig(obj, path):
+    for p in path.split("."):
+        if not isinstance(obj, dict) or p not in obj:
+            return None
+        obj = obj[p]
+    return obj
+
+
+# label, file, value path, scale, unit, better, target text, target check(hub, peer)
+ROWS = [
+    ("engine apply p50", "engine", "validate_dedupe_apply.p50_us", 1, "us", "low", "", None),
+    ("engine apply p99.9", "engine", "validate_dedupe_apply.p999_us", 1, "us", "low", "< 20 us",
+     lambda h, p: h < 20),
+    ("engine commands/s (timed loop)", "engine", "timed_per_s", 1, "/s", "high", "", None),
+    ("REST read GET /rgb", "rest_read", "rps", 1, "req/s", "high", ">= 50,000/s, >= 10x",
+     lambda h, p: h >= 50000 and (p is None or h >= 10 * p)),
+    ("REST read p99", "rest_read", "p99_us", MS, "ms", "low", ">= 20x lower",
+     lambda h, p: p is None or p >= 20 * h),
+    ("REST write, applied (durable)", "rest_write", "applied_per_s", 1, "/s", "high",
+     ">= 20,000/s, >= 20x", lambda h, p: h >= 20000 and (p is None or h >= 20 * p)),
+    ("REST write p99", "rest_write", "latency.p99_us", MS, "ms", "low", "< 5 ms, >= 20x lower",
+     lambda h, p: h < 5 and (p is None or p >= 20 * h)),
+    ("fan-out 1 reader p99", "fanout_1", "latency.p99_us", MS, "ms", "low", ">= 20x lower",
+     lambda h, p: p is None or p >= 20 * h),
+    ("fan-out 100 readers p99", "fanout_100", "latency.p99_us", MS, "ms", "low",
+     ">= 20x lower", lambda h, p: p is None or p >= 20 * h),
+    ("fan-out 1,000 readers p99", "fanout_1000", "latency.p99_us", MS, "ms", "low",
+     "< 5 ms, >= 20x lower", lambda h, p: h < 5 and (p is None or p >= 20 * h)),
+    ("fan-out 1,000 missed states", "fanout_1000", "missed", 1, "", None, "0",
+     lambda h, p: h == 0),
+    ("fan-out 10,000 readers p99", "fanout_10000", "latency.p99_us", MS, "ms", "low",
+     "< 50 ms, >= 20x lower", lambda h, p: h < 50 and (p is None or p >= 20 * h)),
+    ("fan-out 10,000 missed states", "fanout_10000", "missed", 1, "", None, "0",
+     lambda h, p: h == 0),
+    ("MQTT cmd -> WS reader p99", "mqtt_low", "ws_reader.latency.p99_us", MS, "ms", "low",
+     "< 3 ms, >= 20x lower", lambda h, p: h < 3 and (p is None or p >= 20 * h)),
+    ("MQTT cmd -> MQTT state p99", "mqtt_low", "mqtt_sub.latency.p99_us", MS, "ms", "low",
+     ">= 20x lower", lambda h, p: p is None or p >= 20 * h),
+    ("MQTT QoS 1 sustained, applied", "mqtt_high", "applied_per_s", 1, "/s", "high",
+     ">= 10,000/s", lambda h, p: h >= 10000),
+    ("MQTT sustained, states missed (WS)", "mqtt_high", "ws_reader.missed", 1, "", None, "0",
+     lambda h, p: h == 0),
+    ("sustained rate, all sinks", "sustain", "hold.applied_per_s", 1, "/s", "high",
+     ">= 20,000/s", lambda h, p: h >= 20000),
+    ("sustained p99 at that rate", "sustain", "hold.latency.p99_us", MS, "ms", "low",
+     ">= 20x lower", lambda h, p: p is None or p >= 20 * h),
+    ("overload 10x: accepted, not applied", "sustain", "audit.acked_not_applied", 1, "", None,
+     "0", lambda h, p: h == 0),
+    ("overload 10x: no answer at all", "sustain", "audit.silent_total", 1, "", None, "0",
+     lambda h, p: h == 0),
+    ("overload 10x: answered 503/error", "sustain", "audit.overload_answers", 1, "", None, "",
+     None),
+    ("idle RSS", "footprint", "idle_rss_kb", 1024, "MB", "low", "< 8 MB", lambda h, p: h < 8),
+    ("RSS with 1,000 WS clients", "fanout_1000", "rss_connected_kb", 1024, "MB", "low", "",
+     None),
+    ("RSS with 10,000 WS clients", "fanout_10000", "rss_connected_kb", 1024, "MB", "low",
+     "< 64 MB", lambda h, p: h < 64),
+    ("exec -> /readyz 200", "ready", "ready_ms", 1, "ms", "low", "< 200 ms",
+     lambda h, p: h < 200),
+]
+
+
+def derive(res):
+    """Fields the rows need that the raw files do not hold directly."""
+    rr = res.get("rest_read")
+    if rr and "requests" in rr and rr.get("duration_us"):
+        rr["rps"] = rr["requests"] / (rr["duration_us"] / 1e6)
+    su = res.get("sustain")
+    if su and "audit" in su:
+        a = su["audit"]
+        a["silent_total"] = a.get("silent", 0) + a.get("rest_unanswered", 0)
+
+
+def why_failed(r, path):
+    """None if r has a usable value at path, else a short reason."""
+    if r is None:
+        return "n/a: not run"
+    if "failed" in r:
+        return "failed: " + r["failed"]
+    if r.get("ok") is False:
+        return "failed"
+    if r.get("all_connected") is False:
+        return "failed: %s/%s readers connected" % (r.get("connected"), r.get("readers"))
+    if dig(r, path) is None:
+        return "n/a"
+    return None
+
+
+def fmt(v, unit):
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if abs(v) >= 100 or unit in ("", "/s", "req/s"):
+        s = "{:,.0f}".format(v)
+    elif abs(v) >= 10:
+        s = "{:.1f}".format(v)
+    else:
+        s = "{:.2f}".format(v)
+    return s + (" " + unit if unit else "")
+
+
+def proc_cell(r):
+    p = r.get("proc") if isinstance(r, dict) else None
+    if not p or "cpu_s" not in p:
+        return ""
+    return "%.1f s / %.0f MB" % (p["cpu_s"], p["peak_rss_kb"] / 1024.0)
+
+
+def main():
+    d, out_path = sys.argv[1], sys.argv[2]
+    machine = json.load(open(os.path.join(d, "machine.json")))
+    files = ["engine", "ready", "footprint", "rest_read", "rest_write", "fanout_1", "fanout_100",
+             "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain"]
+    res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer")}
+    for t in res:
+        res[t] = {k: v for k, v in res[t].items() if v is not None}
+        derive(res[t])
+    rows = []
+    for label, f, path, scale, unit, better, target, check in ROWS:
+        h, p = res["hub"].get(f), res["peer"].get(f)
+        hf, pf = why_failed(h, path), why_failed(p, path)
+        hv = None if hf else dig(h, path) / scale
+        pv = None if pf else dig(p, path) / scale
+        ratio = ""
+        if hv is not None and pv is not None and better and hv > 0 and pv > 0:
+            x = pv / hv if better == "low" else hv / pv
+            ratio = ("{:,.0f}x".format(x) if x >= 100 else "{:.1f}x".format(x))
+        ok = ""
+        if check and hv is not None:
+            ok = "PASS" if check(hv, pv) else "MISS"
+        rows.append({"scenario": label, "showhub": hv, "peer": pv, "unit": unit,
+                     "showhub_text": hf or fmt(hv, unit), "peer_text": pf or fmt(pv, unit),
+                     "ratio": ratio, "target": target, "verdict": ok,
+                     "hub_res": proc_cell(h), "peer_res": proc_cell(p)})
+    head = ["scenario", "showhub", "peer", "ratio", "target", "", "hub cpu/peak", "peer cpu/peak"]
+    cells = [[r["scenario"], r["showhub_text"], r["peer_text"], r["ratio"], r["target"],
+              r["verdict"], r["hub_res"], r["peer_res"]] for r in rows]
+    w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
+    line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
+    print("showhub vs seed-000 peer - %s - %d cores, %s - %s%s" % (
+        machine["date"], machine["nproc"], machine["cpu"], "quick" if machine["quick"] else "full",
+        (" - load avg at start %s" % machine["loadavg"]) if machine.get("loadavg") else ""))
+    print("ratio: how many times better showhub is (peer/showhub for latency and memory, "
+          "showhub/peer for rates)")
+    print(line(head))
+    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    for c in cells:
+        print(line(c))
+    notes = []
+    for t in ("hub", "peer"):
+        rw = res[t].get("rest_write") or {}
+        if rw.get("accepted_202"):
+            notes.append("%s answers POST /rgb 202 before applying: its REST write latency is "
+                         "not durable and its applied rate is from its seq." % t)
+    for n in notes:
+        print("note: " + n)
+    with open(out_path, "w") as f:
+        json.dump({"machine": machine, "rows": rows, "results": res}, f, indent=1)
+    print("results: " + out_path)
+
+
+if __name__ == "__main__":
+    main()
