@@ -10,8 +10,12 @@ PKGS=(
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   mosquitto mosquitto-clients ola sqlite3 curl
   python3-pytest python3-paho-mqtt python3-websockets
-  nodejs npm chromium
+  chromium
 )
+# Node: keep whatever node/npm the machine has (e.g. a nodesource build that
+# bundles npm); install Debian's only when they are missing.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 if [ "${HUB_BENCH_DEPS:-0}" = 1 ]; then
   PKGS+=(wrk python3-fastapi python3-uvicorn python3-asyncio-mqtt)
 fi

@@ -750,7 +750,9 @@ class Hub:
                 if rep:
                     problems.append("sanitizer report")
             if problems:
-                raise AssertionError("; ".join(problems) + f"\n--- stderr ---\n{self.stderr()[-20000:]}")
+                tail = "\n".join(self.stdout_lines[-40:])
+                raise AssertionError("; ".join(problems) + f"\n--- stderr ---\n{self.stderr()[-20000:]}"
+                                     f"\n--- stdout (last 40 lines) ---\n{tail}")
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
 

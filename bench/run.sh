@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# bench/run.sh <build-dir> [--quick] - run every benchmark scenario against a
+# fresh showhub (Release build in <build-dir>) and then against the seed's
+# design (../shared/peers/seed000_py/app.py), each with its own Mosquitto,
+# on 127.0.0.1 free ports and temp data dirs. Prints one table and writes
+# bench/out/<timestamp>.json. Every step is bounded in time (timeout(1));
+# everything started here is stopped on exit. See docs/benchmarks.md.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ $# -ge 1 ] || { echo "usage: bench/run.sh <build-dir> [--quick]" >&2; exit 2; }
+BUILD=$(cd "$1" && pwd) || exit 2
+QUICK=0
+[ "${2:-}" = "--quick" ] && QUICK=1
+HUB_BIN=$BUILD/showhub
+LG=$BUILD/bench/loadgen
+ENG=$BUILD/bench/bench_engine
+PEER_APP=$(cd "$ROOT/.." && pwd)/shared/peers/seed000_py/app.py
+PY=/usr/bin/python3
+for f in "$HUB_BIN" "$LG" "$ENG"; do
+  [ -x "$f" ] || { echo "bench: $f missing (cmake --build $1 --target showhub hub_bench_all)" >&2; exit 2; }
+done
+command -v mosquitto >/dev/null || { echo "bench: mosquitto not installed" >&2; exit 2; }
+
+TMP=$(mktemp -d /tmp/showhub-bench.XXXXXX)
+RES=$TMP/results
+mkdir -p "$RES/hub" "$RES/peer" "$ROOT/bench/out"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+T_START=$SECONDS
+PIDS=()
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    local alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.2
+  done
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Scenario sizes: full run <= 10 min, --quick <= 2 min (both targets).
+if [ $QUICK = 1 ]; then
+  ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
+  READ_S=3; WRITE_S=3; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=3
+  SUSTAIN="--step 1 --hold 3 --over 2 --tail 3"
+else
+  ENG_ARGS=; PEER_ENG_ARGS=
+  READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
+  SUSTAIN="--step 2 --hold 30 --over 10 --tail 10"
+fi
+FAN_RATE=44          # the DMX frame rate
+FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
+MQTT_LOW=1000
+MQTT_HIGH=10000
+CONNS=64
+SUSTAIN_CONNS=128
+
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+stop_pid() {
+  local p=$1
+  kill -TERM "$p" 2>/dev/null || return 0
+  for _ in $(seq 1 30); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null
+}
+
+# A fresh broker per target: no retained state or sessions carried over.
+start_broker() {
+  local dir=$1
+  MQTT_PORT=$(free_port)
+  cat > "$dir/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+set_tcp_nodelay true
+max_queued_messages 1000000
+max_inflight_messages 0
+persistence false
+log_dest file $dir/mosquitto.log
+log_type error
+log_type warning
+CONF
+  mosquitto -c "$dir/mosquitto.conf" >/dev/null 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  for _ in $(seq 1 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/$MQTT_PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench: mosquitto did not start" >&2
+  return 1
+}
+
+# start_server hub|peer <dir>: exec the server, time exec -> /readyz 200.
+start_server() {
+  local t=$1 dir=$2 since
+  HTTP_PORT=$(free_port)
+  mkdir -p "$dir/data"
+  since=${EPOCHREALTIME/./}
+  if [ "$t" = hub ]; then
+    DMX_HTTP_HOST=127.0.0.1 DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 \
+      DMX_MQTT_PORT=$MQTT_PORT DMX_DATA_DIR=$dir/data DMX_LOG_LEVEL=warn \
+      "$HUB_BIN" > "$dir/server.log" 2>&1 &
+  else
+    DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 DMX_MQTT_PORT=$MQTT_PORT \
+      DMX_DATA_DIR=$dir/data "$PY" "$PEER_APP" > "$dir/server.log" 2>&1 &
+  fi
+  SRV_PID=$!
+  PIDS+=("$SRV_PID")
+  timeout 40 "$LG" wait-ready --port "$HTTP_PORT" --since-us "$since" --duration 30 \
+    > "$RES/$t/ready.json" 2>>"$dir/loadgen.log"
+}
+
+# result <target> <name> <timeout-s> <cmd...>: run a scenario, keep its JSON
+# (last line of stdout) or a {"failed": why} record.
+result() {
+  local t=$1 name=$2 limit=$3 out rc
+  shift 3
+  out=$(timeout "$limit" "$@" 2>>"$TMP/$t/loadgen.log")
+  rc=$?
+  if [ $rc = 0 ] && [ -n "$out" ]; then
+    printf '%s\n' "$out" | tail -n 1 > "$RES/$t/$name.json"
+  elif [ $rc = 124 ]; then
+    printf '{"failed":"timed out after %ss"}\n' "$limit" > "$RES/$t/$name.json"
+  elif ! kill -0 "$SRV_PID" 2>/dev/null; then
+    printf '{"failed":"server died"}\n' > "$RES/$t/$name.json"
+  else
+    printf '{"failed":"exit %s"}\n' "$rc" > "$RES/$t/$name.json"
+  fi
+  printf '  %-13s %3ss  %s\n' "$name" "$((SECONDS - T_START))" \
+    "$(head -c 150 "$RES/$t/$name.json")" >&2
+}
+
+run_target() {
+  local t=$1 dir=$TMP/$1 n rate conn start_rate
+  mkdir -p "$dir"
+  echo "== $t ==" >&2
+  if [ "$t" = hub ]; then
+    result hub engine 180 "$ENG" $ENG_ARGS
+  else
+    result peer engine 180 "$PY" "$ROOT/bench/peer_engine.py" "$PEER_APP" "$dir/engdata" \
+      $PEER_ENG_ARGS
+  fi
+  start_broker "$dir" || { echo '{"failed":"broker"}' > "$RES/$t/ready.json"; return; }
+  if ! start_server "$t" "$dir"; then
+    echo "bench: $t did not become ready (see $dir/server.log)" >&2
+    tail -n 5 "$dir/server.log" >&2
+    stop_pid "$BROKER_PID"
+    return
+  fi
+  sleep 1
+  printf '{"idle_rss_kb":%s}\n' "$(awk '/^VmRSS/{print $2}' /proc/$SRV_PID/status)" \
+    > "$RES/$t/footprint.json"
+  local P=(--port "$HTTP_PORT" --pid "$SRV_PID")
+
+  result "$t" rest_read $((READ_S + 30)) bash -c \
+    "wrk -t2 -c$CONNS -d${READ_S}s -s '$ROOT/bench/wrk_report.lua' http://127.0.0.1:$HTTP_PORT/rgb | grep '^{'"
+  result "$t" rest_write $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" --conns $CONNS \
+    --duration $WRITE_S --tail $((TAIL * 2))
+  for n in $FAN_NS; do
+    rate=$FAN_RATE; conn=20
+    [ "$n" -ge 10000 ] && { rate=$FAN_RATE_10K; conn=40; }
+    result "$t" "fanout_$n" $((FAN_S + TAIL + conn + 40)) "$LG" fanout "${P[@]}" --readers "$n" \
+      --rate $rate --duration $FAN_S --tail $TAIL --connect $conn
+  done
+  result "$t" mqtt_low $((MQTT_S + TAIL + 30)) "$LG" mqtt "${P[@]}" --mqtt-port "$MQTT_PORT" \
+    --rate $MQTT_LOW --duration $MQTT_S --tail $TAIL
+  result "$t" mqtt_high $((MQTT_S + TAIL + 30)) "$LG" mqtt "${P[@]}" --mqtt-port "$MQTT_PORT" \
+    --rate $MQTT_HIGH --duration $MQTT_S --tail $TAIL
+  start_rate=1000
+  [ "$t" = peer ] && start_rate=250
+  result "$t" sustain $([ $QUICK = 1 ] && echo 70 || echo 200) "$LG" sustain "${P[@]}" \
+    --mqtt-port "$MQTT_PORT" --conns $SUSTAIN_CONNS --start-rate $start_rate $SUSTAIN
+  stop_pid "$SRV_PID"
+  stop_pid "$BROKER_PID"
+}
+
+cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%s"}\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "${cpu//\"/}" "$(uname -r)" \
+  "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  > "$RES/machine.json"
+
+run_target hub
+if [ -f "$PEER_APP" ]; then
+  run_target peer
+else
+  echo "bench: peer not found at $PEER_APP; its column will read n/a" >&2
+fi
+echo "bench: finished in $((SECONDS - T_START)) s" >&2
+"$PY" "$ROOT/bench/report.py" "$RES" "$ROOT/bench/out/$STAMP.json" | tee "$ROOT/bench/out/$STAMP.txt"
