@@ -56,7 +56,8 @@ int hub_engine_new(hub_engine_t **out, uv_loop_t *loop, const hub_engine_cfg_t *
                    hub_metrics_t *metrics, const hub_persist_ops_t *persist,
                    const hub_restore_t *restore);
 /* Every pending command is answered HUB_ESHUTDOWN; handles are closed (run
- * the loop afterwards to finish closing). */
+ * the loop afterwards to finish closing). Close the store first and drain the
+ * inbox, so the batch in flight has come back and been answered. */
 void hub_engine_free(hub_engine_t *e);
 
 /* Submit cmd. On 0 the engine owns cmd and calls cmd->done exactly once
@@ -71,8 +72,10 @@ size_t hub_engine_room(const hub_engine_t *e);
 /* Called when room goes from 0 to > 0, so a paused adapter resumes. */
 void hub_engine_on_room(hub_engine_t *e, void (*cb)(void *ud), void *ud);
 
-/* Register a subscriber called for every applied, durable state in seq order
- * (at most 8). */
+/* Register a subscriber called for every applied state in seq order, once
+ * its batch has been through the store (at most 8). If the commit failed the
+ * state is announced all the same (the lights follow memory; the next commit
+ * saves it) but its sender is answered HUB_ESTORE. */
 void hub_engine_subscribe(hub_engine_t *e, hub_state_cb cb, void *ud);
 /* Forget every subscriber (before freeing them at shutdown). */
 void hub_engine_unsubscribe_all(hub_engine_t *e);
