@@ -139,6 +139,7 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
         return 2;
     }
     uv_loop_init(&loop);
+    lg_wait_drained(o, o->tail_s);   /* what earlier runs left queued */
     lg_snap_take(o, &s0);
     if (!s0.ok) {
         fprintf(stderr, "loadgen: GET /rgb failed\n");

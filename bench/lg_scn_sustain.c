@@ -33,7 +33,7 @@
 #include "lg_ws.h"
 
 #define CAP_CMDS 6000000u
-#define NWRITERS 2
+#define NWRITERS 1
 #define WS_QUEUE_MAX 5000
 #define MQTT_INFLIGHT_MAX 20000
 #define READER_ID 100
@@ -47,6 +47,8 @@ typedef struct run {
     lg_ws_t *ws;
     lg_wsc_t *reader, *writers[NWRITERS];
     int ws_opened;
+    int writer_closed;        /* the server closed the WS writer (e.g. as slow) */
+    int reader_closed;
     lg_mqtt_t *pub, *sub;
     uint64_t published;
     int phase;
@@ -141,7 +143,16 @@ static void on_open(lg_wsc_t *c, void *ud)
     ((run_t *)ud)->ws_opened++;
 }
 
-static const lg_ws_ops_t ws_ops = { on_open, on_text, NULL };
+static void on_close(lg_wsc_t *c, int was_open, int code, void *ud)
+{
+    run_t *r = ud;
+    if (lg_wsc_id(c) == READER_ID)
+        r->reader_closed = code ? code : -1;
+    else
+        r->writer_closed = code ? code : -1;
+}
+
+static const lg_ws_ops_t ws_ops = { on_open, on_text, on_close };
 
 static void on_rest_done(uint32_t k, int ans, uint64_t t, void *ud)
 {
@@ -278,6 +289,7 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
 {
     uint64_t applied_seen = 0, acked_not_applied = 0, silent = 0, unanswered = 0;
     uint64_t error_but_applied = 0, overload = 0, errors = 0, accepted = 0, noconn = 0;
+    uint64_t conn_closed = 0;
     for (uint32_t k = 0; k < r->cmds.n; k++) {
         int a = __atomic_load_n(&r->cmds.answer[k], __ATOMIC_RELAXED);
         int seen = __atomic_load_n(&r->cmds.seen[k], __ATOMIC_RELAXED) != 0;
@@ -295,6 +307,8 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
         } else if (a == LG_ANS_NONE) {
             if (ch == LG_CHAN_REST)
                 unanswered++;
+            else if (!seen && ch == LG_CHAN_WS && r->writer_closed)
+                conn_closed++;   /* the server closed the writer: it knows */
             else if (!seen)
                 silent++;   /* WS/MQTT: neither applied nor refused */
         }
@@ -322,6 +336,9 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
     json_object_set_new(j, "error_but_applied", json_integer((json_int_t)error_but_applied));
     json_object_set_new(j, "rest_unanswered", json_integer((json_int_t)unanswered));
     json_object_set_new(j, "conn_failed", json_integer((json_int_t)noconn));
+    json_object_set_new(j, "ws_writer_closed_unanswered", json_integer((json_int_t)conn_closed));
+    json_object_set_new(j, "ws_writer_close_code", json_integer(r->writer_closed));
+    json_object_set_new(j, "ws_reader_close_code", json_integer(r->reader_closed));
     json_object_set_new(j, "silent", json_integer((json_int_t)silent));
     json_object_set_new(j, "metrics_refused_dropped",
                         have_err_metrics ? json_real(m_err) : json_null());
@@ -343,6 +360,7 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     char id[64];
 
     uv_loop_init(&loop);
+    lg_wait_drained(o, o->tail_s);
     lg_snap_take(o, &s0);
     if (!s0.ok) {
         fprintf(stderr, "loadgen: GET /rgb failed\n");

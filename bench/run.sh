@@ -158,6 +158,7 @@ run_target() {
   sleep 1
   printf '{"idle_rss_kb":%s}\n' "$(awk '/^VmRSS/{print $2}' /proc/$SRV_PID/status)" \
     > "$RES/$t/footprint.json"
+  cp "$RES/$t/ready.json" "$RES/$t/ready_first.json"
   local P=(--port "$HTTP_PORT" --pid "$SRV_PID")
 
   result "$t" rest_read $((READ_S + 30)) bash -c \
@@ -174,6 +175,18 @@ run_target() {
     --rate $MQTT_LOW --duration $MQTT_S --tail $TAIL
   result "$t" mqtt_high $((MQTT_S + TAIL + 30)) "$LG" mqtt "${P[@]}" --mqtt-port "$MQTT_PORT" \
     --rate $MQTT_HIGH --duration $MQTT_S --tail $TAIL
+  # Sustain/overload on a fresh server and broker: nothing queued by the MQTT
+  # runs (the peer may still hold thousands) may distort the ramp.
+  stop_pid "$SRV_PID"
+  stop_pid "$BROKER_PID"
+  mkdir -p "$dir/2"
+  if ! start_broker "$dir/2" || ! start_server "$t" "$dir/2"; then
+    echo '{"failed":"restart before sustain"}' > "$RES/$t/sustain.json"
+    return
+  fi
+  mv "$RES/$t/ready.json" "$RES/$t/ready_restart.json"
+  cp "$RES/$t/ready_first.json" "$RES/$t/ready.json"
+  P=(--port "$HTTP_PORT" --pid "$SRV_PID")
   start_rate=1000
   [ "$t" = peer ] && start_rate=250
   result "$t" sustain $([ $QUICK = 1 ] && echo 70 || echo 200) "$LG" sustain "${P[@]}" \

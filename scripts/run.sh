@@ -33,6 +33,7 @@ case "$DMX_MQTT_HOST" in
 # Nagle off, and a queue that holds a full command burst.
 listener $DMX_MQTT_PORT $broker_bind
 allow_anonymous true
+user $(id -un)
 persistence true
 persistence_location $d/
 set_tcp_nodelay true
@@ -52,7 +53,10 @@ esac
 echo "run: showhub on http://localhost:${DMX_HTTP_PORT:-8080}/ (Ctrl-C to stop)" >&2
 "$bin" &
 hub=$!
-trap 'kill -INT $hub 2>/dev/null || true' INT TERM
+# Ctrl-C reaches showhub from the terminal directly; a TERM sent to this
+# script is passed on. Either way showhub shuts down cleanly by itself.
+trap '' INT
+trap 'kill -TERM $hub 2>/dev/null || true' TERM
 set +e
 wait $hub; rc=$?
 # wait returns early when a trapped signal arrives; wait for the real exit.
