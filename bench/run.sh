@@ -47,7 +47,7 @@ trap 'exit 130' INT TERM
 # Scenario sizes: full run <= 10 min, --quick <= 2 min (both targets).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
-  READ_S=3; WRITE_S=3; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=3
+  READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=3
   SUSTAIN="--step 1 --hold 3 --over 2 --tail 3"
 else
   ENG_ARGS=; PEER_ENG_ARGS=
@@ -56,6 +56,7 @@ else
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
+OPEN_RATE=500        # open-loop REST writes: a rate both servers hold
 MQTT_LOW=1000
 MQTT_HIGH=10000
 CONNS=64
@@ -165,6 +166,8 @@ run_target() {
     "wrk -t2 -c$CONNS -d${READ_S}s -s '$ROOT/bench/wrk_report.lua' http://127.0.0.1:$HTTP_PORT/rgb | grep '^{'"
   result "$t" rest_write $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" --conns $CONNS \
     --duration $WRITE_S --tail $((TAIL * 2))
+  result "$t" rest_open $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" --conns $CONNS \
+    --rate $OPEN_RATE --duration $WRITE_S --tail $TAIL
   for n in $FAN_NS; do
     rate=$FAN_RATE; conn=20
     [ "$n" -ge 10000 ] && { rate=$FAN_RATE_10K; conn=40; }

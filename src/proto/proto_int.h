@@ -30,7 +30,6 @@ typedef struct hub_http_resp {
     const char *hname[4];            /* extra headers, "name:" with the colon */
     char hval[4][272];
     int nextra;
-    int headers_sent;
     int close_after;
 } hub_http_resp_t;
 
@@ -47,6 +46,8 @@ typedef struct hub_pss {
     const char *body_error_msg;
     hub_cmd_t *pending;              /* POST /rgb waiting for the engine */
     hub_http_resp_t resp;
+    int in_cb;                       /* inside an lws HTTP callback: may write now */
+    int want_close;                  /* an immediate write asked to close */
     struct lws *wsi;
     /* WebSocket */
     struct hub_ws_sess *ws;

@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.parse
 
 import paho.mqtt.client as paho
 
