@@ -62,7 +62,9 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
     r->len = len;
     if (pss->in_cb) {
         /* Inside an HTTP callback lws lets us write: one write, no extra
-         * trip through the poll set (that costs two epoll_ctl per request). */
+         * trip through the poll set (that costs two epoll_ctl per request).
+         * The exchange is completed by the callback wrapper, last, because
+         * lws may free pss when it completes. */
         if (write_resp(wsi, pss) < 0)
             pss->want_close = 1;
         return;
@@ -455,6 +457,12 @@ static int write_resp(struct lws *wsi, hub_pss_t *pss)
         resp_reset(r);
         return -1;
     }
+    if (pss->in_cb) {
+        pss->want_close |= r->close_after;
+        pss->done_pending = 1;
+        resp_reset(r);
+        return 0;
+    }
     return finish(wsi, pss);
 }
 
@@ -463,6 +471,26 @@ static int on_writeable(struct lws *wsi, hub_pss_t *pss)
     if (pss->want_close)
         return -1;
     return write_resp(wsi, pss);
+}
+
+static void enter(hub_pss_t *pss)
+{
+    pss->in_cb = 1;
+    pss->done_pending = 0;
+}
+
+/* Finish an lws callback in which a response may have been written. pss must
+ * not be touched after lws_http_transaction_completed(): it may free it. */
+static int leave(struct lws *wsi, hub_pss_t *pss, int rc)
+{
+    int done = pss->done_pending;
+    pss->in_cb = 0;
+    pss->done_pending = 0;
+    if (rc < 0 || pss->want_close)
+        return -1;
+    if (done)
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return rc;
 }
 
 int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons reason,
@@ -474,21 +502,18 @@ int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reaso
     case LWS_CALLBACK_HTTP:
         if (s->closing)
             return -1;
-        pss->in_cb = 1;
         pss->want_close = 0;
+        enter(pss);
         rc = on_request(s, wsi, pss, (const char *)in);
-        pss->in_cb = 0;
-        return rc < 0 || pss->want_close ? -1 : rc;
+        return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_BODY:
-        pss->in_cb = 1;
+        enter(pss);
         rc = on_body(s, wsi, pss, in, len);
-        pss->in_cb = 0;
-        return rc < 0 || pss->want_close ? -1 : rc;
+        return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        pss->in_cb = 1;
+        enter(pss);
         on_body_done(s, wsi, pss);
-        pss->in_cb = 0;
-        return pss->want_close ? -1 : 0;
+        return leave(wsi, pss, 0);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:

@@ -48,6 +48,7 @@ typedef struct hub_pss {
     hub_http_resp_t resp;
     int in_cb;                       /* inside an lws HTTP callback: may write now */
     int want_close;                  /* an immediate write asked to close */
+    int done_pending;                /* an immediate write finished the exchange */
     struct lws *wsi;
     /* WebSocket */
     struct hub_ws_sess *ws;
