@@ -50,8 +50,9 @@ static const struct entry table[] = {
      "Require this key (x-api-key header, ?token= on /ws); unset: accept and audit"},
     {"DMX_LOG_LEVEL", K_LEVEL, F(log_level), "info", 0, 0, "debug, info, warn, error or off"},
     {"DMX_WEB_DIR", K_STR, F(web_dir), HUB_WEB_DIR_DEFAULT, 0, 0, "Directory of the web UI"},
-    {"DMX_STORE_SYNC", K_SYNC, F(store_sync_full), "full", 0, 0,
-     "full: fsync every commit (survives power loss); normal: survives process crash"},
+    {"DMX_STORE_SYNC", K_SYNC, F(store_sync_full), "normal", 0, 0,
+     "normal: a commit survives a crash or kill -9 of showhub; full: also power loss "
+     "(fsync per group commit)"},
     {"DMX_JOURNAL_RETENTION", K_INT, F(journal_retention), "100000", 1, 100000000,
      "Applied commands kept in the journal"},
     {"DMX_WS_SLOW_MS", K_INT, F(ws_slow_ms), "200", 10, 60000,

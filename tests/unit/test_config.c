@@ -82,6 +82,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.log_level, HUB_LOG_INFO);
     assert_non_null(cfg.web_dir);
     assert_int_equal(cfg.ws_slow_ms, 200);        /* the seed's 200 ms */
+    assert_false(cfg.store_sync_full);           /* WAL + NORMAL: survives kill -9 */
     assert_int_equal(cfg.max_body, 16 * 1024);    /* issue: 16 KiB bodies and frames */
     assert_true(cfg.queue_size > 0 && cfg.journal_retention > 0 && cfg.ws_backlog > 0);
     hub_config_close(&cfg);
