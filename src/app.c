@@ -184,7 +184,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
 
     if (cfg->ola_enabled) {
         hub_ola_cfg_t oc = {.url = cfg->ola_url, .universe = cfg->ola_universe,
-                            .fps = cfg->ola_fps, .timeout_ms = 300};
+                            .fps = cfg->ola_fps, .timeout_ms = 200};
         rc = hub_ola_new(&app->ola, &oc, app->metrics);
         if (rc < 0) {
             snprintf(err, errlen, "OLA output: %s", hub_strerror(rc));
@@ -268,6 +268,8 @@ void hub_app_free(hub_app_t *app)
     }
     hub_server_free(app->server);
     hub_ola_free(app->ola);           /* sends the blackout */
+    if (app->engine != NULL)
+        hub_engine_close_store(app->engine);
     if (app->store != NULL)
         hub_store_close(app->store);  /* posts the last completions */
     if (app->inbox != NULL)

@@ -108,9 +108,7 @@ int hub_cmd_parse(const char *text, size_t len, const char *default_src, hub_cmd
     int rc;
 
     memset(err, 0, sizeof(*err));
-    /* REJECT_DUPLICATES: {"r":1,"r":300} is ambiguous; say so instead of guessing.
-     * INT_AS_REAL: 1e20 and 100000000000000000000 are the same number (clamped to 255). */
-    obj = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+    obj = json_loadb(text, len, HUB_CMD_JSON_FLAGS, &jerr);
     if (obj == NULL) {
         snprintf(err->msg, sizeof(err->msg), "malformed JSON at line %d column %d: %.120s",
                  jerr.line, jerr.column, jerr.text);

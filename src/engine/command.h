@@ -18,6 +18,9 @@
 
 #define HUB_SRC_MAX 64
 #define HUB_CMD_SCHEMA "demo.rgb.cmd.v1"
+/* How every adapter parses command JSON: {"r":1,"r":300} is ambiguous and
+ * refused; 1e20 and 100000000000000000000 are the same number (clamped). */
+#define HUB_CMD_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
 
 typedef struct hub_cmd hub_cmd_t;
 typedef struct hub_view hub_view_t;

@@ -54,6 +54,7 @@ struct hub_engine {
     void *on_room_ud;
     int stopping;
     int store_failed;                /* the last commit failed */
+    int store_closing;               /* no more batches may be submitted */
     char store_err[160];
     hub_metric_t *m_processed, *m_deduped, *m_dropped, *m_refused, *m_failed;
     hub_metric_t *m_last_latency, *m_latency, *m_apply_cost;
@@ -327,6 +328,11 @@ size_t hub_engine_queue_depth(const hub_engine_t *e)
     return e->queue.len;
 }
 
+void hub_engine_close_store(hub_engine_t *e)
+{
+    e->store_closing = 1;
+}
+
 void hub_engine_stop_intake(hub_engine_t *e)
 {
     e->stopping = 1;
@@ -370,9 +376,19 @@ static void on_batch_done(hub_batch_t *b, void *ud);
 static void flush(hub_engine_t *e)
 {
     hub_batch_t *b;
+    hub_cmd_t *c, *next;
 
     if (e->inflight != NULL || e->open->ncmds == 0)
         return;
+    if (e->store_closing && e->has_persist) {
+        for (c = e->open->cmds_head; c != NULL; c = next) {
+            next = c->next;
+            answer(e, c, HUB_ESHUTDOWN);
+        }
+        e->open->cmds_head = e->open->cmds_tail = NULL;
+        e->open->ncmds = e->open->nrecs = 0;
+        return;
+    }
     b = e->open;
     e->open = batch_get(e);
     hub_state_copy(&b->state, &e->work);
@@ -425,6 +441,12 @@ static void on_batch_done(hub_batch_t *b, void *ud)
     for (c = b->cmds_head; c != NULL; c = next) {
         next = c->next;
         if (c->outcome == HUB_CMD_DUPLICATE) {
+            /* Its original may have failed to commit since (and left the
+             * cache): then it did not take effect, and neither did this. */
+            if (!hub_dedupe_seen(e->dedupe, c->cmd_id, hub_wall_ms())) {
+                answer(e, c, HUB_ESTORE);
+                continue;
+            }
             hub_metric_inc(e->m_deduped);
             answer(e, c, HUB_CMD_DUPLICATE);
             continue;

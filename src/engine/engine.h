@@ -87,6 +87,10 @@ const char *hub_engine_store_error(const hub_engine_t *e);
 /* 1 when nothing is queued and no batch is in flight. */
 int hub_engine_idle(const hub_engine_t *e);
 size_t hub_engine_queue_depth(const hub_engine_t *e);
+/* The store is about to close: from now on the open batch is not written;
+ * its commands are answered HUB_ESHUTDOWN (not applied). The batch already
+ * in flight still completes normally. */
+void hub_engine_close_store(hub_engine_t *e);
 /* Refuse new commands from now on (HUB_ESHUTDOWN); queued ones still run. */
 void hub_engine_stop_intake(hub_engine_t *e);
 /* Apply what is queued now, synchronously, without the idle handle (used by

@@ -5,6 +5,7 @@
  * that arrives later from the engine (POST /rgb waits until its command is
  * durable) goes out the same way as an immediate one.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,8 @@ static void pss_reset(hub_pss_t *pss)
 void hub__http_add_header(hub_pss_t *pss, const char *name, const char *value)
 {
     hub_http_resp_t *r = &pss->resp;
-    if (r->nextra >= 4)
+    assert(r->nextra < HUB_HTTP_MAX_EXTRA);
+    if (r->nextra >= HUB_HTTP_MAX_EXTRA)
         return;
     r->hname[r->nextra] = name;
     snprintf(r->hval[r->nextra], sizeof(r->hval[0]), "%s", value);
@@ -239,9 +241,23 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
     }
 }
 
+/* A POST /rgb waits for the engine while lws may already be reading the
+ * next pipelined request (it even repeats BODY_COMPLETION). Parsing past it
+ * would mix the two exchanges: answer the pending one, then close, and let
+ * the client send the rest again. */
+static int busy(hub_pss_t *pss)
+{
+    if (pss->pending == NULL)
+        return 0;
+    pss->resp.close_after = 1;
+    return 1;
+}
+
 static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void *in, size_t len)
 {
     size_t max = (size_t)s->d.cfg->max_body;
+    if (busy(pss))
+        return 0;
     if (pss->body_error || pss->resp.status)
         return 0;   /* discard: the answer is already decided */
     if (pss->body_len + len > max) {
@@ -260,7 +276,7 @@ static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void 
 
 static void on_body_done(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 {
-    if (pss->resp.status)
+    if (busy(pss) || pss->resp.status)
         return;
     if (pss->body_error) {
         respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
@@ -339,6 +355,8 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
 {
     int m;
 
+    if (busy(pss))
+        return 0;
     pss_reset(pss);
     pss->wsi = wsi;
     pss->method = m = method_of(wsi);

@@ -21,14 +21,16 @@ struct hub_server {
     int closing;
 };
 
+#define HUB_HTTP_MAX_EXTRA 8
+
 /* One HTTP exchange's response, written from LWS_CALLBACK_HTTP_WRITEABLE. */
 typedef struct hub_http_resp {
     int status;                      /* 0: nothing staged */
     const char *ctype;
     unsigned char *buf;              /* heap: LWS_PRE headroom, then the body */
     size_t len;                      /* body bytes */
-    const char *hname[4];            /* extra headers, "name:" with the colon */
-    char hval[4][272];
+    const char *hname[HUB_HTTP_MAX_EXTRA];  /* extra headers, "name:" with the colon */
+    char hval[HUB_HTTP_MAX_EXTRA][272];
     int nextra;
     int close_after;
 } hub_http_resp_t;

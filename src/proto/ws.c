@@ -241,7 +241,7 @@ static void on_message(sess_t *ss, const char *text, size_t len)
     char msg[256];
     int rc;
 
-    obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    obj = json_loadb(text, len, HUB_CMD_JSON_FLAGS, &jerr);
     if (obj == NULL) {
         snprintf(msg, sizeof(msg), "malformed JSON at line %d column %d: %.120s", jerr.line,
                  jerr.column, jerr.text);

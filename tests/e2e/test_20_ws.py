@@ -258,3 +258,13 @@ def test_websockets_library_interop(hub):
             pong = await a.ping()
             await asyncio.wait_for(pong, T(5))
     asyncio.run(run())
+
+
+def test_huge_integer_clamped_like_rest(hub, closer):
+    """WS reads numbers as REST does: 100000000000000000000 clamps to 255."""
+    c = hub.ws()
+    closer.append(c)
+    next_state(c)
+    c.send_text('{"type":"set","cmdId":"%s","r":100000000000000000000,"g":0,"b":0}' % ulid())
+    st = next_state(c)
+    assert (st["r"], st["g"], st["b"]) == (255, 0, 0)

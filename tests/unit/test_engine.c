@@ -568,6 +568,56 @@ static void test_store_failure(void **state)
     assert_true(metric(t, "dmx_engine_deduped_total") == 0);
 }
 
+/* A duplicate of a command whose commit then fails did not take effect
+ * either: it must not be answered "duplicate" (review finding S2). */
+static void test_duplicate_of_failed_commit(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    struct tag tg[3];
+
+    engine_start(t, &cfg, 1, NULL);
+    assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[0], 0, 7, "api", 5, 5, 5)), 0);
+    spin(t, 20);                                  /* batch 1 (id 7) in flight */
+    assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[1], 1, 7, "api", 5, 5, 5)), 0);
+    spin(t, 20);                                  /* the duplicate waits in batch 2 */
+    assert_int_equal(t->nans, 0);
+    assert_int_equal(fake_persist_complete(&t->fake, HUB_ESTORE), 1);
+    spin(t, 20);
+    assert_int_equal(t->nans, 2);
+    assert_int_equal(answer_of(t, 0)->outcome, HUB_ESTORE);
+    assert_int_equal(answer_of(t, 1)->outcome, HUB_ESTORE);
+    assert_true(metric(t, "dmx_engine_deduped_total") == 0);
+    /* And the retry applies. */
+    assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[2], 2, 7, "api", 5, 5, 5)), 0);
+    t->auto_complete = 1;
+    pump_until(t, 3);
+    assert_int_equal(answer_of(t, 2)->outcome, HUB_CMD_APPLIED);
+}
+
+/* Once the store is closing, the open batch is never submitted: its commands
+ * are answered HUB_ESHUTDOWN, while the batch in flight completes normally. */
+static void test_close_store(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    struct tag tg[2];
+
+    engine_start(t, &cfg, 1, NULL);
+    assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[0], 0, 1, "api", 1, 1, 1)), 0);
+    spin(t, 20);
+    assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[1], 1, 2, "api", 2, 2, 2)), 0);
+    spin(t, 20);
+    hub_engine_close_store(t->e);
+    assert_int_equal(fake_persist_complete(&t->fake, 0), 1);
+    spin(t, 20);
+    assert_int_equal(t->nans, 2);
+    assert_int_equal(answer_of(t, 0)->outcome, HUB_CMD_APPLIED);
+    assert_int_equal(answer_of(t, 1)->outcome, HUB_ESHUTDOWN);
+    assert_null(fake_persist_peek(&t->fake));     /* nothing more was submitted */
+    assert_true(hub_engine_idle(t->e));
+}
+
 static void test_overload_drops_oldest_ui(void **state)
 {
     struct tctx *t = *state;
@@ -996,6 +1046,8 @@ int main(void)
         ETEST(test_group_commit),
         ETEST(test_batch_max_stops_draining),
         ETEST(test_store_failure),
+        ETEST(test_duplicate_of_failed_commit),
+        ETEST(test_close_store),
         ETEST(test_overload_drops_oldest_ui),
         ETEST(test_overload_refuses),
         ETEST(test_detach),
