@@ -27,8 +27,8 @@ struct hub_app {
     const hub_config_t *cfg;
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
-    uv_timer_t flush_timer;          /* log flush, 100 ms */
-    uv_timer_t stop_timer;           /* shutdown steps */
+    uv_timer_t flush_timer; /* log flush, 100 ms */
+    uv_timer_t stop_timer;  /* shutdown steps */
     hub_metrics_t *metrics;
     hub_inbox_t *inbox;
     hub_store_t *store;
@@ -103,8 +103,7 @@ static void step(hub_app_t *app)
         app->phase = DONE;
         uv_stop(&app->loop);
         return;
-    default:
-        return;
+    default: return;
     }
 }
 
@@ -183,15 +182,17 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
     }
 
     if (cfg->ola_enabled) {
-        hub_ola_cfg_t oc = {.url = cfg->ola_url, .universe = cfg->ola_universe,
-                            .fps = cfg->ola_fps, .timeout_ms = 200};
+        hub_ola_cfg_t oc = {.url = cfg->ola_url,
+                            .universe = cfg->ola_universe,
+                            .fps = cfg->ola_fps,
+                            .timeout_ms = 200};
         rc = hub_ola_new(&app->ola, &oc, app->metrics);
         if (rc < 0) {
             snprintf(err, errlen, "OLA output: %s", hub_strerror(rc));
             goto fail;
         }
         hub_engine_subscribe(app->engine, on_ola_state, app);
-        on_ola_state(hub_engine_view(app->engine), app);   /* restored state to the lights */
+        on_ola_state(hub_engine_view(app->engine), app); /* restored state to the lights */
     } else {
         /* Same series either way, so dashboards need no special case. */
         hub_metrics_counter(app->metrics, "dmx_ola_frames_total",
@@ -201,8 +202,10 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
     }
 
     if (cfg->mqtt_enabled) {
-        hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host, .port = cfg->mqtt_port,
-                             .username = cfg->mqtt_username, .password = cfg->mqtt_password,
+        hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host,
+                             .port = cfg->mqtt_port,
+                             .username = cfg->mqtt_username,
+                             .password = cfg->mqtt_password,
                              .client_id = cfg->mqtt_client_id};
         rc = hub_mqtt_new(&app->mqtt, &app->loop, app->engine, &mc, app->metrics);
         if (rc < 0) {
@@ -211,9 +214,13 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
         }
     }
 
-    hub_server_deps_t sd = {.loop = &app->loop, .cfg = cfg, .engine = app->engine,
-                            .metrics = app->metrics, .mqtt = app->mqtt,
-                            .ready = store_ready, .ready_ud = app};
+    hub_server_deps_t sd = {.loop = &app->loop,
+                            .cfg = cfg,
+                            .engine = app->engine,
+                            .metrics = app->metrics,
+                            .mqtt = app->mqtt,
+                            .ready = store_ready,
+                            .ready_ud = app};
     rc = hub_server_new(&app->server, &sd, err, errlen);
     if (rc < 0)
         goto fail;
@@ -267,11 +274,11 @@ void hub_app_free(hub_app_t *app)
             uv_run(&app->loop, UV_RUN_NOWAIT);
     }
     hub_server_free(app->server);
-    hub_ola_free(app->ola);           /* sends the blackout */
+    hub_ola_free(app->ola); /* sends the blackout */
     if (app->engine != NULL)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
-        hub_store_close(app->store);  /* posts the last completions */
+        hub_store_close(app->store); /* posts the last completions */
     if (app->inbox != NULL)
         hub_inbox_drain(app->inbox);
     hub_engine_free(app->engine);

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-uint64_t hub_mono_us(void);    /* CLOCK_MONOTONIC, microseconds */
-uint64_t hub_wall_ms(void);    /* CLOCK_REALTIME, epoch milliseconds */
+uint64_t hub_mono_us(void); /* CLOCK_MONOTONIC, microseconds */
+uint64_t hub_wall_ms(void); /* CLOCK_REALTIME, epoch milliseconds */
 
 #endif

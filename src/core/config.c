@@ -16,8 +16,8 @@ struct entry {
     const char *name;
     enum kind kind;
     size_t off;
-    const char *def;      /* NULL: unset */
-    long min, max;        /* K_INT bounds */
+    const char *def; /* NULL: unset */
+    long min, max;   /* K_INT bounds */
     const char *help;
 };
 
@@ -31,7 +31,8 @@ static const struct entry table[] = {
     {"DMX_MQTT_CLIENT_ID", K_STR, F(mqtt_client_id), "showhub", 0, 0,
      "MQTT client id (stable: the session persists)"},
     {"DMX_MQTT_ENABLED", K_BOOL, F(mqtt_enabled), "true", 0, 0, "Connect to MQTT at all"},
-    {"DMX_QUEUE_SIZE", K_INT, F(queue_size), "10000", 1, 10000000, "Max buffered mutation commands"},
+    {"DMX_QUEUE_SIZE", K_INT, F(queue_size), "10000", 1, 10000000,
+     "Max buffered mutation commands"},
     {"DMX_CMD_DEDUPE_TTL_SECONDS", K_INT, F(dedupe_ttl_s), "900", 1, 31536000,
      "TTL for the command dedupe cache"},
     {"DMX_CMD_DEDUPE_CAPACITY", K_INT, F(dedupe_capacity), "4096", 1, 10000000,
@@ -116,7 +117,8 @@ static int apply(hub_config_t *cfg, const struct entry *e, const char *v, char *
     case K_BOOL:
         if (parse_bool(v, (bool *)base) == 0)
             return 0;
-        snprintf(err, errlen, "%s=\"%s\" is not valid: expected true or false (also 1/0, yes/no, on/off)",
+        snprintf(err, errlen,
+                 "%s=\"%s\" is not valid: expected true or false (also 1/0, yes/no, on/off)",
                  e->name, v);
         return HUB_EINVAL;
     case K_LEVEL: {

@@ -15,36 +15,36 @@
 typedef struct hub_config {
     char *mqtt_host;
     int mqtt_port;
-    char *mqtt_username;       /* NULL when unset */
-    char *mqtt_password;       /* NULL when unset */
+    char *mqtt_username; /* NULL when unset */
+    char *mqtt_password; /* NULL when unset */
     char *mqtt_client_id;
     bool mqtt_enabled;
-    int queue_size;            /* commands */
+    int queue_size; /* commands */
     int dedupe_ttl_s;
-    int dedupe_capacity;       /* cmdIds */
-    char *allow_origins;       /* comma separated, or "*" */
+    int dedupe_capacity; /* cmdIds */
+    char *allow_origins; /* comma separated, or "*" */
     bool ola_enabled;
     char *ola_url;
-    int ola_universe;          /* OLA universe number, also the demo fixture's */
+    int ola_universe; /* OLA universe number, also the demo fixture's */
     int ola_fps;
     char *http_host;
     int http_port;
     char *data_dir;
-    char *api_key;             /* NULL when unset */
-    int log_level;             /* HUB_LOG_* */
+    char *api_key; /* NULL when unset */
+    int log_level; /* HUB_LOG_* */
     char *web_dir;
-    bool store_sync_full;      /* fsync each commit (power-loss safe) */
-    int journal_retention;     /* journal rows kept */
-    int ws_slow_ms;            /* a WS client this far behind is dropped */
-    int ws_backlog;            /* frames queued per WS client before it is dropped */
-    int max_body;              /* bytes, REST body and WS frame limit */
+    bool store_sync_full;  /* fsync each commit (power-loss safe) */
+    int journal_retention; /* journal rows kept */
+    int ws_slow_ms;        /* a WS client this far behind is dropped */
+    int ws_backlog;        /* frames queued per WS client before it is dropped */
+    int max_body;          /* bytes, REST body and WS frame limit */
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value
  * returns HUB_EINVAL and writes one line naming the variable and the accepted
  * values to err; cfg then holds whatever was parsed and must still be closed. */
-int hub_config_load(hub_config_t *cfg, const char *(*get)(const char *name),
-                    char *err, size_t errlen);
+int hub_config_load(hub_config_t *cfg, const char *(*get)(const char *name), char *err,
+                    size_t errlen);
 void hub_config_close(hub_config_t *cfg);
 /* Print every variable with its default and help. */
 void hub_config_print_help(FILE *f);

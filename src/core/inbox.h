@@ -14,8 +14,8 @@ typedef struct hub_msg hub_msg_t;
 typedef void (*hub_msg_fn)(hub_msg_t *msg, void *ud);
 
 struct hub_msg {
-    hub_msg_t *next;   /* owned by the inbox while queued */
-    hub_msg_fn fn;     /* runs on the loop thread and must free msg */
+    hub_msg_t *next; /* owned by the inbox while queued */
+    hub_msg_fn fn;   /* runs on the loop thread and must free msg */
 };
 
 typedef struct hub_inbox hub_inbox_t;

@@ -19,13 +19,13 @@ struct hub_metric {
     enum kind kind;
     const char *name;
     const char *help;
-    _Atomic uint64_t count;          /* counter value / histogram observations */
-    _Atomic uint64_t bits;           /* gauge value (double bits) / histogram sum (double bits) */
+    _Atomic uint64_t count; /* counter value / histogram observations */
+    _Atomic uint64_t bits;  /* gauge value (double bits) / histogram sum (double bits) */
     hub_gauge_fn fn;
     void *ud;
     size_t nbounds;
     double bounds[MAX_BOUNDS];
-    _Atomic uint64_t buckets[MAX_BOUNDS + 1];   /* not cumulative; summed at render */
+    _Atomic uint64_t buckets[MAX_BOUNDS + 1]; /* not cumulative; summed at render */
 };
 
 struct hub_metrics {
@@ -210,8 +210,7 @@ char *hub_metrics_render(hub_metrics_t *m, size_t *len)
             for (size_t i = 0; i <= x->nbounds; i++) {
                 cum += atomic_load_explicit(&x->buckets[i], memory_order_relaxed);
                 fmt_num(num, sizeof(num), i < x->nbounds ? x->bounds[i] : INFINITY);
-                sb_printf(&b, "%s_bucket{le=\"%s\"} %llu\n", x->name, num,
-                          (unsigned long long)cum);
+                sb_printf(&b, "%s_bucket{le=\"%s\"} %llu\n", x->name, num, (unsigned long long)cum);
             }
             fmt_num(num, sizeof(num), bitsd(atomic_load_explicit(&x->bits, memory_order_relaxed)));
             sb_printf(&b, "%s_sum %s\n%s_count %llu\n", x->name, num, x->name,

@@ -32,7 +32,7 @@ void hub_metric_inc(hub_metric_t *c);
 void hub_metric_add(hub_metric_t *c, uint64_t n);
 void hub_metric_set(hub_metric_t *g, double v);
 void hub_metric_observe(hub_metric_t *h, double v);
-uint64_t hub_metric_count(const hub_metric_t *c);   /* counters; histograms: observations */
+uint64_t hub_metric_count(const hub_metric_t *c); /* counters; histograms: observations */
 double hub_metric_value(const hub_metric_t *g);
 
 /* Prometheus text format 0.0.4. Returns a heap string the caller frees. */

@@ -28,15 +28,15 @@ typedef struct hub_batch hub_batch_t;
 typedef void (*hub_batch_done_fn)(hub_batch_t *batch, void *ud);
 
 struct hub_batch {
-    hub_journal_rec_t *recs;         /* applied commands, seq ascending */
+    hub_journal_rec_t *recs; /* applied commands, seq ascending */
     size_t nrecs, caprecs;
-    hub_state_t state;               /* state after recs (whole copy) */
-    int rc;                          /* set by the store: 0 committed, else HUB_ESTORE */
-    char err[160];                   /* set by the store with rc: what failed */
+    hub_state_t state; /* state after recs (whole copy) */
+    int rc;            /* set by the store: 0 committed, else HUB_ESTORE */
+    char err[160];     /* set by the store with rc: what failed */
     /* Engine-private from here: the store must not touch these. */
-    hub_cmd_t *cmds_head, *cmds_tail;   /* commands answered when this commits */
+    hub_cmd_t *cmds_head, *cmds_tail; /* commands answered when this commits */
     size_t ncmds;
-    hub_batch_done_fn done;          /* engine's completion, called on the loop thread */
+    hub_batch_done_fn done; /* engine's completion, called on the loop thread */
     void *done_ud;
 };
 
@@ -51,10 +51,10 @@ typedef struct hub_persist_ops {
 
 /* What the store restores at start-up. */
 typedef struct hub_restore {
-    hub_state_t state;               /* seq 0 and zero slots when the db is new */
-    int found;                       /* 1 if a saved state existed */
-    char (*ids)[HUB_ULID_LEN + 1];   /* recent applied cmdIds, oldest first */
-    uint64_t *id_ts_ms;              /* their apply times */
+    hub_state_t state;             /* seq 0 and zero slots when the db is new */
+    int found;                     /* 1 if a saved state existed */
+    char (*ids)[HUB_ULID_LEN + 1]; /* recent applied cmdIds, oldest first */
+    uint64_t *id_ts_ms;            /* their apply times */
     size_t nids;
 } hub_restore_t;
 

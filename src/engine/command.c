@@ -10,8 +10,8 @@
 
 uint8_t hub_cmd_clamp(double v)
 {
-    double r = round(v);   /* half away from zero */
-    if (!(r >= 0))         /* also NaN */
+    double r = round(v); /* half away from zero */
+    if (!(r >= 0))       /* also NaN */
         return 0;
     if (r > 255)
         return 255;

@@ -16,7 +16,7 @@
 
 #include "core/ulid.h"
 
-#define HUB_SRC_MAX 64
+#define HUB_SRC_MAX    64
 #define HUB_CMD_SCHEMA "demo.rgb.cmd.v1"
 /* How every adapter parses command JSON: {"r":1,"r":300} is ambiguous and
  * refused; 1e20 and 100000000000000000000 are the same number (clamped). */
@@ -35,24 +35,24 @@ enum { HUB_CMD_APPLIED = 0, HUB_CMD_DUPLICATE = 1 };
 typedef void (*hub_cmd_done_cb)(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud);
 
 struct hub_cmd {
-    hub_cmd_t *next, *prev;          /* engine queue links */
-    hub_cmd_t *ui_next, *ui_prev;    /* engine: queued commands with src "ui" */
-    char cmd_id[HUB_ULID_LEN + 1];   /* canonical upper case */
+    hub_cmd_t *next, *prev;        /* engine queue links */
+    hub_cmd_t *ui_next, *ui_prev;  /* engine: queued commands with src "ui" */
+    char cmd_id[HUB_ULID_LEN + 1]; /* canonical upper case */
     char src[HUB_SRC_MAX + 1];
-    uint8_t rgb[3];                  /* rounded and clamped */
-    int is_ui;                       /* src == "ui": droppable under overload */
-    uint64_t recv_us;                /* monotonic time the adapter received it */
-    hub_cmd_done_cb done;            /* NULL: nobody waits (detached) */
+    uint8_t rgb[3];       /* rounded and clamped */
+    int is_ui;            /* src == "ui": droppable under overload */
+    uint64_t recv_us;     /* monotonic time the adapter received it */
+    hub_cmd_done_cb done; /* NULL: nobody waits (detached) */
     void *ud;
-    int outcome;                     /* engine: set when its fate is known */
-    uint64_t seq;                    /* engine: seq this command produced (applied) */
-    uint64_t ts_ms;                  /* engine: wall time it was applied */
+    int outcome;    /* engine: set when its fate is known */
+    uint64_t seq;   /* engine: seq this command produced (applied) */
+    uint64_t ts_ms; /* engine: wall time it was applied */
 };
 
 typedef struct hub_parse_err {
-    char msg[192];                   /* what is wrong, for the client */
-    char field[32];                  /* the offending field, "" for the body */
-    char cmd_id[HUB_ULID_LEN + 1];   /* the cmdId if one was readable, else "" */
+    char msg[192];                 /* what is wrong, for the client */
+    char field[32];                /* the offending field, "" for the body */
+    char cmd_id[HUB_ULID_LEN + 1]; /* the cmdId if one was readable, else "" */
 } hub_parse_err_t;
 
 /* Build a command from a parsed JSON object. Fields: cmdId (ULID, required),

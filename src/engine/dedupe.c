@@ -13,9 +13,9 @@
 #include "core/ulid.h"
 
 typedef struct entry {
-    struct entry *hnext;             /* hash chain */
-    struct entry *newer, *older;     /* recency list */
-    struct entry *age_next, *age_prev;  /* age list: oldest seen_ms first */
+    struct entry *hnext;               /* hash chain */
+    struct entry *newer, *older;       /* recency list */
+    struct entry *age_next, *age_prev; /* age list: oldest seen_ms first */
     uint64_t seen_ms;
     char id[HUB_ULID_LEN + 1];
     int used;
@@ -23,14 +23,14 @@ typedef struct entry {
 
 struct hub_dedupe {
     entry_t *pool;
-    entry_t *free_list;              /* linked through hnext */
+    entry_t *free_list; /* linked through hnext */
     entry_t **buckets;
-    size_t nbuckets;                 /* power of two */
+    size_t nbuckets; /* power of two */
     size_t capacity, size;
     uint64_t ttl_ms;
     uint64_t seed;
-    entry_t *newest, *oldest;        /* recency */
-    entry_t *age_head, *age_tail;    /* age; expired entries gather at the head */
+    entry_t *newest, *oldest;     /* recency */
+    entry_t *age_head, *age_tail; /* age; expired entries gather at the head */
 };
 
 static uint64_t hash_id(const hub_dedupe_t *d, const char *id)
@@ -169,7 +169,7 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
     entry_t **pp = slot_of(d, id);
     entry_t *e = *pp;
 
-    if (e != NULL) {            /* re-added: refresh both age and recency */
+    if (e != NULL) { /* re-added: refresh both age and recency */
         e->seen_ms = seen_ms;
         list_unlink(d, e);
         list_push_newest(d, e);
@@ -190,7 +190,7 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
     e->id[HUB_ULID_LEN] = '\0';
     e->seen_ms = seen_ms;
     e->used = 1;
-    pp = slot_of(d, id);        /* drops above may have changed the chain */
+    pp = slot_of(d, id); /* drops above may have changed the chain */
     e->hnext = NULL;
     *pp = e;
     list_push_newest(d, e);

@@ -21,9 +21,9 @@
 #include "engine/dedupe.h"
 #include "engine/queue.h"
 
-#define MAX_SUBSCRIBERS 8
+#define MAX_SUBSCRIBERS   8
 #define DEFAULT_BATCH_MAX 4096
-#define JSON_MAX 192
+#define JSON_MAX          192
 
 struct subscriber {
     hub_state_cb cb;
@@ -32,29 +32,29 @@ struct subscriber {
 
 struct hub_engine {
     uv_loop_t *loop;
-    uv_idle_t idle;                  /* runs drain() while there is work */
+    uv_idle_t idle; /* runs drain() while there is work */
     int idle_active;
     hub_engine_cfg_t cfg;
     hub_queue_t queue;
     hub_dedupe_t *dedupe;
-    hub_state_t work;                /* applied, maybe not yet durable */
-    hub_state_t pub;                 /* durable and announced */
-    hub_view_t view;                 /* of pub */
+    hub_state_t work; /* applied, maybe not yet durable */
+    hub_state_t pub;  /* durable and announced */
+    hub_view_t view;  /* of pub */
     char rgb_json[JSON_MAX];
     char ws_json[JSON_MAX];
     hub_persist_ops_t persist;
     int has_persist;
-    hub_batch_t *open;               /* filling */
-    hub_batch_t *inflight;           /* at the store, or NULL */
-    hub_batch_t *spare;              /* recycled */
-    hub_cmd_t *dropped_head, *dropped_tail;  /* to answer HUB_EDROPPED */
+    hub_batch_t *open;                      /* filling */
+    hub_batch_t *inflight;                  /* at the store, or NULL */
+    hub_batch_t *spare;                     /* recycled */
+    hub_cmd_t *dropped_head, *dropped_tail; /* to answer HUB_EDROPPED */
     struct subscriber subs[MAX_SUBSCRIBERS];
     int nsubs;
     void (*on_room)(void *ud);
     void *on_room_ud;
     int stopping;
-    int store_failed;                /* the last commit failed */
-    int store_closing;               /* no more batches may be submitted */
+    int store_failed;  /* the last commit failed */
+    int store_closing; /* no more batches may be submitted */
     char store_err[160];
     hub_metric_t *m_processed, *m_deduped, *m_dropped, *m_refused, *m_failed;
     hub_metric_t *m_last_latency, *m_latency, *m_apply_cost;
@@ -90,8 +90,8 @@ static void register_metrics(hub_engine_t *e, hub_metrics_t *m)
 {
     static const double lat[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                  0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1};
-    static const double cost[] = {0.000001, 0.000002, 0.000005, 0.00001, 0.00002,
-                                  0.00005,  0.0001,   0.001};
+    static const double cost[] = {0.000001, 0.000002, 0.000005, 0.00001,
+                                  0.00002,  0.00005,  0.0001,   0.001};
     e->m_processed = hub_metrics_counter(m, "dmx_engine_processed_total",
                                          "Commands applied (durable and announced)");
     e->m_deduped = hub_metrics_counter(m, "dmx_engine_deduped_total",
@@ -104,8 +104,7 @@ static void register_metrics(hub_engine_t *e, hub_metrics_t *m)
                                       "Applied commands answered with an error: not durable");
     hub_metrics_gauge_fn(m, "dmx_engine_queue_depth", "Commands waiting in the queue",
                          queue_depth_fn, e);
-    hub_metrics_gauge_fn(m, "dmx_engine_seq", "Sequence number of the published state", seq_fn,
-                         e);
+    hub_metrics_gauge_fn(m, "dmx_engine_seq", "Sequence number of the published state", seq_fn, e);
     e->m_last_latency = hub_metrics_gauge(m, "dmx_engine_last_latency_ms",
                                           "Receive-to-answer latency of the last command, ms");
     e->m_latency = hub_metrics_histogram(
@@ -113,8 +112,8 @@ static void register_metrics(hub_engine_t *e, hub_metrics_t *m)
         "Receive-to-answer latency of applied commands (queue, apply, durable commit)", lat,
         sizeof(lat) / sizeof(lat[0]));
     e->m_apply_cost = hub_metrics_histogram(m, "dmx_engine_apply_cpu_seconds",
-                                            "Time to validate, dedupe and apply one command",
-                                            cost, sizeof(cost) / sizeof(cost[0]));
+                                            "Time to validate, dedupe and apply one command", cost,
+                                            sizeof(cost) / sizeof(cost[0]));
 }
 
 static hub_batch_t *batch_get(hub_engine_t *e)
@@ -240,8 +239,9 @@ void hub_engine_free(hub_engine_t *e)
         answer(e, c, HUB_ESHUTDOWN);
     }
     batch_put(e, e->open);
-    if (e->inflight != NULL)   /* the store never answered; nothing more can */
-        hub_log(HUB_LOG_ERROR, "engine_free", "{s:s}", "error", "a store batch was still in flight");
+    if (e->inflight != NULL) /* the store never answered; nothing more can */
+        hub_log(HUB_LOG_ERROR, "engine_free", "{s:s}", "error",
+                "a store batch was still in flight");
     if (e->spare) {
         hub_free(e->spare->recs);
         hub_free(e->spare);
@@ -398,7 +398,7 @@ static void flush(hub_engine_t *e)
     if (e->has_persist && b->nrecs > 0)
         e->persist.submit(e->persist.ctx, b);
     else
-        on_batch_done(b, e);   /* nothing to write (duplicates only), or no store */
+        on_batch_done(b, e); /* nothing to write (duplicates only), or no store */
 }
 
 static void announce(hub_engine_t *e, hub_cmd_t *c, int stored_rc)
@@ -417,9 +417,8 @@ static void announce(hub_engine_t *e, hub_cmd_t *c, int stored_rc)
         hub_metric_observe(e->m_latency, lat);
         hub_metric_set(e->m_last_latency, lat * 1000.0);
         if (hub_log_enabled(HUB_LOG_INFO))
-            hub_log(HUB_LOG_INFO, "apply", "{s:I,s:s,s:s,s:I}", "seq", (json_int_t)c->seq,
-                    "cmdId", c->cmd_id, "src", c->src, "latency_us",
-                    (json_int_t)(now - c->recv_us));
+            hub_log(HUB_LOG_INFO, "apply", "{s:I,s:s,s:s,s:I}", "seq", (json_int_t)c->seq, "cmdId",
+                    c->cmd_id, "src", c->src, "latency_us", (json_int_t)(now - c->recv_us));
     }
 }
 
@@ -434,8 +433,8 @@ static void on_batch_done(hub_batch_t *b, void *ud)
     if (b->rc != 0)
         memcpy(e->store_err, b->err, sizeof(e->store_err));
     if (b->rc != 0)
-        hub_log(HUB_LOG_ERROR, "store_commit_failed", "{s:s,s:I,s:s}", "error", b->err,
-                "commands", (json_int_t)b->nrecs, "hint",
+        hub_log(HUB_LOG_ERROR, "store_commit_failed", "{s:s,s:I,s:s}", "error", b->err, "commands",
+                (json_int_t)b->nrecs, "hint",
                 "check disk space and permissions of DMX_DATA_DIR; the state in memory is "
                 "kept and saved with the next commit");
     for (c = b->cmds_head; c != NULL; c = next) {
@@ -455,7 +454,7 @@ static void on_batch_done(hub_batch_t *b, void *ud)
         announce(e, c, b->rc);
         if (b->rc != 0) {
             hub_metric_inc(e->m_failed);
-            hub_dedupe_remove(e->dedupe, c->cmd_id);   /* a retry must apply */
+            hub_dedupe_remove(e->dedupe, c->cmd_id); /* a retry must apply */
             answer(e, c, HUB_ESTORE);
         } else {
             answer(e, c, HUB_CMD_APPLIED);

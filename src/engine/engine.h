@@ -32,11 +32,11 @@ struct hub_view {
     uint8_t rgb[3];
     uint64_t seq;
     uint64_t ts_ms;
-    const char *rgb_json;            /* hub_state_render_rgb() of state */
+    const char *rgb_json; /* hub_state_render_rgb() of state */
     size_t rgb_len;
-    const char *ws_json;             /* hub_state_render_ws() of state */
+    const char *ws_json; /* hub_state_render_ws() of state */
     size_t ws_len;
-    const hub_cmd_t *cmd;            /* the command that made it; NULL at start-up */
+    const hub_cmd_t *cmd; /* the command that made it; NULL at start-up */
 };
 
 typedef void (*hub_state_cb)(const hub_view_t *view, void *ud);
@@ -46,7 +46,7 @@ typedef struct hub_engine_cfg {
     size_t dedupe_capacity;
     uint64_t dedupe_ttl_ms;
     int demo_universe;
-    size_t batch_max;                /* commands per group commit; 0 = 4096 */
+    size_t batch_max; /* commands per group commit; 0 = 4096 */
 } hub_engine_cfg_t;
 
 /* persist may be NULL (no store: batches complete at once; used by tests and

@@ -14,8 +14,8 @@
 #include "engine/command.h"
 
 typedef struct hub_queue {
-    hub_cmd_t *head, *tail;          /* all queued, oldest first */
-    hub_cmd_t *ui_head, *ui_tail;    /* the "ui" ones among them, oldest first */
+    hub_cmd_t *head, *tail;       /* all queued, oldest first */
+    hub_cmd_t *ui_head, *ui_tail; /* the "ui" ones among them, oldest first */
     size_t len;
     size_t capacity;
 } hub_queue_t;

@@ -11,20 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HUB_DMX_SLOTS 512
-#define HUB_MAX_UNIVERSES 64
-#define HUB_MAX_FIXTURES 256
+#define HUB_DMX_SLOTS        512
+#define HUB_MAX_UNIVERSES    64
+#define HUB_MAX_FIXTURES     256
 #define HUB_FIXTURE_NAME_MAX 31
 
 typedef struct hub_universe {
-    int id;                          /* external universe number (OLA's) */
-    uint8_t slots[HUB_DMX_SLOTS];    /* slot i is channel i + 1 */
+    int id;                       /* external universe number (OLA's) */
+    uint8_t slots[HUB_DMX_SLOTS]; /* slot i is channel i + 1 */
 } hub_universe_t;
 
 typedef struct hub_fixture {
     char name[HUB_FIXTURE_NAME_MAX + 1];
-    int universe;                    /* external universe number */
-    int channel;                     /* first channel, 1-based */
+    int universe; /* external universe number */
+    int channel;  /* first channel, 1-based */
     int nchannels;
 } hub_fixture_t;
 
@@ -33,8 +33,8 @@ typedef struct hub_state {
     size_t nuniverses;
     hub_fixture_t fixtures[HUB_MAX_FIXTURES];
     size_t nfixtures;
-    uint64_t seq;                    /* +1 per applied change; 0 = nothing applied yet */
-    uint64_t ts_ms;                  /* wall time of the last change, epoch ms */
+    uint64_t seq;   /* +1 per applied change; 0 = nothing applied yet */
+    uint64_t ts_ms; /* wall time of the last change, epoch ms */
 } hub_state_t;
 
 /* Empty state with the demo universe and the "demo" RGB fixture on it. */

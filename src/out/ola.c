@@ -34,38 +34,38 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define SLOTS 512
-#define RETRY_US 1000000u          /* resend a failed frame after 1 s */
-#define LOG_EVERY_US 10000000u     /* at most one error line per 10 s */
-#define MAX_FPS 1000
+#define SLOTS        512
+#define RETRY_US     1000000u  /* resend a failed frame after 1 s */
+#define LOG_EVERY_US 10000000u /* at most one error line per 10 s */
+#define MAX_FPS      1000
 /* "u=" + 10-digit universe + "&d=" + 512 x "255," */
 #define BODY_MAX (2 + 10 + 3 + SLOTS * 4 + 1)
 
 struct hub_ola {
     pthread_t thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv;               /* signalled on a new frame or stop */
-    uint8_t pending[SLOTS];          /* guarded by mu */
-    bool dirty;                      /* guarded by mu: pending is newer than cur */
-    bool stop;                       /* guarded by mu */
+    pthread_cond_t cv;      /* signalled on a new frame or stop */
+    uint8_t pending[SLOTS]; /* guarded by mu */
+    bool dirty;             /* guarded by mu: pending is newer than cur */
+    bool stop;              /* guarded by mu */
 
     /* Output thread only (after hub_ola_new returns). */
     CURL *curl;
     struct curl_slist *headers;
     char *url;
     int universe;
-    uint64_t interval_us;            /* 1e6 / fps */
-    uint8_t cur[SLOTS];              /* newest frame taken from pending */
+    uint64_t interval_us; /* 1e6 / fps */
+    uint8_t cur[SLOTS];   /* newest frame taken from pending */
     bool have_cur;
-    uint8_t sent[SLOTS];             /* last frame olad answered 200 to */
-    bool sent_ok;                    /* false after an error: olad state unknown */
-    bool need;                       /* cur must be sent */
-    bool retrying;                   /* cur failed; resend at retry_at */
-    uint64_t next_at_us;             /* earliest start of the next POST */
+    uint8_t sent[SLOTS]; /* last frame olad answered 200 to */
+    bool sent_ok;        /* false after an error: olad state unknown */
+    bool need;           /* cur must be sent */
+    bool retrying;       /* cur failed; resend at retry_at */
+    uint64_t next_at_us; /* earliest start of the next POST */
     uint64_t retry_at_us;
-    uint64_t log_at_us;              /* last error line; 0 = none yet */
-    uint64_t suppressed;             /* errors not logged since log_at_us */
-    uint64_t failed_run;             /* consecutive failed POSTs */
+    uint64_t log_at_us;  /* last error line; 0 = none yet */
+    uint64_t suppressed; /* errors not logged since log_at_us */
+    uint64_t failed_run; /* consecutive failed POSTs */
     char body[BODY_MAX];
     char errbuf[CURL_ERROR_SIZE];
 
@@ -113,8 +113,8 @@ static void log_error(hub_ola_t *o, const char *what)
         o->suppressed++;
         return;
     }
-    hub_log(HUB_LOG_WARN, "ola", "{s:s,s:s,s:I}", "error", what, "url", o->url,
-            "suppressed", (json_int_t)o->suppressed);
+    hub_log(HUB_LOG_WARN, "ola", "{s:s,s:s,s:I}", "error", what, "url", o->url, "suppressed",
+            (json_int_t)o->suppressed);
     o->log_at_us = now;
     o->suppressed = 0;
 }
@@ -123,8 +123,8 @@ static void log_recovered(hub_ola_t *o)
 {
     if (o->failed_run == 0)
         return;
-    hub_log(HUB_LOG_INFO, "ola", "{s:s,s:s,s:I}", "state", "recovered", "url", o->url,
-            "failed", (json_int_t)o->failed_run);
+    hub_log(HUB_LOG_INFO, "ola", "{s:s,s:s,s:I}", "state", "recovered", "url", o->url, "failed",
+            (json_int_t)o->failed_run);
     o->failed_run = 0;
     o->suppressed = 0;
     o->log_at_us = 0;
@@ -183,10 +183,10 @@ static void take_pending(hub_ola_t *o)
 {
     o->dirty = false;
     if (o->have_cur && memcmp(o->cur, o->pending, SLOTS) == 0)
-        return;                      /* same content: keep the current schedule */
+        return; /* same content: keep the current schedule */
     memcpy(o->cur, o->pending, SLOTS);
     o->have_cur = true;
-    o->retrying = false;             /* a change is sent at the frame rate */
+    o->retrying = false; /* a change is sent at the frame rate */
     o->need = !o->sent_ok || memcmp(o->cur, o->sent, SLOTS) != 0;
 }
 
@@ -308,13 +308,12 @@ int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metric
     rc = init_sync(o);
     if (rc < 0)
         goto fail_sync;
-    o->m_frames = hub_metrics_counter(metrics, "dmx_ola_frames_total",
-                                      "DMX frames olad accepted");
+    o->m_frames = hub_metrics_counter(metrics, "dmx_ola_frames_total", "DMX frames olad accepted");
     o->m_errors = hub_metrics_counter(metrics, "dmx_ola_errors_total",
                                       "OLA POSTs that failed (transport or HTTP status)");
-    o->m_send = hub_metrics_histogram(metrics, "dmx_ola_send_seconds",
-                                      "Duration of one OLA set_dmx POST", send_bounds,
-                                      sizeof(send_bounds) / sizeof(send_bounds[0]));
+    o->m_send =
+        hub_metrics_histogram(metrics, "dmx_ola_send_seconds", "Duration of one OLA set_dmx POST",
+                              send_bounds, sizeof(send_bounds) / sizeof(send_bounds[0]));
     err = pthread_create(&o->thread, NULL, run, o);
     if (err != 0) {
         rc = -err;

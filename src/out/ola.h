@@ -18,10 +18,10 @@
 typedef struct hub_ola hub_ola_t;
 
 typedef struct hub_ola_cfg {
-    const char *url;                 /* e.g. http://localhost:9090/set_dmx */
+    const char *url; /* e.g. http://localhost:9090/set_dmx */
     int universe;
-    int fps;                         /* max frames per second, >= 1 */
-    long timeout_ms;                 /* per request; 0 = 1000 */
+    int fps;         /* max frames per second, >= 1 */
+    long timeout_ms; /* per request; 0 = 1000 */
 } hub_ola_cfg_t;
 
 /* Start the output thread. Registers dmx_ola_frames_total and

@@ -182,7 +182,7 @@ static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         return;
     }
     rc = hub_cmd_parse(pss->body, pss->body_len, "api", &cmd, &perr);
-    hub_free(pss->body);   /* not needed past parsing; keep idle connections small */
+    hub_free(pss->body); /* not needed past parsing; keep idle connections small */
     pss->body = NULL;
     pss->body_len = pss->body_cap = 0;
     if (rc != 0) {
@@ -233,7 +233,7 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
             pss->body_error_msg = "unsupported content type: send Content-Type: application/json";
         }
     }
-    if (!clen_present || clen <= 0) {   /* no body to wait for */
+    if (!clen_present || clen <= 0) { /* no body to wait for */
         if (pss->body_error)
             respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
         else
@@ -259,7 +259,7 @@ static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void 
     if (busy(pss))
         return 0;
     if (pss->body_error || pss->resp.status)
-        return 0;   /* discard: the answer is already decided */
+        return 0; /* discard: the answer is already decided */
     if (pss->body_len + len > max) {
         pss->resp.close_after = 1;
         respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", NULL);
@@ -449,13 +449,13 @@ static int write_resp(struct lws *wsi, hub_pss_t *pss)
     buf = hub_malloc(cap);
     start = p = buf + LWS_PRE;
     end = buf + cap - blen - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype,
-                                    (lws_filepos_t)clen, &p, end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype, (lws_filepos_t)clen, &p,
+                                    end))
         rc = -1;
     for (int i = 0; rc == 0 && i < r->nextra; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->hname[i],
-                                        (const unsigned char *)r->hval[i],
-                                        (int)strlen(r->hval[i]), &p, end))
+                                        (const unsigned char *)r->hval[i], (int)strlen(r->hval[i]),
+                                        &p, end))
             rc = -1;
     if (rc == 0 && r->close_after &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
@@ -532,16 +532,13 @@ int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reaso
         enter(pss);
         on_body_done(s, wsi, pss);
         return leave(wsi, pss, 0);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_writeable(wsi, pss);
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (pss != NULL && !pss->is_ws)
             pss_reset(pss);
         return 0;
-    default:
-        return lws_callback_http_dummy(wsi, reason, pss, in, len);
+    default: return lws_callback_http_dummy(wsi, reason, pss, in, len);
     }
 }

@@ -41,8 +41,8 @@ static int safe_path(const char *p)
     if (p[0] != '/' || strstr(p, "..") != NULL || strstr(p, "//") != NULL)
         return 0;
     for (const char *c = p; *c; c++) {
-        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                 (*c >= '0' && *c <= '9') || *c == '/' || *c == '.' || *c == '-' || *c == '_';
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '/' || *c == '.' || *c == '-' || *c == '_';
         if (!ok)
             return 0;
     }
@@ -66,7 +66,7 @@ int hub__http_static(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const cha
         return 0;
     if (stat(full, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    pss->resp.status = 0;   /* lws owns the response from here */
+    pss->resp.status = 0; /* lws owns the response from here */
     rc = lws_serve_http_file(wsi, full, mime, no_cache, (int)strlen(no_cache));
     if (rc < 0)
         return -1;

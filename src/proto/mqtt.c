@@ -37,54 +37,54 @@
 #include "core/mem.h"
 #include "proto/mqtt_devices.h"
 
-#define TOPIC_CMD "v1/demo/rgb/cmd"
-#define TOPIC_STATE "v1/demo/rgb/state"
-#define TOPIC_ERROR "v1/demo/rgb/error"
-#define TOPIC_SERVER "v1/devices/server/state"
+#define TOPIC_CMD     "v1/demo/rgb/cmd"
+#define TOPIC_STATE   "v1/demo/rgb/state"
+#define TOPIC_ERROR   "v1/demo/rgb/error"
+#define TOPIC_SERVER  "v1/devices/server/state"
 #define TOPIC_DEVICES "v1/devices/+/state"
 
-#define PAYLOAD_MAX 16384            /* bytes; a larger command is malformed */
-#define SEND_MAXIMUM 1000            /* our QoS 1 publishes awaiting PUBACK on the wire */
-#define UNACKED_MAX 10000            /* beyond this, state publishes are conflated */
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
+#define PAYLOAD_MAX      16384 /* bytes; a larger command is malformed */
+#define SEND_MAXIMUM     1000  /* our QoS 1 publishes awaiting PUBACK on the wire */
+#define UNACKED_MAX      10000 /* beyond this, state publishes are conflated */
+#define BACKOFF_MIN_MS   1000
+#define BACKOFF_MAX_MS   30000
 #define MISC_INTERVAL_MS 1000
-#define READ_BURST 256               /* packets per readable event, then yield to the loop */
-#define DEVICES_MAX 10000
+#define READ_BURST       256 /* packets per readable event, then yield to the loop */
+#define DEVICES_MAX      10000
 
 enum conn { C_IDLE, C_CONNECTING, C_CONNECTED, C_BACKOFF, C_CLOSING, C_CLOSED };
 
 struct hub_mqtt {
-    uv_loop_t *loop;                 /* not owned */
-    hub_engine_t *engine;            /* not owned */
+    uv_loop_t *loop;      /* not owned */
+    hub_engine_t *engine; /* not owned */
     struct mosquitto *mosq;
     char *host;
     int port;
     int keepalive_s;
 
     enum conn conn;
-    int started;                     /* hub_mqtt_start was called: timers exist */
-    uv_poll_t *poll;                 /* heap; the current socket's watch, NULL if none */
-    int poll_events;                 /* UV_READABLE|UV_WRITABLE being watched */
-    int paused;                      /* reading stopped: the engine's queue is full */
-    uv_timer_t misc_timer;           /* 1 s: mosquitto_loop_misc */
-    uv_timer_t retry_timer;          /* reconnect backoff */
-    uv_timer_t shutdown_timer;       /* bounds hub_mqtt_shutdown */
-    int handles_open;                /* handles not yet through their close callback */
-    int free_pending;                /* hub_mqtt_free ran first: free m on the last close */
+    int started;               /* hub_mqtt_start was called: timers exist */
+    uv_poll_t *poll;           /* heap; the current socket's watch, NULL if none */
+    int poll_events;           /* UV_READABLE|UV_WRITABLE being watched */
+    int paused;                /* reading stopped: the engine's queue is full */
+    uv_timer_t misc_timer;     /* 1 s: mosquitto_loop_misc */
+    uv_timer_t retry_timer;    /* reconnect backoff */
+    uv_timer_t shutdown_timer; /* bounds hub_mqtt_shutdown */
+    int handles_open;          /* handles not yet through their close callback */
+    int free_pending;          /* hub_mqtt_free ran first: free m on the last close */
 
-    uint64_t backoff_ms;             /* delay before the next reconnect */
-    unsigned attempt;                /* failed attempts since the last CONNACK */
-    uint64_t retry_due_ms;           /* uv_now() when the retry timer fires */
-    char reason[192];                /* why the last connection failed or ended */
-    int refused;                     /* reason holds a CONNACK refusal */
+    uint64_t backoff_ms;   /* delay before the next reconnect */
+    unsigned attempt;      /* failed attempts since the last CONNACK */
+    uint64_t retry_due_ms; /* uv_now() when the retry timer fires */
+    char reason[192];      /* why the last connection failed or ended */
+    int refused;           /* reason holds a CONNACK refusal */
 
-    int after_connack;               /* publish online + state once this read returns */
-    size_t unacked;                  /* state/error/presence publishes awaiting PUBACK */
-    int state_dirty;                 /* a state publish was skipped (unacked too high) */
-    int sub_mid_cmd, sub_mid_dev;    /* mids of our SUBSCRIBEs, to name a refusal */
+    int after_connack;            /* publish online + state once this read returns */
+    size_t unacked;               /* state/error/presence publishes awaiting PUBACK */
+    int state_dirty;              /* a state publish was skipped (unacked too high) */
+    int sub_mid_cmd, sub_mid_dev; /* mids of our SUBSCRIBEs, to name a refusal */
 
-    int offline_mid;                 /* shutdown: mid of the "offline" publish, -1 none */
+    int offline_mid; /* shutdown: mid of the "offline" publish, -1 none */
     int offline_acked;
     int disconnect_sent;
     void (*done)(void *ud);
@@ -94,7 +94,7 @@ struct hub_mqtt {
     int devices_full_logged;
 
     hub_metric_t *m_connected, *m_reconnects, *m_malformed, *m_published;
-    char *status;                    /* hub_mqtt_status buffer (STATUS_LEN) */
+    char *status; /* hub_mqtt_status buffer (STATUS_LEN) */
 };
 
 #define STATUS_LEN 512
@@ -117,7 +117,7 @@ static void set_reason(hub_mqtt_t *m, int rc, int err)
     const char *r;
 
     if (rc == MOSQ_ERR_CONN_REFUSED && m->refused)
-        return;                      /* keep the CONNACK's own words */
+        return; /* keep the CONNACK's own words */
     m->refused = 0;
     switch (rc) {
     case MOSQ_ERR_SUCCESS: r = "disconnected"; break;
@@ -143,7 +143,7 @@ static void handle_closed(uv_handle_t *h)
     hub_mqtt_t *m = h->data;
 
     if (h->type == UV_POLL)
-        hub_free(h);             /* polls are per connection, on the heap */
+        hub_free(h); /* polls are per connection, on the heap */
     m->handles_open--;
     if (m->handles_open == 0 && m->free_pending) {
         hub_free(m);
@@ -278,7 +278,7 @@ static void lost(hub_mqtt_t *m)
 static int check_lost(hub_mqtt_t *m, int rc, int err)
 {
     if (m->poll == NULL)
-        return 1;                    /* on_disconnect already ran */
+        return 1; /* on_disconnect already ran */
     if (rc == MOSQ_ERR_SUCCESS && socket_open(m))
         return 0;
     set_reason(m, rc, err);
@@ -338,14 +338,14 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags)
         snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
         n = strlen(m->reason);
         if (n > 0 && m->reason[n - 1] == '.')
-            m->reason[n - 1] = '\0';    /* it ends a clause in hub_mqtt_status */
+            m->reason[n - 1] = '\0'; /* it ends a clause in hub_mqtt_status */
         m->refused = 1;
-        hub_log(HUB_LOG_ERROR, "mqtt_connect_refused", "{s:s,s:i,s:s,s:i,s:s}", "reason",
-                m->reason, "code", rc, "host", m->host, "port", m->port, "hint",
+        hub_log(HUB_LOG_ERROR, "mqtt_connect_refused", "{s:s,s:i,s:s,s:i,s:s}", "reason", m->reason,
+                "code", rc, "host", m->host, "port", m->port, "hint",
                 rc == 4 || rc == 5 ? "check DMX_MQTT_USERNAME / DMX_MQTT_PASSWORD and the "
                                      "broker's password file and ACL"
                                    : "check the broker's configuration and log");
-        return;                      /* libmosquitto then disconnects: on_disconnect */
+        return; /* libmosquitto then disconnects: on_disconnect */
     }
     if (m->conn == C_CLOSING)
         return;
@@ -414,7 +414,7 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
     hub_mqtt_t *m = ud;
 
     if (outcome == HUB_CMD_APPLIED || outcome == HUB_CMD_DUPLICATE)
-        return;                      /* the state publish (or none, for a duplicate) says it */
+        return; /* the state publish (or none, for a duplicate) says it */
     hub_log(HUB_LOG_WARN, "mqtt_cmd_failed", "{s:s,s:s}", "cmdId", cmd->cmd_id, "error",
             hub_strerror(outcome));
     publish_error(m, cmd->cmd_id, hub_strerror(outcome), NULL);
@@ -428,7 +428,7 @@ static void on_cmd(hub_mqtt_t *m, const struct mosquitto_message *msg)
     char text[96];
     int rc;
 
-    if (len == 0) {                  /* also how a retained command is cleared */
+    if (len == 0) { /* also how a retained command is cleared */
         malformed(m, TOPIC_CMD, NULL, "empty payload: expected a JSON command object", "");
         return;
     }
@@ -466,7 +466,7 @@ static void on_presence(hub_mqtt_t *m, const struct mosquitto_message *msg, cons
     int p, rc;
 
     if (id_len == 6 && memcmp(id, "server", 6) == 0)
-        return;                      /* our own presence */
+        return; /* our own presence */
     p = len > PAYLOAD_MAX ? HUB__PRESENCE_INVALID : hub__mqtt_presence_parse(msg->payload, len);
     if (p == HUB__PRESENCE_INVALID) {
         malformed(m, msg->topic, NULL,
@@ -551,7 +551,7 @@ static void read_some(hub_mqtt_t *m)
         int rc, err, avail = 0;
 
         if (m->conn != C_CLOSING && hub_engine_room(m->engine) == 0) {
-            m->paused = 1;           /* on_room (or the misc timer) resumes */
+            m->paused = 1; /* on_room (or the misc timer) resumes */
             return;
         }
         /* 2.0.11's loop_read ignores max_packets: it reads up to the number
@@ -604,7 +604,7 @@ static void on_misc_timer(uv_timer_t *t)
     if (m->poll == NULL)
         return;
     errno = 0;
-    rc = mosquitto_loop_misc(m->mosq);     /* PINGREQ, or keepalive/CONNACK timeout */
+    rc = mosquitto_loop_misc(m->mosq); /* PINGREQ, or keepalive/CONNACK timeout */
     if (check_lost(m, rc, errno))
         return;
     /* Safety net should an on_room notification be missed. */
@@ -626,8 +626,8 @@ static void on_shutdown_timer(uv_timer_t *t)
         return;
     /* No clean DISCONNECT: when the socket closes (hub_mqtt_free) the broker
      * publishes our retained LWT "offline" instead. */
-    hub_log(HUB_LOG_WARN, "mqtt_shutdown_timeout", "{s:b,s:s}", "offline_acked",
-            m->offline_acked, "hint", "the broker did not answer in time; it will publish the LWT");
+    hub_log(HUB_LOG_WARN, "mqtt_shutdown_timeout", "{s:b,s:s}", "offline_acked", m->offline_acked,
+            "hint", "the broker did not answer in time; it will publish the LWT");
     close_all(m);
 }
 
@@ -656,8 +656,8 @@ static void on_state(const hub_view_t *view, void *ud)
 
 /* ---- public API ---- */
 
-int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine,
-                 const hub_mqtt_cfg_t *cfg, hub_metrics_t *metrics)
+int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const hub_mqtt_cfg_t *cfg,
+                 hub_metrics_t *metrics)
 {
     const char *cid = cfg->client_id && cfg->client_id[0] ? cfg->client_id : "showhub";
     int keepalive = cfg->keepalive_s ? cfg->keepalive_s : 30;
@@ -705,8 +705,8 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine,
     mosquitto_message_callback_set(m->mosq, on_message);
 
     m->devices = hub__mqtt_devices_new(DEVICES_MAX);
-    m->m_connected = hub_metrics_gauge(metrics, "dmx_mqtt_connected",
-                                       "1 while connected to the MQTT broker");
+    m->m_connected =
+        hub_metrics_gauge(metrics, "dmx_mqtt_connected", "1 while connected to the MQTT broker");
     m->m_reconnects = hub_metrics_counter(metrics, "dmx_mqtt_reconnects_total",
                                           "MQTT reconnect attempts scheduled");
     m->m_malformed = hub_metrics_counter(metrics, "dmx_mqtt_malformed_total",
@@ -756,9 +756,7 @@ const char *hub_mqtt_status(const hub_mqtt_t *m)
     uint64_t now, left;
 
     switch (m->conn) {
-    case C_IDLE:
-        snprintf(b, STATUS_LEN, "not started (broker %s:%d)", m->host, m->port);
-        break;
+    case C_IDLE: snprintf(b, STATUS_LEN, "not started (broker %s:%d)", m->host, m->port); break;
     case C_CONNECTING:
         if (m->reason[0])
             snprintf(b, STATUS_LEN, "connecting to %s:%d (last error: %s)", m->host, m->port,
@@ -766,21 +764,15 @@ const char *hub_mqtt_status(const hub_mqtt_t *m)
         else
             snprintf(b, STATUS_LEN, "connecting to %s:%d", m->host, m->port);
         break;
-    case C_CONNECTED:
-        snprintf(b, STATUS_LEN, "connected");
-        break;
+    case C_CONNECTED: snprintf(b, STATUS_LEN, "connected"); break;
     case C_BACKOFF:
         now = uv_now(m->loop);
         left = m->retry_due_ms > now ? m->retry_due_ms - now : 0;
-        snprintf(b, STATUS_LEN, "disconnected from %s:%d: %s; retrying in %llu s", m->host,
-                 m->port, m->reason, (unsigned long long)((left + 999) / 1000));
+        snprintf(b, STATUS_LEN, "disconnected from %s:%d: %s; retrying in %llu s", m->host, m->port,
+                 m->reason, (unsigned long long)((left + 999) / 1000));
         break;
-    case C_CLOSING:
-        snprintf(b, STATUS_LEN, "shutting down");
-        break;
-    case C_CLOSED:
-        snprintf(b, STATUS_LEN, "stopped");
-        break;
+    case C_CLOSING: snprintf(b, STATUS_LEN, "shutting down"); break;
+    case C_CLOSED: snprintf(b, STATUS_LEN, "stopped"); break;
     }
     return b;
 }
@@ -800,13 +792,13 @@ void hub_mqtt_shutdown(hub_mqtt_t *m, int timeout_ms, void (*done)(void *ud), vo
         return;
     }
     if (prev == C_CLOSING || prev == C_CLOSED)
-        return;                      /* already shutting down: done comes once */
+        return; /* already shutting down: done comes once */
     m->done = done;
     m->done_ud = ud;
     m->conn = C_CLOSING;
     uv_timer_stop(&m->retry_timer);
     if (prev == C_CONNECTED) {
-        m->paused = 0;               /* the PUBACK must be read */
+        m->paused = 0; /* the PUBACK must be read */
         m->offline_mid = publish(m, TOPIC_SERVER, "offline", 7, 1);
         if (m->offline_mid >= 0) {
             uv_timer_start(&m->shutdown_timer, on_shutdown_timer,
@@ -828,7 +820,7 @@ void hub_mqtt_free(hub_mqtt_t *m)
         m->done = NULL;
         close_all(m);
     }
-    mosquitto_destroy(m->mosq);      /* closes the socket, if still open */
+    mosquitto_destroy(m->mosq); /* closes the socket, if still open */
     mosquitto_lib_cleanup();
     hub__mqtt_devices_free(m->devices);
     hub_free(m->status);

@@ -30,17 +30,17 @@ typedef struct hub_mqtt hub_mqtt_t;
 typedef struct hub_mqtt_cfg {
     const char *host;
     int port;
-    const char *username;            /* NULL: anonymous */
+    const char *username; /* NULL: anonymous */
     const char *password;
     const char *client_id;
-    int keepalive_s;                 /* 0 = 30 */
+    int keepalive_s; /* 0 = 30 */
 } hub_mqtt_cfg_t;
 
 /* Registers dmx_mqtt_connected, dmx_mqtt_reconnects_total,
  * dmx_mqtt_malformed_total, dmx_mqtt_published_total in metrics and subscribes
  * to the engine's states. Does not connect yet. */
-int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine,
-                 const hub_mqtt_cfg_t *cfg, hub_metrics_t *metrics);
+int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const hub_mqtt_cfg_t *cfg,
+                 hub_metrics_t *metrics);
 /* Begin connecting (non-blocking); retries on its own from then on. */
 int hub_mqtt_start(hub_mqtt_t *m);
 int hub_mqtt_connected(const hub_mqtt_t *m);

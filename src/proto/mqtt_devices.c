@@ -21,15 +21,15 @@
 typedef struct device {
     char id[HUB__DEVICE_ID_MAX + 1];
     size_t id_len;
-    int state;                       /* HUB__PRESENCE_ONLINE or _OFFLINE */
-    uint64_t since_ms;               /* wall ms of the last state change */
-    uint64_t last_seen_ms;           /* wall ms of the last message */
+    int state;             /* HUB__PRESENCE_ONLINE or _OFFLINE */
+    uint64_t since_ms;     /* wall ms of the last state change */
+    uint64_t last_seen_ms; /* wall ms of the last message */
 } device_t;
 
 struct hub__mqtt_devices {
-    device_t *v;                     /* sorted by id, byte order */
+    device_t *v; /* sorted by id, byte order */
     size_t n, cap_alloc;
-    size_t cap;                      /* most devices kept */
+    size_t cap; /* most devices kept */
 };
 
 int hub__mqtt_utf8_valid(const void *buf, size_t len, size_t *bad_at)
@@ -40,7 +40,7 @@ int hub__mqtt_utf8_valid(const void *buf, size_t len, size_t *bad_at)
     while (i < len) {
         unsigned c = s[i];
         size_t need;
-        unsigned lo = 0x80, hi = 0xBF;   /* allowed range of the 2nd byte */
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the 2nd byte */
 
         if (c < 0x80) {
             i++;
@@ -51,20 +51,20 @@ int hub__mqtt_utf8_valid(const void *buf, size_t len, size_t *bad_at)
         } else if (c >= 0xE0 && c <= 0xEF) {
             need = 2;
             if (c == 0xE0)
-                lo = 0xA0;               /* overlong */
+                lo = 0xA0; /* overlong */
             else if (c == 0xED)
-                hi = 0x9F;               /* surrogates U+D800..DFFF */
+                hi = 0x9F; /* surrogates U+D800..DFFF */
         } else if (c >= 0xF0 && c <= 0xF4) {
             need = 3;
             if (c == 0xF0)
-                lo = 0x90;               /* overlong */
+                lo = 0x90; /* overlong */
             else if (c == 0xF4)
-                hi = 0x8F;               /* above U+10FFFF */
+                hi = 0x8F; /* above U+10FFFF */
         } else {
-            goto bad;                    /* 0x80..0xC1 (stray/overlong), 0xF5.. */
+            goto bad; /* 0x80..0xC1 (stray/overlong), 0xF5.. */
         }
         if (len - i <= need)
-            goto bad;                    /* truncated */
+            goto bad; /* truncated */
         if (s[i + 1] < lo || s[i + 1] > hi)
             goto bad;
         for (size_t k = 2; k <= need; k++)
@@ -178,8 +178,8 @@ static size_t find(const hub__mqtt_devices_t *d, const char *id, size_t id_len, 
     return lo;
 }
 
-int hub__mqtt_devices_update(hub__mqtt_devices_t *d, const char *id, size_t id_len,
-                             int presence, uint64_t now_ms)
+int hub__mqtt_devices_update(hub__mqtt_devices_t *d, const char *id, size_t id_len, int presence,
+                             uint64_t now_ms)
 {
     int found;
     size_t i;

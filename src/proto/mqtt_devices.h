@@ -14,8 +14,8 @@
 
 /* What a message on v1/devices/<id>/state says. */
 enum {
-    HUB__PRESENCE_INVALID = -1,      /* neither of the accepted forms */
-    HUB__PRESENCE_CLEAR = 0,         /* empty payload: the retained record was cleared */
+    HUB__PRESENCE_INVALID = -1, /* neither of the accepted forms */
+    HUB__PRESENCE_CLEAR = 0,    /* empty payload: the retained record was cleared */
     HUB__PRESENCE_ONLINE = 1,
     HUB__PRESENCE_OFFLINE = 2,
 };
@@ -46,8 +46,8 @@ void hub__mqtt_devices_free(hub__mqtt_devices_t *d);
  * now_ms when the device is new or its state changed. CLEAR removes it.
  * Returns 0, or HUB_EOVERLOAD if the device is new and the table is full
  * (nothing changed), or HUB_EINVAL for HUB__PRESENCE_INVALID or a bad id. */
-int hub__mqtt_devices_update(hub__mqtt_devices_t *d, const char *id, size_t id_len,
-                             int presence, uint64_t now_ms);
+int hub__mqtt_devices_update(hub__mqtt_devices_t *d, const char *id, size_t id_len, int presence,
+                             uint64_t now_ms);
 size_t hub__mqtt_devices_count(const hub__mqtt_devices_t *d);
 
 /* [{"id":"esp1","state":"online","since":…,"lastSeen":…}, …] sorted by id.

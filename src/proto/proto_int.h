@@ -25,11 +25,11 @@ struct hub_server {
 
 /* One HTTP exchange's response, written from LWS_CALLBACK_HTTP_WRITEABLE. */
 typedef struct hub_http_resp {
-    int status;                      /* 0: nothing staged */
+    int status; /* 0: nothing staged */
     const char *ctype;
-    unsigned char *buf;              /* heap: LWS_PRE headroom, then the body */
-    size_t len;                      /* body bytes */
-    const char *hname[HUB_HTTP_MAX_EXTRA];  /* extra headers, "name:" with the colon */
+    unsigned char *buf;                    /* heap: LWS_PRE headroom, then the body */
+    size_t len;                            /* body bytes */
+    const char *hname[HUB_HTTP_MAX_EXTRA]; /* extra headers, "name:" with the colon */
     char hval[HUB_HTTP_MAX_EXTRA][272];
     int nextra;
     int close_after;
@@ -39,25 +39,33 @@ typedef struct hub_http_resp {
 typedef struct hub_pss {
     int is_ws;
     /* HTTP */
-    int method;                      /* HUB_M_* */
+    int method; /* HUB_M_* */
     char path[256];
     char origin[256];
     char *body;
     size_t body_len, body_cap;
-    int body_error;                  /* status to answer once the body is read, 0 none */
+    int body_error; /* status to answer once the body is read, 0 none */
     const char *body_error_msg;
-    hub_cmd_t *pending;              /* POST /rgb waiting for the engine */
+    hub_cmd_t *pending; /* POST /rgb waiting for the engine */
     hub_http_resp_t resp;
-    int in_cb;                       /* inside an lws HTTP callback: may write now */
-    int want_close;                  /* an immediate write asked to close */
-    int done_pending;                /* an immediate write finished the exchange */
+    int in_cb;        /* inside an lws HTTP callback: may write now */
+    int want_close;   /* an immediate write asked to close */
+    int done_pending; /* an immediate write finished the exchange */
     struct lws *wsi;
     /* WebSocket */
     struct hub_ws_sess *ws;
 } hub_pss_t;
 
-enum { HUB_M_OTHER = 0, HUB_M_GET, HUB_M_HEAD, HUB_M_POST, HUB_M_OPTIONS, HUB_M_PUT,
-       HUB_M_PATCH, HUB_M_DELETE };
+enum {
+    HUB_M_OTHER = 0,
+    HUB_M_GET,
+    HUB_M_HEAD,
+    HUB_M_POST,
+    HUB_M_OPTIONS,
+    HUB_M_PUT,
+    HUB_M_PATCH,
+    HUB_M_DELETE
+};
 
 int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons reason,
                        hub_pss_t *pss, void *in, size_t len);

@@ -30,8 +30,7 @@ static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         return hub__ws_callback(s, wsi, reason, user, in, len);
-    default:
-        return hub__http_callback(s, wsi, reason, user, in, len);
+    default: return hub__http_callback(s, wsi, reason, user, in, len);
     }
 }
 
@@ -59,7 +58,8 @@ static void on_lws_log(int level, const char *line)
 
 static int can_bind(const char *host, int port, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char sport[16];
@@ -68,8 +68,10 @@ static int can_bind(const char *host, int port, char *err, size_t errlen)
     snprintf(sport, sizeof(sport), "%d", port);
     rc = getaddrinfo(host, sport, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "DMX_HTTP_HOST=%s cannot be resolved (%s): use a local address "
-                 "such as 0.0.0.0 or 127.0.0.1", host, gai_strerror(rc));
+        snprintf(err, errlen,
+                 "DMX_HTTP_HOST=%s cannot be resolved (%s): use a local address "
+                 "such as 0.0.0.0 or 127.0.0.1",
+                 host, gai_strerror(rc));
         return -1;
     }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -82,8 +84,9 @@ static int can_bind(const char *host, int port, char *err, size_t errlen)
     if (e == 0)
         return 0;
     snprintf(err, errlen, "cannot listen on %s:%d: %s; %s", host, port, strerror(e),
-             e == EADDRINUSE ? "another process uses the port: stop it or set DMX_HTTP_PORT"
-                             : "set DMX_HTTP_HOST to a local address or DMX_HTTP_PORT to a free port");
+             e == EADDRINUSE
+                 ? "another process uses the port: stop it or set DMX_HTTP_PORT"
+                 : "set DMX_HTTP_HOST to a local address or DMX_HTTP_PORT to a free port");
     return -1;
 }
 
@@ -95,10 +98,11 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
     hub_server_t *s = hub_calloc(1, sizeof(*s));
 
     s->d = *deps;
-    s->m_requests = hub_metrics_counter(deps->metrics, "dmx_http_requests_total",
-                                        "HTTP requests answered");
-    s->m_auth_fail = hub_metrics_counter(deps->metrics, "dmx_auth_failures_total",
-                                         "Requests and WebSocket handshakes refused for the API key");
+    s->m_requests =
+        hub_metrics_counter(deps->metrics, "dmx_http_requests_total", "HTTP requests answered");
+    s->m_auth_fail =
+        hub_metrics_counter(deps->metrics, "dmx_auth_failures_total",
+                            "Requests and WebSocket handshakes refused for the API key");
     s->ws = hub__ws_hub_new(s);
 
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
@@ -159,7 +163,7 @@ void hub_server_close(hub_server_t *s)
         return;
     s->closing = 1;
     hub__ws_close_all(s->ws);
-    lws_context_destroy(s->ctx);   /* finishes on the loop; sets s->ctx = NULL */
+    lws_context_destroy(s->ctx); /* finishes on the loop; sets s->ctx = NULL */
 }
 
 int hub_server_closed(const hub_server_t *s)

@@ -23,7 +23,7 @@ typedef struct hub_server_deps {
     const hub_config_t *cfg;
     hub_engine_t *engine;
     hub_metrics_t *metrics;
-    hub_mqtt_t *mqtt;                /* NULL when MQTT is disabled */
+    hub_mqtt_t *mqtt; /* NULL when MQTT is disabled */
     /* Extra readiness check (e.g. the store); writes why not into why. */
     int (*ready)(void *ud, char *why, size_t n);
     void *ready_ud;

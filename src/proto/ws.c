@@ -21,15 +21,15 @@
 #include "core/mem.h"
 #include "proto/proto_int.h"
 
-#define SNDBUF_BYTES (128 * 1024)
+#define SNDBUF_BYTES    (128 * 1024)
 #define WRITES_PER_TURN 32
 
 typedef struct frame {
     int refs;
-    int broadcast;                   /* counts toward broadcast latency */
+    int broadcast; /* counts toward broadcast latency */
     size_t len;
-    uint64_t t_us;                   /* when it was queued */
-    unsigned char buf[];             /* LWS_PRE headroom, then len bytes */
+    uint64_t t_us;       /* when it was queued */
+    unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
 } frame_t;
 
 typedef struct hub_ws_sess {
@@ -41,7 +41,7 @@ typedef struct hub_ws_sess {
     char *rx;
     size_t rx_len, rx_cap;
     int rx_binary;
-    hub_cmd_t **pending;             /* commands waiting for the engine */
+    hub_cmd_t **pending; /* commands waiting for the engine */
     size_t npending, cappending;
     int kill;
 } sess_t;
@@ -172,16 +172,16 @@ hub_ws_hub_t *hub__ws_hub_new(hub_server_t *s)
                                  0.01,   0.025,   0.05,   0.1,   0.25,   0.5};
     hub_ws_hub_t *h = hub_calloc(1, sizeof(*h));
     h->s = s;
-    hub_metrics_gauge_fn(s->d.metrics, "dmx_ws_clients", "Connected WebSocket clients",
-                         clients_fn, h);
+    hub_metrics_gauge_fn(s->d.metrics, "dmx_ws_clients", "Connected WebSocket clients", clients_fn,
+                         h);
     h->m_slow = hub_metrics_counter(s->d.metrics, "dmx_ws_slow_dropped_total",
                                     "WebSocket clients disconnected for being too slow");
     h->m_errors = hub_metrics_counter(s->d.metrics, "dmx_ws_errors_total",
                                       "Error frames sent to WebSocket clients");
-    h->m_latency = hub_metrics_histogram(
-        s->d.metrics, "dmx_ws_broadcast_latency_seconds",
-        "From a state being announced to its frame being written to a client", lat,
-        sizeof(lat) / sizeof(lat[0]));
+    h->m_latency =
+        hub_metrics_histogram(s->d.metrics, "dmx_ws_broadcast_latency_seconds",
+                              "From a state being announced to its frame being written to a client",
+                              lat, sizeof(lat) / sizeof(lat[0]));
     hub_engine_subscribe(s->d.engine, on_state, h);
     return h;
 }
@@ -214,11 +214,12 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
 
     pending_remove(ss, cmd);
     if (outcome == HUB_CMD_APPLIED)
-        return;   /* the broadcast state frame is the answer */
+        return; /* the broadcast state frame is the answer */
     if (outcome == HUB_CMD_DUPLICATE) {
-        int n = snprintf(buf, sizeof(buf),
-                         "{\"type\":\"ack\",\"status\":\"duplicate\",\"cmdId\":\"%s\",\"seq\":%llu}",
-                         cmd->cmd_id, (unsigned long long)view->seq);
+        int n =
+            snprintf(buf, sizeof(buf),
+                     "{\"type\":\"ack\",\"status\":\"duplicate\",\"cmdId\":\"%s\",\"seq\":%llu}",
+                     cmd->cmd_id, (unsigned long long)view->seq);
         send_private(ss, buf, (size_t)n);
         return;
     }
@@ -226,8 +227,8 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
                outcome == HUB_EDROPPED
                    ? "dropped: the command queue was full and this was its oldest ui command "
                      "(overload policy); send again"
-                   : outcome == HUB_ESTORE ? "not durable: the store could not commit; send again"
-                                           : "shutting down: reconnect and send again",
+               : outcome == HUB_ESTORE ? "not durable: the store could not commit; send again"
+                                       : "shutting down: reconnect and send again",
                "");
 }
 
@@ -325,8 +326,8 @@ static int reject(struct lws *wsi, int status, const char *why)
     static const struct {
         int code;
         const char *text;
-    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-                   {404, "Not Found"}};
+    } reasons[] = {
+        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"}};
     const char *reason = "Error";
     char body[256], msg[512];
     int fd = lws_get_socket_fd(wsi);
@@ -448,19 +449,11 @@ int hub__ws_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons
                      hub_pss_t *pss, void *in, size_t len)
 {
     switch (reason) {
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return confirm_upgrade(s, wsi, (const char *)in);
-    case LWS_CALLBACK_ESTABLISHED:
-        on_established(s, wsi, pss);
-        return 0;
-    case LWS_CALLBACK_RECEIVE:
-        return pss->ws ? on_receive(pss->ws, wsi, in, len) : -1;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return pss->ws ? on_writeable(pss->ws, wsi) : 0;
-    case LWS_CALLBACK_CLOSED:
-        on_closed(pss);
-        return 0;
-    default:
-        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(s, wsi, (const char *)in);
+    case LWS_CALLBACK_ESTABLISHED: on_established(s, wsi, pss); return 0;
+    case LWS_CALLBACK_RECEIVE: return pss->ws ? on_receive(pss->ws, wsi, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE: return pss->ws ? on_writeable(pss->ws, wsi) : 0;
+    case LWS_CALLBACK_CLOSED: on_closed(pss); return 0;
+    default: return 0;
     }
 }

@@ -23,18 +23,18 @@
 typedef struct hub_store hub_store_t;
 
 typedef struct hub_store_cfg {
-    const char *data_dir;            /* created if missing (mode 0755) */
-    bool sync_full;                  /* synchronous=FULL, else NORMAL */
-    size_t journal_retention;        /* rows kept; pruning keeps at least this many */
-    size_t dedupe_capacity;          /* ids returned by load, at most */
-    uint64_t dedupe_ttl_ms;          /* ids older than now - ttl are not returned */
-    int demo_universe;               /* for hub_state_init() when the db is new */
+    const char *data_dir;     /* created if missing (mode 0755) */
+    bool sync_full;           /* synchronous=FULL, else NORMAL */
+    size_t journal_retention; /* rows kept; pruning keeps at least this many */
+    size_t dedupe_capacity;   /* ids returned by load, at most */
+    uint64_t dedupe_ttl_ms;   /* ids older than now - ttl are not returned */
+    int demo_universe;        /* for hub_state_init() when the db is new */
 } hub_store_cfg_t;
 
 /* Open (create, migrate) the database. On failure returns a negative code and
  * writes a line saying what to do to err; nothing is left open. */
-int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t *metrics,
-                   char *err, size_t errlen);
+int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t *metrics, char *err,
+                   size_t errlen);
 /* Read the saved state and recent command ids (synchronous; before start). */
 int hub_store_load(hub_store_t *s, hub_restore_t *out, char *err, size_t errlen);
 /* Start the store thread; completions are posted to inbox. */

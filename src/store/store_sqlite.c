@@ -31,16 +31,16 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-#define DB_NAME "showhub.db"
-#define SCHEMA_VERSION 1
+#define DB_NAME         "showhub.db"
+#define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 5000
 
 /* A queued batch; after the commit the same allocation travels back to the
  * loop as the inbox message. */
 typedef struct store_job {
-    hub_msg_t msg;                   /* first: the inbox hands us &msg */
-    hub_batch_t *batch;              /* the engine's, borrowed until done */
-    struct store_job *next;          /* store queue link */
+    hub_msg_t msg;          /* first: the inbox hands us &msg */
+    hub_batch_t *batch;     /* the engine's, borrowed until done */
+    struct store_job *next; /* store queue link */
 } store_job_t;
 
 enum {
@@ -72,19 +72,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct hub_store {
     char *data_dir;
-    char *path;                      /* <data_dir>/showhub.db */
+    char *path; /* <data_dir>/showhub.db */
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     int demo_universe;
     size_t dedupe_capacity;
     uint64_t dedupe_ttl_ms;
-    uint64_t retention;              /* journal rows kept, >= dedupe_capacity */
-    uint64_t journal_min_seq;        /* oldest row's seq, 0 when empty (store thread) */
+    uint64_t retention;       /* journal rows kept, >= dedupe_capacity */
+    uint64_t journal_min_seq; /* oldest row's seq, 0 when empty (store thread) */
     hub_persist_ops_t ops;
-    hub_inbox_t *inbox;              /* completions go here; set by start */
+    hub_inbox_t *inbox; /* completions go here; set by start */
     pthread_t thread;
     int started;
-    pthread_mutex_t lock;            /* guards head, tail, stopping */
+    pthread_mutex_t lock; /* guards head, tail, stopping */
     pthread_cond_t cond;
     store_job_t *head, *tail;
     int stopping;
@@ -228,8 +228,10 @@ static int configure(hub_store_t *s, int sync_full, char *err, size_t errlen)
                      "or set DMX_DATA_DIR to another directory",
                      s->path, sqlite3_errmsg(s->db));
         else
-            snprintf(err, errlen, "cannot use database %s: %s; check the file and directory "
-                     "permissions of DMX_DATA_DIR", s->path, sqlite3_errmsg(s->db));
+            snprintf(err, errlen,
+                     "cannot use database %s: %s; check the file and directory "
+                     "permissions of DMX_DATA_DIR",
+                     s->path, sqlite3_errmsg(s->db));
         return HUB_ESTORE;
     }
     if (exec_sql(s->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") !=
@@ -243,19 +245,18 @@ static int configure(hub_store_t *s, int sync_full, char *err, size_t errlen)
 
 static void register_metrics(hub_store_t *s, hub_metrics_t *m)
 {
-    static const double bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01,
-                                    0.02,   0.05,  0.1,   0.5,   1};
+    static const double bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1};
     if (m == NULL)
         return;
-    s->m_commits = hub_metrics_counter(m, "dmx_store_commits_total",
-                                       "Batches committed to the SQLite store");
+    s->m_commits =
+        hub_metrics_counter(m, "dmx_store_commits_total", "Batches committed to the SQLite store");
     s->m_errors = hub_metrics_counter(m, "dmx_store_errors_total",
                                       "Batches the SQLite store failed to commit");
-    s->m_commit_s = hub_metrics_histogram(m, "dmx_store_commit_seconds",
-                                          "Time to write and commit one batch", bounds,
-                                          sizeof(bounds) / sizeof(bounds[0]));
-    s->m_batch_size = hub_metrics_gauge(m, "dmx_store_batch_size",
-                                        "Journal records in the last batch written");
+    s->m_commit_s =
+        hub_metrics_histogram(m, "dmx_store_commit_seconds", "Time to write and commit one batch",
+                              bounds, sizeof(bounds) / sizeof(bounds[0]));
+    s->m_batch_size =
+        hub_metrics_gauge(m, "dmx_store_batch_size", "Journal records in the last batch written");
 }
 
 static void submit(void *ctx, hub_batch_t *batch);
@@ -274,8 +275,8 @@ static void store_free(hub_store_t *s)
     hub_free(s);
 }
 
-int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t *metrics,
-                   char *err, size_t errlen)
+int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t *metrics, char *err,
+                   size_t errlen)
 {
     hub_store_t *s;
     char failed[512];
@@ -318,15 +319,17 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     s->dedupe_capacity = cfg->dedupe_capacity;
     s->dedupe_ttl_ms = cfg->dedupe_ttl_ms;
     s->retention = cfg->journal_retention > cfg->dedupe_capacity ? cfg->journal_retention
-                                                                  : cfg->dedupe_capacity;
+                                                                 : cfg->dedupe_capacity;
     s->ops.submit = submit;
     s->ops.ctx = s;
 
     rc = sqlite3_open_v2(s->path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s; check DMX_DATA_DIR and its "
-                 "permissions", s->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        snprintf(err, errlen,
+                 "cannot open database %s: %s; check DMX_DATA_DIR and its "
+                 "permissions",
+                 s->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         rc = HUB_ESTORE;
         goto fail;
     }
@@ -339,9 +342,10 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "database %s does not match schema version %d (%s); move it "
-                     "away or use another DMX_DATA_DIR", s->path, SCHEMA_VERSION,
-                     sqlite3_errmsg(s->db));
+            snprintf(err, errlen,
+                     "database %s does not match schema version %d (%s); move it "
+                     "away or use another DMX_DATA_DIR",
+                     s->path, SCHEMA_VERSION, sqlite3_errmsg(s->db));
             rc = HUB_ESTORE;
             goto fail;
         }
@@ -403,14 +407,14 @@ static int load_rows(hub_store_t *s, hub_state_t *st)
         const void *blob = sqlite3_column_blob(q, 1);
         int len = sqlite3_column_bytes(q, 1);
         if (len != HUB_DMX_SLOTS || blob == NULL) {
-            hub_log(HUB_LOG_WARN, "store_bad_universe", "{s:i,s:i,s:s}", "universe", id,
-                    "bytes", len, "action", "ignored");
+            hub_log(HUB_LOG_WARN, "store_bad_universe", "{s:i,s:i,s:s}", "universe", id, "bytes",
+                    len, "action", "ignored");
             continue;
         }
         hub_universe_t *u = find_or_add_universe(st, id);
         if (u == NULL) {
-            hub_log(HUB_LOG_WARN, "store_too_many_universes", "{s:i,s:i}", "universe", id,
-                    "max", HUB_MAX_UNIVERSES);
+            hub_log(HUB_LOG_WARN, "store_too_many_universes", "{s:i,s:i}", "universe", id, "max",
+                    HUB_MAX_UNIVERSES);
             continue;
         }
         memcpy(u->slots, blob, HUB_DMX_SLOTS);
@@ -469,7 +473,7 @@ static int load_ids(hub_store_t *s, hub_restore_t *out)
     while ((rc = sqlite3_step(q)) == SQLITE_ROW && out->nids < cap) {
         const char *id = (const char *)sqlite3_column_text(q, 0);
         if (id == NULL || strlen(id) != HUB_ULID_LEN)
-            continue;   /* not written by us: skip rather than hand the engine junk */
+            continue; /* not written by us: skip rather than hand the engine junk */
         memcpy(out->ids[out->nids], id, HUB_ULID_LEN + 1);
         out->id_ts_ms[out->nids] = (uint64_t)sqlite3_column_int64(q, 1);
         out->nids++;
@@ -515,14 +519,16 @@ int hub_store_load(hub_store_t *s, hub_restore_t *out, char *err, size_t errlen)
     if (rc == SQLITE_OK)
         rc = load_ids(s, out);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot read saved state from %s: %s; move the file away to "
-                 "start fresh", s->path, sqlite3_errmsg(s->db));
+        snprintf(err, errlen,
+                 "cannot read saved state from %s: %s; move the file away to "
+                 "start fresh",
+                 s->path, sqlite3_errmsg(s->db));
         hub_restore_free(out);
         memset(out, 0, sizeof(*out));
         return HUB_ESTORE;
     }
     const hub_fixture_t *demo = hub_state_fixture(&out->state, "demo");
-    assert(demo != NULL);   /* hub_state_init made it; overlays only replace */
+    assert(demo != NULL); /* hub_state_init made it; overlays only replace */
     if (demo != NULL && demo->universe != s->demo_universe)
         hub_log(HUB_LOG_WARN, "store_demo_universe", "{s:i,s:i,s:s}", "saved", demo->universe,
                 "configured", s->demo_universe, "note",
@@ -559,9 +565,8 @@ static int prune_absent(hub_store_t *s, const hub_state_t *st, int universes)
     sqlite3_stmt *q, *del;
     int rc;
 
-    rc = sqlite3_prepare_v2(s->db,
-                            universes ? "SELECT id FROM universe" : "SELECT name FROM fixture",
-                            -1, &q, NULL);
+    rc = sqlite3_prepare_v2(
+        s->db, universes ? "SELECT id FROM universe" : "SELECT name FROM fixture", -1, &q, NULL);
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_prepare_v2(s->db,
@@ -705,8 +710,7 @@ static void process(hub_store_t *s, hub_batch_t *b)
             s->journal_min_seq = b->recs[0].seq;
         if (pruned_to > 0) {
             s->journal_min_seq = pruned_to + 1;
-            hub_log(HUB_LOG_DEBUG, "store_journal_pruned", "{s:I}", "upto",
-                    (json_int_t)pruned_to);
+            hub_log(HUB_LOG_DEBUG, "store_journal_pruned", "{s:I}", "upto", (json_int_t)pruned_to);
         }
         if (s->m_commits != NULL) {
             hub_metric_inc(s->m_commits);
@@ -748,7 +752,7 @@ static void *store_main(void *arg)
             pthread_cond_wait(&s->cond, &s->lock);
         store_job_t *job = s->head;
         if (job == NULL)
-            break;   /* stopping and nothing left */
+            break; /* stopping and nothing left */
         s->head = job->next;
         if (s->head == NULL)
             s->tail = NULL;

@@ -19,14 +19,14 @@
 #define FAKE_PERSIST_MAX_HELD 8
 
 typedef struct fake_persist {
-    hub_batch_t *held[FAKE_PERSIST_MAX_HELD];   /* oldest first */
+    hub_batch_t *held[FAKE_PERSIST_MAX_HELD]; /* oldest first */
     size_t nheld;
-    size_t submitted;                /* batches ever submitted */
-    size_t committed;                /* batches completed with rc 0 */
-    size_t recs_committed;           /* journal records in those */
-    uint64_t last_seq;               /* seq of the last record submitted */
-    int violations;                  /* broken batch promises (see above) */
-    char why[256];                   /* the first violation */
+    size_t submitted;      /* batches ever submitted */
+    size_t committed;      /* batches completed with rc 0 */
+    size_t recs_committed; /* journal records in those */
+    uint64_t last_seq;     /* seq of the last record submitted */
+    int violations;        /* broken batch promises (see above) */
+    char why[256];         /* the first violation */
 } fake_persist_t;
 
 static inline void fake_persist_violation(fake_persist_t *f, const char *what)

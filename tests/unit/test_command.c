@@ -15,13 +15,13 @@
 #include "core/err.h"
 #include "engine/command.h"
 
-#define ID "01HZX3YJ9YJ3M5QAZ3GZ8K3QFF"
+#define ID       "01HZX3YJ9YJ3M5QAZ3GZ8K3QFF"
 #define ID_LOWER "01hzx3yj9yj3m5qaz3gz8k3qff"
 
 static int parse(const char *text, hub_cmd_t **out, hub_parse_err_t *err)
 {
     *out = NULL;
-    memset(err, 0x5a, sizeof(*err));   /* garbage: the parser must fill every field */
+    memset(err, 0x5a, sizeof(*err)); /* garbage: the parser must fill every field */
     return hub_cmd_parse(text, strlen(text), "api", out, err);
 }
 
@@ -103,7 +103,7 @@ static void test_defaults(void **state)
     const char *body = "{\"cmdId\":\"" ID "\",\"r\":1,\"g\":2,\"b\":3}";
 
     c = parse_ok(body);
-    assert_string_equal(c->src, "api");      /* default_src */
+    assert_string_equal(c->src, "api"); /* default_src */
     assert_int_equal(c->is_ui, 0);
     hub_cmd_free(c);
 
@@ -177,8 +177,8 @@ static void test_from_json(void **state)
 {
     hub_cmd_t *c = NULL;
     hub_parse_err_t err;
-    json_t *v = json_pack("{s:s,s:I,s:f,s:f}", "cmdId", ID_LOWER, "r", (json_int_t)300, "g",
-                          12.5, "b", -7.0);
+    json_t *v = json_pack("{s:s,s:I,s:f,s:f}", "cmdId", ID_LOWER, "r", (json_int_t)300, "g", 12.5,
+                          "b", -7.0);
 
     assert_int_equal(hub_cmd_from_json(v, "ws", &c, &err), 0);
     assert_string_equal(c->cmd_id, ID);
@@ -298,8 +298,8 @@ static void test_schema(void **state)
     bad("{\"schema\":1,\"cmdId\":\"" ID "\",\"r\":1,\"g\":2,\"b\":3}", "schema", ID);
     bad("{\"schema\":\"DEMO.RGB.CMD.V1\",\"cmdId\":\"" ID "\",\"r\":1,\"g\":2,\"b\":3}", "schema",
         ID);
-    bad("{\"schema\":\"demo.rgb.state.v1\",\"cmdId\":\"" ID "\",\"r\":1,\"g\":2,\"b\":3}",
-        "schema", ID);
+    bad("{\"schema\":\"demo.rgb.state.v1\",\"cmdId\":\"" ID "\",\"r\":1,\"g\":2,\"b\":3}", "schema",
+        ID);
 }
 
 static uint8_t parse_r(const char *r)
@@ -349,7 +349,7 @@ static void test_clamp(void **state)
     assert_int_equal(hub_cmd_clamp(-0.5), 0);
     assert_int_equal(hub_cmd_clamp(254.5), 255);
     assert_int_equal(hub_cmd_clamp(254.49), 254);
-    assert_int_equal(hub_cmd_clamp(0.5), 1);     /* half away from zero, not to even */
+    assert_int_equal(hub_cmd_clamp(0.5), 1); /* half away from zero, not to even */
     assert_int_equal(hub_cmd_clamp(1.5), 2);
     assert_int_equal(hub_cmd_clamp(2.5), 3);
     assert_int_equal(hub_cmd_clamp(0.49999999999999994), 0);

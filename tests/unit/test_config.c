@@ -81,9 +81,9 @@ static void test_defaults(void **state)
     assert_null(cfg.api_key);
     assert_int_equal(cfg.log_level, HUB_LOG_INFO);
     assert_non_null(cfg.web_dir);
-    assert_int_equal(cfg.ws_slow_ms, 200);        /* the seed's 200 ms */
-    assert_false(cfg.store_sync_full);           /* WAL + NORMAL: survives kill -9 */
-    assert_int_equal(cfg.max_body, 16 * 1024);    /* issue: 16 KiB bodies and frames */
+    assert_int_equal(cfg.ws_slow_ms, 200);     /* the seed's 200 ms */
+    assert_false(cfg.store_sync_full);         /* WAL + NORMAL: survives kill -9 */
+    assert_int_equal(cfg.max_body, 16 * 1024); /* issue: 16 KiB bodies and frames */
     assert_true(cfg.queue_size > 0 && cfg.journal_retention > 0 && cfg.ws_backlog > 0);
     hub_config_close(&cfg);
     /* close leaves no dangling pointers behind. */
@@ -198,7 +198,7 @@ static void test_bad_value_among_good_ones(void **state)
     assert_int_equal(load(&cfg, err, sizeof(err)), HUB_EINVAL);
     assert_non_null(strstr(err, "DMX_HTTP_PORT"));
     assert_null(strstr(err, "DMX_MQTT_HOST"));
-    hub_config_close(&cfg);   /* must free what was parsed (ASan checks) */
+    hub_config_close(&cfg); /* must free what was parsed (ASan checks) */
 }
 
 static void test_bool_synonyms(void **state)
@@ -303,11 +303,24 @@ static void test_origin_single(void **state)
 static void test_help_lists_every_variable(void **state)
 {
     static const char *const names[] = {
-        "DMX_MQTT_HOST", "DMX_MQTT_PORT", "DMX_MQTT_USERNAME", "DMX_MQTT_PASSWORD",
-        "DMX_MQTT_CLIENT_ID", "DMX_QUEUE_SIZE", "DMX_CMD_DEDUPE_TTL_SECONDS",
-        "DMX_CMD_DEDUPE_CAPACITY", "DMX_ALLOW_ORIGINS", "DMX_OLA_ENABLED", "DMX_OLA_URL",
-        "DMX_OLA_UNIVERSE", "DMX_OLA_FPS", "DMX_HTTP_HOST", "DMX_HTTP_PORT", "DMX_DATA_DIR",
-        "DMX_API_KEY", "DMX_LOG_LEVEL",
+        "DMX_MQTT_HOST",
+        "DMX_MQTT_PORT",
+        "DMX_MQTT_USERNAME",
+        "DMX_MQTT_PASSWORD",
+        "DMX_MQTT_CLIENT_ID",
+        "DMX_QUEUE_SIZE",
+        "DMX_CMD_DEDUPE_TTL_SECONDS",
+        "DMX_CMD_DEDUPE_CAPACITY",
+        "DMX_ALLOW_ORIGINS",
+        "DMX_OLA_ENABLED",
+        "DMX_OLA_URL",
+        "DMX_OLA_UNIVERSE",
+        "DMX_OLA_FPS",
+        "DMX_HTTP_HOST",
+        "DMX_HTTP_PORT",
+        "DMX_DATA_DIR",
+        "DMX_API_KEY",
+        "DMX_LOG_LEVEL",
     };
     char *buf = NULL;
     size_t len = 0;

@@ -22,7 +22,7 @@ static void test_seen_add(void **state)
 
     assert_int_equal(hub_dedupe_size(d), 0);
     assert_int_equal(hub_dedupe_seen(d, A, 100), 0);
-    assert_int_equal(hub_dedupe_size(d), 0);       /* seen does not insert */
+    assert_int_equal(hub_dedupe_size(d), 0); /* seen does not insert */
     hub_dedupe_add(d, A, 100);
     assert_int_equal(hub_dedupe_size(d), 1);
     assert_int_equal(hub_dedupe_seen(d, A, 100), 1);
@@ -101,7 +101,7 @@ static void test_lookup_refreshes_recency(void **state)
     hub_dedupe_add(d, A, 0);
     hub_dedupe_add(d, B, 10);
     hub_dedupe_add(d, C, 20);
-    assert_int_equal(hub_dedupe_seen(d, A, 25), 1);   /* A is now the most recent */
+    assert_int_equal(hub_dedupe_seen(d, A, 25), 1); /* A is now the most recent */
     hub_dedupe_add(d, D, 30);
     /* So B, the least recently used, is the one evicted. */
     assert_int_equal(hub_dedupe_seen(d, B, 40), 0);
@@ -119,7 +119,7 @@ static void test_expired_evicted_before_lru(void **state)
     hub_dedupe_add(d, A, 0);
     hub_dedupe_add(d, B, 50);
     hub_dedupe_add(d, C, 60);
-    assert_int_equal(hub_dedupe_seen(d, A, 90), 1);   /* A most recent, but oldest */
+    assert_int_equal(hub_dedupe_seen(d, A, 90), 1); /* A most recent, but oldest */
     /* At 120 A has expired while B (the LRU) is still live: A makes room. */
     hub_dedupe_add(d, D, 120);
     assert_int_equal(hub_dedupe_seen(d, B, 120), 1);
@@ -140,10 +140,10 @@ static void test_remove(void **state)
     assert_int_equal(hub_dedupe_size(d), 1);
     assert_int_equal(hub_dedupe_seen(d, A, 1), 0);
     assert_int_equal(hub_dedupe_seen(d, B, 1), 1);
-    hub_dedupe_remove(d, A);          /* absent: no-op */
+    hub_dedupe_remove(d, A); /* absent: no-op */
     hub_dedupe_remove(d, C);
     assert_int_equal(hub_dedupe_size(d), 1);
-    hub_dedupe_add(d, A, 5);          /* can come back */
+    hub_dedupe_add(d, A, 5); /* can come back */
     assert_int_equal(hub_dedupe_seen(d, A, 6), 1);
     assert_int_equal(hub_dedupe_size(d), 2);
     hub_dedupe_remove(d, A);
@@ -173,8 +173,8 @@ static void test_capacity_one(void **state)
 
 /* Reference model: a small array ordered by recency (index 0 = LRU). */
 #define POOL 200
-#define CAP 64
-#define TTL 5000
+#define CAP  64
+#define TTL  5000
 
 struct ref {
     int id[POOL];
@@ -266,7 +266,7 @@ static void test_model_100k(void **state)
     for (int op = 0; op < 100000; op++) {
         int x = (int)(rng_next(&seed) % POOL);
         unsigned kind = (unsigned)(rng_next(&seed) % 10);
-        now += rng_next(&seed) % 40;   /* ~ TTL per 250 ops: entries both live and expire */
+        now += rng_next(&seed) % 40; /* ~ TTL per 250 ops: entries both live and expire */
         id_of(id, x);
         if (kind < 7) {
             /* What the engine does: look up, and on a miss apply and add. */

@@ -38,7 +38,7 @@ struct answer {
     int outcome;
     uint64_t seq;
     uint8_t rgb[3];
-    int tag;                         /* the submitter's tag (from ud) */
+    int tag; /* the submitter's tag (from ud) */
 };
 
 struct tctx {
@@ -47,14 +47,14 @@ struct tctx {
     hub_engine_t *e;
     fake_persist_t fake;
     int use_fake;
-    int auto_complete;               /* pump completes held batches */
+    int auto_complete; /* pump completes held batches */
     pthread_t loop_thread;
     struct answer *ans;
     size_t nans, capans;
-    uint64_t *subs_seq;              /* seq of each subscriber call */
+    uint64_t *subs_seq; /* seq of each subscriber call */
     uint8_t (*subs_rgb)[3];
     size_t nsubs, capsubs;
-    int errors;                      /* callback-side contract checks failed */
+    int errors; /* callback-side contract checks failed */
     char why[256];
     size_t on_room_calls;
 };
@@ -63,7 +63,7 @@ struct tctx {
 struct tag {
     struct tctx *t;
     int tag;
-    int answers;                     /* how often done was called */
+    int answers; /* how often done was called */
 };
 
 static void ctx_error(struct tctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -186,9 +186,8 @@ static void engine_start(struct tctx *t, const hub_engine_cfg_t *cfg, int use_fa
     t->use_fake = use_fake;
     if (use_fake)
         ops = fake_persist_ops(&t->fake);
-    assert_int_equal(hub_engine_new(&t->e, &t->loop, cfg, t->metrics, use_fake ? &ops : NULL,
-                                     restore),
-                     0);
+    assert_int_equal(
+        hub_engine_new(&t->e, &t->loop, cfg, t->metrics, use_fake ? &ops : NULL, restore), 0);
     assert_non_null(t->e);
     hub_engine_subscribe(t->e, on_state, t);
 }
@@ -429,9 +428,9 @@ static void test_drain_now(void **state)
 
     engine_start(t, &cfg, 0, NULL);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[i], i, (uint32_t)(100 + i), "api",
-                                                     (uint8_t)i, 0, 0)),
-                         0);
+        assert_int_equal(
+            hub_engine_submit(t->e, mk(t, &tg[i], i, (uint32_t)(100 + i), "api", (uint8_t)i, 0, 0)),
+            0);
     assert_int_equal(hub_engine_drain_now(t->e), 3);
     /* No store: the batch completes at once, so answers are already out. */
     assert_int_equal(t->nans, 3);
@@ -526,9 +525,9 @@ static void test_batch_max_stops_draining(void **state)
     spin(t, 20);
     assert_int_equal(t->fake.nheld, 1);
     for (int i = 1; i < 5; i++)
-        assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[i], i, (uint32_t)(1 + i), "api",
-                                                     (uint8_t)i, 0, 0)),
-                         0);
+        assert_int_equal(
+            hub_engine_submit(t->e, mk(t, &tg[i], i, (uint32_t)(1 + i), "api", (uint8_t)i, 0, 0)),
+            0);
     spin(t, 50);
     /* The open batch holds 2; the other 2 stay queued (back-pressure). */
     assert_int_equal(hub_engine_queue_depth(t->e), 2);
@@ -578,9 +577,9 @@ static void test_duplicate_of_failed_commit(void **state)
 
     engine_start(t, &cfg, 1, NULL);
     assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[0], 0, 7, "api", 5, 5, 5)), 0);
-    spin(t, 20);                                  /* batch 1 (id 7) in flight */
+    spin(t, 20); /* batch 1 (id 7) in flight */
     assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[1], 1, 7, "api", 5, 5, 5)), 0);
-    spin(t, 20);                                  /* the duplicate waits in batch 2 */
+    spin(t, 20); /* the duplicate waits in batch 2 */
     assert_int_equal(t->nans, 0);
     assert_int_equal(fake_persist_complete(&t->fake, HUB_ESTORE), 1);
     spin(t, 20);
@@ -614,7 +613,7 @@ static void test_close_store(void **state)
     assert_int_equal(t->nans, 2);
     assert_int_equal(answer_of(t, 0)->outcome, HUB_CMD_APPLIED);
     assert_int_equal(answer_of(t, 1)->outcome, HUB_ESHUTDOWN);
-    assert_null(fake_persist_peek(&t->fake));     /* nothing more was submitted */
+    assert_null(fake_persist_peek(&t->fake)); /* nothing more was submitted */
     assert_true(hub_engine_idle(t->e));
 }
 
@@ -689,12 +688,12 @@ static void test_detach(void **state)
     engine_start(t, &cfg, 1, NULL);
     hub_cmd_t *a = mk(t, &tg[0], 0, 1, "api", 1, 1, 1);
     assert_int_equal(hub_engine_submit(t->e, a), 0);
-    hub_cmd_detach(a);                   /* detached while queued */
+    hub_cmd_detach(a); /* detached while queued */
     spin(t, 20);
     hub_cmd_t *b = mk(t, &tg[1], 1, 2, "api", 2, 2, 2);
     assert_int_equal(hub_engine_submit(t->e, b), 0);
     spin(t, 20);
-    hub_cmd_detach(b);                   /* detached while applied, not yet durable */
+    hub_cmd_detach(b); /* detached while applied, not yet durable */
     assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[2], 2, 3, "api", 3, 3, 3)), 0);
     t->auto_complete = 1;
     pump_until(t, 1);
@@ -742,7 +741,7 @@ static void test_free_answers_pending(void **state)
     assert_int_equal(hub_engine_submit(t->e, mk(t, &tg[3], 3, 4, "api", 4, 4, 4)), 0);
     /* 0 was dropped (its answer pending), 1..3 are queued. */
     hub_engine_t *e = t->e;
-    t->e = NULL;                         /* on_done must not look at a dying engine */
+    t->e = NULL; /* on_done must not look at a dying engine */
     hub_engine_free(e);
     assert_int_equal(t->nans, 4);
     for (int i = 0; i < 4; i++)
@@ -752,7 +751,7 @@ static void test_free_answers_pending(void **state)
     for (int i = 1; i < 4; i++)
         assert_int_equal(answer_of(t, i)->outcome, HUB_ESHUTDOWN);
     assert_int_equal(t->nsubs, 0);
-    engine_stop(t);                      /* closes the handles; teardown checks */
+    engine_stop(t); /* closes the handles; teardown checks */
     assert_ctx_ok(t);
 }
 
@@ -775,14 +774,14 @@ static void test_restore(void **state)
     r.ids = hub_malloc(r.nids * sizeof(*r.ids));
     r.id_ts_ms = hub_malloc(r.nids * sizeof(*r.id_ts_ms));
     make_id(r.ids[0], 1);
-    r.id_ts_ms[0] = now - cfg.dedupe_ttl_ms - 60000;   /* too old to count */
+    r.id_ts_ms[0] = now - cfg.dedupe_ttl_ms - 60000; /* too old to count */
     make_id(r.ids[1], 2);
     r.id_ts_ms[1] = now - 5000;
     make_id(r.ids[2], 3);
     r.id_ts_ms[2] = now - 1000;
 
     engine_start(t, &cfg, 0, &r);
-    hub_restore_free(&r);                /* the engine keeps copies, not pointers */
+    hub_restore_free(&r); /* the engine keeps copies, not pointers */
 
     const hub_view_t *v = hub_engine_view(t->e);
     assert_true(v->seq == 41);
@@ -798,7 +797,7 @@ static void test_restore(void **state)
     assert_int_equal(answer_of(t, 0)->outcome, HUB_CMD_DUPLICATE);
     assert_true(answer_of(t, 0)->seq == 41);
     assert_int_equal(answer_of(t, 1)->outcome, HUB_CMD_DUPLICATE);
-    assert_int_equal(answer_of(t, 2)->outcome, HUB_CMD_APPLIED);   /* expired id */
+    assert_int_equal(answer_of(t, 2)->outcome, HUB_CMD_APPLIED); /* expired id */
     assert_true(answer_of(t, 2)->seq == 42);
     assert_int_equal(answer_of(t, 3)->outcome, HUB_CMD_APPLIED);
     assert_true(answer_of(t, 3)->seq == 43);
@@ -833,25 +832,16 @@ static uint8_t ref_clamp(double v)
 static void rand_number(uint64_t *seed, char *out, size_t n)
 {
     switch (rng_next(seed) % 8) {
-    case 0:
-        snprintf(out, n, "%d", (int)(rng_next(seed) % 256));
-        break;
-    case 1:
-        snprintf(out, n, "%d", (int)(rng_next(seed) % 700) - 300);
-        break;
-    case 2:
-        snprintf(out, n, "%d.5", (int)(rng_next(seed) % 260));
-        break;
-    case 3:
-        snprintf(out, n, "%.3f", (double)(rng_next(seed) % 300000) / 1000.0 - 20.0);
-        break;
+    case 0: snprintf(out, n, "%d", (int)(rng_next(seed) % 256)); break;
+    case 1: snprintf(out, n, "%d", (int)(rng_next(seed) % 700) - 300); break;
+    case 2: snprintf(out, n, "%d.5", (int)(rng_next(seed) % 260)); break;
+    case 3: snprintf(out, n, "%.3f", (double)(rng_next(seed) % 300000) / 1000.0 - 20.0); break;
     case 4:
-        snprintf(out, n, "%s", (const char *[]){"1e300", "-1e300", "1e-7", "-0.0", "2.55e2",
-                                               "254.5", "-0.5", "0.49"}[rng_next(seed) % 8]);
+        snprintf(out, n, "%s",
+                 (const char *[]){"1e300", "-1e300", "1e-7", "-0.0", "2.55e2", "254.5", "-0.5",
+                                  "0.49"}[rng_next(seed) % 8]);
         break;
-    default:
-        snprintf(out, n, "%.1f", (double)(rng_next(seed) % 2600) / 10.0);
-        break;
+    default: snprintf(out, n, "%.1f", (double)(rng_next(seed) % 2600) / 10.0); break;
     }
 }
 
@@ -873,8 +863,8 @@ static void rand_src(uint64_t *seed, char *out)
 struct expect {
     struct tag tg;
     int outcome;
-    uint64_t seq;                    /* applied: the seq it must produce */
-    uint8_t rgb[3];                  /* applied: clamp(round(input)) */
+    uint64_t seq;   /* applied: the seq it must produce */
+    uint8_t rgb[3]; /* applied: clamp(round(input)) */
     int detached;
 };
 
@@ -884,8 +874,8 @@ static void run_stream(uint64_t seed, int stream, int use_fake, size_t batch_max
     struct tctx *t;
     hub_engine_cfg_t cfg = cfg_default();
     struct expect *ex = hub_calloc(N, sizeof(*ex));
-    char (*ids)[HUB_ULID_LEN + 1] = hub_calloc(N, sizeof(*ids));
-    uint8_t *applied_ids = hub_calloc(N, 1);   /* by index into ids */
+    char(*ids)[HUB_ULID_LEN + 1] = hub_calloc(N, sizeof(*ids));
+    uint8_t *applied_ids = hub_calloc(N, 1); /* by index into ids */
     int *id_index = hub_calloc(N, sizeof(int));
     size_t nids = 0, napplied = 0, ndup = 0, nanswer = 0;
     uint8_t cur[3] = {0, 0, 0};
@@ -977,8 +967,7 @@ static void run_stream(uint64_t seed, int stream, int use_fake, size_t batch_max
         if (a->outcome != x->outcome)
             fail_msg("stream %d: command %d outcome %d, want %d", stream, a->tag, a->outcome,
                      x->outcome);
-        if (x->outcome == HUB_CMD_APPLIED &&
-            (a->seq != x->seq || memcmp(a->rgb, x->rgb, 3) != 0))
+        if (x->outcome == HUB_CMD_APPLIED && (a->seq != x->seq || memcmp(a->rgb, x->rgb, 3) != 0))
             fail_msg("stream %d: command %d seq %" PRIu64 " rgb %u,%u,%u; want %" PRIu64
                      " %u,%u,%u",
                      stream, a->tag, a->seq, a->rgb[0], a->rgb[1], a->rgb[2], x->seq, x->rgb[0],

@@ -16,12 +16,12 @@
 #include "core/inbox.h"
 #include "core/mem.h"
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 20000
-#define TOTAL (PRODUCERS * PER_PRODUCER)
+#define TOTAL        (PRODUCERS * PER_PRODUCER)
 
 struct tmsg {
-    hub_msg_t base;        /* first: the inbox hands us &base */
+    hub_msg_t base; /* first: the inbox hands us &base */
     int producer;
     int n;
 };
@@ -29,8 +29,8 @@ struct tmsg {
 /* Everything fn observes; touched only on the loop thread. */
 struct sink {
     pthread_t loop_thread;
-    int next[PRODUCERS];   /* next n expected from each producer */
-    int ran;               /* messages run */
+    int next[PRODUCERS]; /* next n expected from each producer */
+    int ran;             /* messages run */
     int wrong_thread;
     int out_of_order;
 };
@@ -74,7 +74,7 @@ static void *produce(void *arg)
     for (int i = 0; i < PER_PRODUCER; i++) {
         hub_inbox_post(p->inbox, &new_msg(p->id, i)->base);
         if (i % 1000 == 0)
-            sched_yield();   /* let the loop interleave with producers */
+            sched_yield(); /* let the loop interleave with producers */
     }
     return NULL;
 }
@@ -144,11 +144,11 @@ static void test_drain_runs_queued_now(void **state)
 
     for (int i = 0; i < 3; i++)
         hub_inbox_post(inbox, &new_msg(0, i)->base);
-    assert_int_equal(s.ran, 0);            /* posting never runs fn */
+    assert_int_equal(s.ran, 0); /* posting never runs fn */
     hub_inbox_drain(inbox);
     assert_int_equal(s.ran, 3);
     assert_int_equal(s.next[0], 3);
-    hub_inbox_drain(inbox);                /* nothing queued: nothing runs */
+    hub_inbox_drain(inbox); /* nothing queued: nothing runs */
     assert_int_equal(s.ran, 3);
 
     hub_inbox_close(inbox);

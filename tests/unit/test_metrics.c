@@ -131,11 +131,11 @@ static void test_histogram(void **state)
                      "dmx_apply_seconds_count 0\n");
     /* Values chosen to be exact binary fractions so the sum prints exactly.
      * A value equal to a bound lands in that bound's bucket (le = <=). */
-    hub_metric_observe(h, 0.0009765625);   /* 2^-10: le 0.001 */
-    hub_metric_observe(h, 0.25);           /* le 1 */
-    hub_metric_observe(h, 1);              /* le 1 (equal) */
-    hub_metric_observe(h, 2.5);            /* le 2.5 (equal) */
-    hub_metric_observe(h, 8);              /* +Inf only */
+    hub_metric_observe(h, 0.0009765625); /* 2^-10: le 0.001 */
+    hub_metric_observe(h, 0.25);         /* le 1 */
+    hub_metric_observe(h, 1);            /* le 1 (equal) */
+    hub_metric_observe(h, 2.5);          /* le 2.5 (equal) */
+    hub_metric_observe(h, 8);            /* +Inf only */
     assert_true(hub_metric_count(h) == 5);
     expect_render(m, "# HELP dmx_apply_seconds Apply latency.\n"
                      "# TYPE dmx_apply_seconds histogram\n"
@@ -197,7 +197,7 @@ static void test_several_in_order(void **state)
     hub_metrics_free(m);
 }
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 100000
 
 struct worker {
@@ -240,14 +240,10 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter),
-        cmocka_unit_test(test_gauge),
-        cmocka_unit_test(test_gauge_fn),
-        cmocka_unit_test(test_gauge_non_finite),
-        cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_histogram_decimal_bounds),
-        cmocka_unit_test(test_several_in_order),
-        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_counter),          cmocka_unit_test(test_gauge),
+        cmocka_unit_test(test_gauge_fn),         cmocka_unit_test(test_gauge_non_finite),
+        cmocka_unit_test(test_histogram),        cmocka_unit_test(test_histogram_decimal_bounds),
+        cmocka_unit_test(test_several_in_order), cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ static void test_utf8_accepts_valid(void **st)
     (void)st;
     assert_true(utf8(ok, sizeof(ok) - 1, NULL));
     assert_true(utf8("", 0, NULL));
-    assert_true(utf8("a\0b", 3, NULL));     /* NUL is valid UTF-8; JSON rejects it later */
+    assert_true(utf8("a\0b", 3, NULL)); /* NUL is valid UTF-8; JSON rejects it later */
 }
 
 static void test_utf8_rejects_invalid(void **st)
@@ -34,22 +34,22 @@ static void test_utf8_rejects_invalid(void **st)
         const char *s;
         size_t len, bad_at;
     } cases[] = {
-        {"ab\x80", 3, 2},                   /* stray continuation */
-        {"\xC0\xAF", 2, 0},                 /* overlong '/' */
-        {"\xC1\xBF", 2, 0},                 /* overlong */
-        {"x\xE0\x80\xAF", 4, 1},            /* overlong 3-byte */
-        {"\xE0\x9F\xBF", 3, 0},             /* overlong 3-byte, top edge */
-        {"\xED\xA0\x80", 3, 0},             /* surrogate U+D800 */
-        {"\xED\xBF\xBF", 3, 0},             /* surrogate U+DFFF */
-        {"\xF0\x80\x80\xAF", 4, 0},         /* overlong 4-byte */
-        {"\xF0\x8F\xBF\xBF", 4, 0},         /* overlong 4-byte, top edge */
-        {"\xF4\x90\x80\x80", 4, 0},         /* U+110000 */
-        {"\xF5\x80\x80\x80", 4, 0},         /* lead byte beyond Unicode */
+        {"ab\x80", 3, 2},           /* stray continuation */
+        {"\xC0\xAF", 2, 0},         /* overlong '/' */
+        {"\xC1\xBF", 2, 0},         /* overlong */
+        {"x\xE0\x80\xAF", 4, 1},    /* overlong 3-byte */
+        {"\xE0\x9F\xBF", 3, 0},     /* overlong 3-byte, top edge */
+        {"\xED\xA0\x80", 3, 0},     /* surrogate U+D800 */
+        {"\xED\xBF\xBF", 3, 0},     /* surrogate U+DFFF */
+        {"\xF0\x80\x80\xAF", 4, 0}, /* overlong 4-byte */
+        {"\xF0\x8F\xBF\xBF", 4, 0}, /* overlong 4-byte, top edge */
+        {"\xF4\x90\x80\x80", 4, 0}, /* U+110000 */
+        {"\xF5\x80\x80\x80", 4, 0}, /* lead byte beyond Unicode */
         {"\xFF", 1, 0},
-        {"ok\xC3", 3, 2},                   /* truncated 2-byte */
-        {"ok\xE2\x82", 4, 2},               /* truncated 3-byte */
-        {"\xF0\x9F\x92", 3, 0},             /* truncated 4-byte */
-        {"\xC3\x28", 2, 0},                 /* bad continuation */
+        {"ok\xC3", 3, 2},       /* truncated 2-byte */
+        {"ok\xE2\x82", 4, 2},   /* truncated 3-byte */
+        {"\xF0\x9F\x92", 3, 0}, /* truncated 4-byte */
+        {"\xC3\x28", 2, 0},     /* bad continuation */
         {"\xE2\x28\xA1", 3, 0},
         {"\xF0\x9F\x28\xA1", 4, 0},
     };
@@ -174,11 +174,11 @@ static void test_table_sorted_since_and_clear(void **st)
     for (size_t i = 0; i < 4; i++)
         assert_string_equal(json_string_value(json_object_get(json_array_get(j, i), "id")),
                             order[i]);
-    o = json_array_get(j, 1);   /* esp1 */
+    o = json_array_get(j, 1); /* esp1 */
     assert_string_equal(json_string_value(json_object_get(o, "state")), "online");
     assert_int_equal(json_integer_value(json_object_get(o, "since")), 1002);
     assert_int_equal(json_integer_value(json_object_get(o, "lastSeen")), 2000);
-    o = json_array_get(j, 2);   /* esp10 */
+    o = json_array_get(j, 2); /* esp10 */
     assert_string_equal(json_string_value(json_object_get(o, "state")), "online");
     assert_int_equal(json_integer_value(json_object_get(o, "since")), 3000);
     json_decref(j);
@@ -221,11 +221,9 @@ static void test_table_cap(void **st)
     assert_int_equal(json_array_size(j), 50);
     for (size_t i = 0; i + 1 < json_array_size(j); i++)
         assert_true(strcmp(json_string_value(json_object_get(json_array_get(j, i), "id")),
-                           json_string_value(json_object_get(json_array_get(j, i + 1), "id"))) <
-                    0);
+                           json_string_value(json_object_get(json_array_get(j, i + 1), "id"))) < 0);
     assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "id")), "dev001");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 49), "id")),
-                        "dev999");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 49), "id")), "dev999");
     json_decref(j);
     hub__mqtt_devices_free(d);
 }

@@ -31,17 +31,17 @@
 #include "core/metrics.h"
 #include "out/ola.h"
 
-#define MAX_REQS 256
+#define MAX_REQS  256
 #define MAX_CONNS 8
-#define CONN_BUF 16384
-#define SLOTS 512
+#define CONN_BUF  16384
+#define SLOTS     512
 
 struct req {
-    char line[128];        /* request line, e.g. "POST /set_dmx HTTP/1.1" */
-    char ctype[128];       /* Content-Type header value */
-    char *body;            /* NUL-terminated copy */
-    int status;            /* what the server answered */
-    uint64_t at_us;        /* hub_mono_us() when the body was complete */
+    char line[128];  /* request line, e.g. "POST /set_dmx HTTP/1.1" */
+    char ctype[128]; /* Content-Type header value */
+    char *body;      /* NUL-terminated copy */
+    int status;      /* what the server answered */
+    uint64_t at_us;  /* hub_mono_us() when the body was complete */
 };
 
 struct conn {
@@ -56,11 +56,11 @@ struct srv {
     char url[64];
     pthread_t thread;
     atomic_bool stop;
-    atomic_bool fail;      /* answer 500 while set */
+    atomic_bool fail; /* answer 500 while set */
     pthread_mutex_t mu;
-    struct req reqs[MAX_REQS];   /* guarded by mu */
-    int nreqs;                   /* guarded by mu */
-    struct conn conns[MAX_CONNS];   /* server thread only */
+    struct req reqs[MAX_REQS];    /* guarded by mu */
+    int nreqs;                    /* guarded by mu */
+    struct conn conns[MAX_CONNS]; /* server thread only */
 };
 
 /* ---- the server ---------------------------------------------------------- */
@@ -127,13 +127,13 @@ static bool serve_requests(struct srv *s, struct conn *c)
             r = &s->reqs[s->nreqs++];
             char *eol = memmem(c->buf, hlen, "\r\n", 2);
             size_t ll = (size_t)(eol - c->buf) < sizeof(r->line) - 1 ? (size_t)(eol - c->buf)
-                                                                      : sizeof(r->line) - 1;
+                                                                     : sizeof(r->line) - 1;
             memcpy(r->line, c->buf, ll);
             r->line[ll] = '\0';
             header_value(c->buf, hlen, "Content-Type", r->ctype, sizeof(r->ctype));
             r->body = malloc(blen + 1);
             if (r->body == NULL)
-                abort();     /* cmocka asserts belong to the test thread */
+                abort(); /* cmocka asserts belong to the test thread */
             memcpy(r->body, c->buf + hlen, blen);
             r->body[blen] = '\0';
             r->status = fail ? 500 : 200;
@@ -438,7 +438,7 @@ static void test_duplicate_suppressed(void **state)
     hub_ola_set_frame(f.ola, a, SLOTS);
     assert_true(wait_count(s, 1, 2000));
     hub_ola_set_frame(f.ola, a, SLOTS);
-    hub_ola_set_frame(f.ola, a, 3);      /* same content, shorter: still a duplicate */
+    hub_ola_set_frame(f.ola, a, 3); /* same content, shorter: still a duplicate */
     sleep_ms(200);
     assert_int_equal(srv_count(s), 1);
 
@@ -583,7 +583,7 @@ static void test_unreachable_is_fail_open(void **state)
         hub_ola_set_frame(f.ola, a, SLOTS);
     }
     set_us = hub_mono_us() - t0;
-    assert_true(set_us < 50000);          /* the caller never waits on the network */
+    assert_true(set_us < 50000); /* the caller never waits on the network */
     assert_true(wait_metric(f.metrics, "dmx_ola_errors_total", 1, 2000));
     assert_int_equal(metric(f.metrics, "dmx_ola_frames_total"), 0);
 
@@ -659,8 +659,8 @@ int main(void)
                                         srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_frame_does_not_hammer_failing_olad,
                                         srv_setup, srv_teardown),
-        cmocka_unit_test_setup_teardown(test_after_error_last_good_frame_is_sent_again,
-                                        srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_after_error_last_good_frame_is_sent_again, srv_setup,
+                                        srv_teardown),
         cmocka_unit_test_setup_teardown(test_http_500_counted_then_recovers, srv_setup,
                                         srv_teardown),
         cmocka_unit_test_setup_teardown(test_failed_frame_is_retried, srv_setup, srv_teardown),

@@ -119,7 +119,7 @@ static void test_overflow_drops_oldest_ui(void **state)
     push_ok(&q, ui2 = mk("ui", 4));
 
     assert_int_equal(hub_queue_push(&q, mk("mqtt", 5), &dropped), 0);
-    assert_ptr_equal(dropped, ui1);            /* the oldest ui one, and only it */
+    assert_ptr_equal(dropped, ui1); /* the oldest ui one, and only it */
     assert_null(dropped->next);
     assert_null(dropped->ui_next);
     hub_cmd_free(dropped);
@@ -151,7 +151,7 @@ static void test_overflow_without_ui_refuses(void **state)
     hub_queue_init(&q, 3);
     push_ok(&q, mk("api", 1));
     push_ok(&q, mk("mqtt", 2));
-    push_ok(&q, mk("UI", 3));       /* not "ui": not droppable */
+    push_ok(&q, mk("UI", 3)); /* not "ui": not droppable */
 
     hub_cmd_t *c = mk("api", 4);
     assert_int_equal(hub_queue_push(&q, c, &dropped), HUB_EOVERLOAD);

@@ -9,11 +9,11 @@
 
 #include "engine/state.h"
 
-static hub_state_t st;   /* ~45 KB: keep it off the test's stack */
+static hub_state_t st; /* ~45 KB: keep it off the test's stack */
 
 static void test_init(void **state)
 {
-    memset(&st, 0xa5, sizeof(st));   /* init must not rely on zeroed memory */
+    memset(&st, 0xa5, sizeof(st)); /* init must not rely on zeroed memory */
     hub_state_init(&st, 7);
     assert_true(st.seq == 0);
     assert_true(st.ts_ms == 0);
@@ -121,10 +121,8 @@ static void test_render_ws(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init),
-        cmocka_unit_test(test_universe_zero_and_one),
-        cmocka_unit_test(test_set_get_rgb),
-        cmocka_unit_test(test_render_rgb),
+        cmocka_unit_test(test_init),        cmocka_unit_test(test_universe_zero_and_one),
+        cmocka_unit_test(test_set_get_rgb), cmocka_unit_test(test_render_rgb),
         cmocka_unit_test(test_render_ws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,8 +35,8 @@
 /* ---- fixtures ----------------------------------------------------------- */
 
 typedef struct env {
-    char dir[64];                    /* mkdtemp result */
-    char data_dir[128];              /* dir/data (created by the store) */
+    char dir[64];       /* mkdtemp result */
+    char data_dir[128]; /* dir/data (created by the store) */
     char db_path[160];
     hub_store_cfg_t cfg;
     uv_loop_t loop;
@@ -45,8 +45,8 @@ typedef struct env {
 } env_t;
 
 typedef struct done_log {
-    int n;                           /* completions seen */
-    hub_batch_t *order[8];           /* in completion order */
+    int n;                 /* completions seen */
+    hub_batch_t *order[8]; /* in completion order */
 } done_log_t;
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -79,7 +79,7 @@ static int teardown(void **state)
     env_t *e = *state;
     hub_inbox_close(e->inbox);
     uv_run(&e->loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&e->loop);   /* every handle closed */
+    int rc = uv_loop_close(&e->loop); /* every handle closed */
     hub_metrics_free(e->metrics);
     nftw(e->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(e);
@@ -115,7 +115,7 @@ static hub_batch_t *make_batch(uint64_t first_seq, size_t n, uint64_t ts_ms, don
     hub_state_init(&b->state, 1);
     b->state.seq = first_seq + n - 1;
     b->state.ts_ms = ts_ms;
-    b->rc = 12345;                   /* the store must overwrite it */
+    b->rc = 12345; /* the store must overwrite it */
     b->done = on_done;
     b->done_ud = d;
     return b;
@@ -243,7 +243,7 @@ static void test_new_db_loads_demo_state(void **state)
     assert_int_equal(demo->channel, 1);
     assert_non_null(universe(&r.state, 1));
     hub_restore_free(&r);
-    hub_store_close(s);   /* never started: just closes */
+    hub_store_close(s); /* never started: just closes */
 
     assert_int_equal(sql_int(e->db_path, "PRAGMA user_version"), 1);
     assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM sqlite_master WHERE type='table' "
@@ -323,10 +323,8 @@ static void test_roundtrip_restores_exactly(void **state)
     assert_int_equal(r.state.seq, 5);
     assert_int_equal(r.state.ts_ms, now);
     assert_int_equal(r.state.nuniverses, 2);
-    assert_memory_equal(universe(&r.state, 1)->slots, b2->state.universes[0].slots,
-                        HUB_DMX_SLOTS);
-    assert_memory_equal(universe(&r.state, 7)->slots, b2->state.universes[1].slots,
-                        HUB_DMX_SLOTS);
+    assert_memory_equal(universe(&r.state, 1)->slots, b2->state.universes[0].slots, HUB_DMX_SLOTS);
+    assert_memory_equal(universe(&r.state, 7)->slots, b2->state.universes[1].slots, HUB_DMX_SLOTS);
     assert_int_equal(r.state.nfixtures, 2);
     const hub_fixture_t *f = hub_state_fixture(&r.state, "spot");
     assert_non_null(f);
@@ -357,7 +355,7 @@ static void test_removed_rows_do_not_come_back(void **state)
     b1->state.nuniverses = 2;
     snprintf(b1->state.fixtures[1].name, sizeof(b1->state.fixtures[1].name), "gone");
     b1->state.nfixtures = 2;
-    hub_batch_t *b2 = make_batch(2, 1, 2000, &d);   /* demo only */
+    hub_batch_t *b2 = make_batch(2, 1, 2000, &d); /* demo only */
     hub_batch_t *bs[] = {b1, b2};
     write_batches(e, bs, 2);
 
@@ -386,7 +384,7 @@ static void test_close_finishes_queued_batch(void **state)
     hub_restore_free(&r);
     assert_int_equal(hub_store_start(s, e->inbox), 0);
     hub_store_persist_ops(s)->submit(s, b);
-    hub_store_close(s);   /* the completion is posted even so */
+    hub_store_close(s); /* the completion is posted even so */
     wait_done(e, &d, 1);
     assert_int_equal(b->rc, 0);
     assert_int_equal(sql_int(e->db_path, "SELECT seq FROM state"), 1);
@@ -537,9 +535,8 @@ static void test_demo_fixture_always_present(void **state)
     assert_non_null(demo);
     assert_int_equal(demo->universe, 1);
     assert_non_null(hub_state_fixture(&r.state, "wash"));
-    assert_memory_equal(universe(&r.state, 1)->slots, b->state.universes[0].slots,
-                        HUB_DMX_SLOTS);
-    assert_null(universe(&r.state, 9));   /* 5-byte blob ignored */
+    assert_memory_equal(universe(&r.state, 1)->slots, b->state.universes[0].slots, HUB_DMX_SLOTS);
+    assert_null(universe(&r.state, 9)); /* 5-byte blob ignored */
     hub_restore_free(&r);
     hub_store_close(s);
     free_batch(b);
@@ -652,7 +649,7 @@ static void test_committed_batch_survives_kill(void **state)
     uint8_t want[HUB_DMX_SLOTS];
     fill(want, 3);
     assert_memory_equal(universe(&r.state, 1)->slots, want, HUB_DMX_SLOTS);
-    assert_int_equal(r.nids, 0);   /* ts 4242 is far outside the TTL */
+    assert_int_equal(r.nids, 0); /* ts 4242 is far outside the TTL */
     hub_restore_free(&r);
     hub_store_close(s);
 }
@@ -660,7 +657,7 @@ static void test_committed_batch_survives_kill(void **state)
 int main(void)
 {
     hub_log_set_level(HUB_LOG_OFF);
-    umask(022);   /* the 0755 check below assumes the usual umask */
+    umask(022); /* the 0755 check below assumes the usual umask */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_db_loads_demo_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_restores_exactly, setup, teardown),

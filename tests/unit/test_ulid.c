@@ -88,8 +88,12 @@ static void test_timestamp_overflow(void **state)
     assert_int_equal(valid_str("80000000000000000000000000"), 0);
     assert_int_equal(valid_str("ZZZZZZZZZZZZZZZZZZZZZZZZZZ"), 0);
     assert_int_equal(valid_str("z0000000000000000000000000"), 0);
-    assert_int_equal(valid_str("9" "1ARZ3NDEKTSV4RRFFQ69G5FAV"), 0);
-    assert_int_equal(valid_str("7" "1ARZ3NDEKTSV4RRFFQ69G5FAV"), 1);
+    assert_int_equal(valid_str("9"
+                               "1ARZ3NDEKTSV4RRFFQ69G5FAV"),
+                     0);
+    assert_int_equal(valid_str("7"
+                               "1ARZ3NDEKTSV4RRFFQ69G5FAV"),
+                     1);
 }
 
 static void test_null(void **state)
@@ -194,16 +198,11 @@ static void test_round_trip_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_canonical),
-        cmocka_unit_test(test_lowercase_accepted),
-        cmocka_unit_test(test_wrong_length),
-        cmocka_unit_test(test_invalid_chars),
-        cmocka_unit_test(test_timestamp_overflow),
-        cmocka_unit_test(test_null),
-        cmocka_unit_test(test_canon_uppercases),
-        cmocka_unit_test(test_time_ms),
-        cmocka_unit_test(test_encode_known),
-        cmocka_unit_test(test_round_trip_random),
+        cmocka_unit_test(test_valid_canonical),    cmocka_unit_test(test_lowercase_accepted),
+        cmocka_unit_test(test_wrong_length),       cmocka_unit_test(test_invalid_chars),
+        cmocka_unit_test(test_timestamp_overflow), cmocka_unit_test(test_null),
+        cmocka_unit_test(test_canon_uppercases),   cmocka_unit_test(test_time_ms),
+        cmocka_unit_test(test_encode_known),       cmocka_unit_test(test_round_trip_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
