@@ -10,7 +10,7 @@ PKGS=(
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   mosquitto mosquitto-clients ola sqlite3 curl
   python3-pytest python3-paho-mqtt python3-websockets
-  chromium
+  chromium clang libclang-rt-14-dev
 )
 # Node: keep whatever node/npm the machine has (e.g. a nodesource build that
 # bundles npm); install Debian's only when they are missing.
