@@ -31,9 +31,11 @@ typedef struct lg_opts {
     double over_mult;        /* sustain: overload = mult x found rate */
     double since_us;         /* wait-ready: epoch us when the server was started */
     struct sockaddr_in dst;  /* host:port, resolved */
+    char src_tab[250][16];   /* "127.0.0.<i+1>" for i < src_ips */
 } lg_opts_t;
 
-/* Source address for client i when spreading over o->src_ips (NULL: any). */
+/* Source address for client i when spreading over o->src_ips (NULL: any).
+ * src_tab is filled by main. */
 const char *lg_src_ip(const lg_opts_t *o, unsigned i);
 
 int lg_scn_rest_write(const lg_opts_t *o, json_t *out);

@@ -45,6 +45,7 @@ void lg_cmds_init(lg_cmds_t *c, uint32_t cap, uint32_t cur_value)
     c->answer = xcalloc(cap, 1);
     c->seen = xcalloc(cap, 1);
     c->chan = xcalloc(cap, 1);
+    c->seq = xcalloc(cap, sizeof(uint64_t));
 }
 
 void lg_cmds_free(lg_cmds_t *c)
@@ -53,6 +54,7 @@ void lg_cmds_free(lg_cmds_t *c)
     free(c->answer);
     free(c->seen);
     free(c->chan);
+    free(c->seq);
     memset(c, 0, sizeof(*c));
 }
 

@@ -41,6 +41,7 @@ typedef struct lg_cmds {
     uint8_t *answer;         /* LG_ANS_* (loop thread) */
     uint8_t *seen;           /* LG_SEEN_* (atomic or: the MQTT thread writes too) */
     uint8_t *chan;           /* LG_CHAN_* */
+    uint64_t *seq;           /* seq the server's answer claims (REST 200), else 0 */
 } lg_cmds_t;
 
 /* cur_value: the value of the state before the run (from GET /rgb). */

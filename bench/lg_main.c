@@ -99,7 +99,8 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (o.conns < 1 || o.readers < 0 || o.duration_s <= 0 || o.port <= 0) {
+    if (o.conns < 1 || o.readers < 0 || o.duration_s <= 0 || o.port <= 0 || o.src_ips < 1 ||
+        o.src_ips > 250) {
         usage(stderr);
         return 2;
     }
@@ -109,6 +110,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: --host must be an IPv4 address\n");
         return 2;
     }
+    for (int i = 0; i < o.src_ips; i++)
+        snprintf(o.src_tab[i], sizeof(o.src_tab[i]), "127.0.0.%u", (unsigned)(i + 1) & 255u);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     int nofile = raise_nofile();

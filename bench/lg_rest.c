@@ -108,6 +108,11 @@ static void on_resp(lg_http_t *h, int status, const char *body, size_t len, uint
     if (ans == LG_ANS_ERROR)
         r->counts.status_other++;
     r->cmds->answer[k] = (uint8_t)ans;
+    if (ans == LG_ANS_APPLIED) {
+        double sq;
+        if (lg_json_num(body, len, "seq", &sq) == 0)
+            r->cmds->seq[k] = (uint64_t)sq;
+    }
     uint64_t due = r->cmds->intended_ns[k];
     lg_hist_add(&r->hist, t > due ? t - due : 0);
     if (r->done)

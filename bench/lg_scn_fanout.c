@@ -342,5 +342,5 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
         free(r.rd[i].bits);
     free(r.rd);
     lg_cmds_free(&r.cmds);
-    return 0;
+    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
 }

@@ -34,7 +34,16 @@ typedef struct run {
     uint32_t mq_got;          /* atomic: MQTT thread writes */
     lg_hist_t mq_lat;         /* MQTT thread only */
     uint64_t pub_failed;
+    uint64_t last_ns;         /* atomic: latest arrival of a run's state, either consumer */
 } run_t;
+
+static void note_arrival(run_t *r, uint64_t t)
+{
+    uint64_t cur = __atomic_load_n(&r->last_ns, __ATOMIC_RELAXED);
+    while (t > cur && !__atomic_compare_exchange_n(&r->last_ns, &cur, t, 1, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED))
+        ;
+}
 
 static uint64_t due_of(run_t *r, int64_t k)
 {
@@ -58,6 +67,7 @@ static void on_mq(const char *topic, const char *payload, size_t len, uint64_t t
     if (was & LG_SEEN_MQTT)
         return;
     lg_hist_add(&r->mq_lat, t > due ? t - due : 0);
+    note_arrival(r, t);
     __atomic_add_fetch(&r->mq_got, 1, __ATOMIC_RELEASE);
 }
 
@@ -80,6 +90,7 @@ static void on_text(lg_wsc_t *c, const char *txt, size_t len, uint64_t t, void *
         return;
     uint64_t due = due_of(r, k);
     lg_hist_add(&r->ws_lat, t > due ? t - due : 0);
+    note_arrival(r, t);
     r->ws_got++;
 }
 
@@ -187,7 +198,10 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     json_object_set_new(out, "puback", json_integer((json_int_t)acked));
     json_object_set_new(out, "publish_failed", json_integer((json_int_t)r.pub_failed));
     json_object_set_new(out, "complete", json_boolean(complete));
-    json_object_set_new(out, "applied_per_s", json_real((double)(s1.seq - s0.seq) / run_s));
+    /* Applied over the time from the first publish to the last state seen. */
+    uint64_t last = __atomic_load_n(&r.last_ns, __ATOMIC_RELAXED);
+    double applied_s = last > t0 ? (double)(last - t0) / 1e9 : run_s;
+    json_object_set_new(out, "applied_per_s", json_real((double)(s1.seq - s0.seq) / applied_s));
     json_object_set_new(out, "sent_per_s", json_real((double)n / send_s));
     json_object_set_new(out, "ws_reader", json_pack("{s:I, s:I, s:b, s:o}", "got",
                                                     (json_int_t)r.ws_got, "missed",
@@ -205,5 +219,5 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     lg_ws_free(r.ws);
     lg_loop_close(&loop);
     lg_cmds_free(&r.cmds);
-    return 0;
+    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
 }

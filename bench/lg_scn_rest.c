@@ -143,5 +143,5 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     lg_rest_free(r.rest);
     lg_loop_close(&loop);
     lg_cmds_free(&r.cmds);
-    return 0;
+    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
 }

@@ -6,7 +6,10 @@
  *    connection count) and nothing was refused; the first step that fails
  *    ends the ramp. Sinks stay on throughout: a WS reader, an MQTT
  *    subscriber of the state topic, the server's store and MQTT publishing.
- * 2. Hold: the best rate for --hold s; latency from intended send times.
+ * 2. Hold: the best rate for --hold s; latency from intended send times. A
+ *    2 s step can pass at a rate that 30 s cannot (the store's WAL grows, the
+ *    machine is shared): if the hold fails, it is tried once more at the step
+ *    below, and the result says which rate held.
  * 3. Overload: --over-mult x that rate for --over s, round-robin over REST,
  *    two WS writers and MQTT. What the loadgen cannot even put on the wire
  *    (bounded queues) is counted as unsent, not as commands.
@@ -57,22 +60,17 @@ typedef struct run {
     uint64_t unsent;          /* overload: could not even be queued */
     uint64_t rest_refused;    /* this phase */
     uint64_t seq0;
-    uint8_t *seq_ws, *seq_mq; /* seq seen on each stream (bit per seq) */
+    uint32_t *seq_val;        /* value + 1 of the state seen with seq0 + 1 + i; 0 = unseen */
     uint32_t seq_bits;
     uint64_t ws_errors, mq_errors;
 } run_t;
 
-static void seq_mark(uint8_t *bits, const run_t *r, uint64_t seq)
+/* Either stream saw state (seq, value). Atomic: the MQTT thread writes too. */
+static void seq_mark(run_t *r, uint64_t seq, uint32_t value)
 {
     if (seq <= r->seq0 || seq - r->seq0 - 1 >= r->seq_bits)
         return;
-    uint64_t i = seq - r->seq0 - 1;
-    __atomic_fetch_or(&bits[i >> 3], (uint8_t)(1u << (i & 7)), __ATOMIC_RELAXED);
-}
-
-static int seq_has(const uint8_t *bits, uint64_t i)
-{
-    return (bits[i >> 3] >> (i & 7)) & 1;
+    __atomic_store_n(&r->seq_val[seq - r->seq0 - 1], value + 1, __ATOMIC_RELAXED);
 }
 
 static int err_class(const char *txt, size_t len)
@@ -93,7 +91,7 @@ static void on_mq(const char *topic, const char *payload, size_t len, uint64_t t
     if (!strcmp(topic, "v1/demo/rgb/state")) {
         if (lg_parse_state(payload, len, &v, &seq) < 0)
             return;
-        seq_mark(r->seq_mq, r, seq);
+        seq_mark(r, seq, v);
         int64_t k = lg_cmds_index_of_value(&r->cmds, v);
         if (k >= 0)
             __atomic_fetch_or(&r->cmds.seen[k], LG_SEEN_MQTT, __ATOMIC_RELAXED);
@@ -119,7 +117,7 @@ static void on_text(lg_wsc_t *c, const char *txt, size_t len, uint64_t t, void *
     if (!strcmp(type, "state")) {
         if (lg_wsc_id(c) != READER_ID || lg_parse_state(txt, len, &v, &seq) < 0)
             return;
-        seq_mark(r->seq_ws, r, seq);
+        seq_mark(r, seq, v);
         int64_t k = lg_cmds_index_of_value(&r->cmds, v);
         if (k >= 0)
             __atomic_fetch_or(&r->cmds.seen[k], LG_SEEN_WS, __ATOMIC_RELAXED);
@@ -238,6 +236,8 @@ typedef struct phase_res {
     uint64_t emitted, sent_rest, answered_in_time;
     size_t backlog_end;
     double queue_end;
+    uint64_t seq_end;         /* server seq when the phase ended */
+    double ran_s;             /* phase start to its end-of-phase snapshot */
     int pass;
 } phase_res_t;
 
@@ -252,6 +252,7 @@ static void run_phase(uv_loop_t *loop, run_t *r, lg_pace_t *pace, int phase, dou
     lg_hist_init(&r->lat);
     lg_hist_init(&pace->lag);
     uint64_t ans0 = lg_rest_counts(r->rest)->answered;
+    uint64_t t0 = lg_now_ns();
     lg_pace_start(pace, rate, UINT64_MAX, (uint64_t)(secs * 1e9), on_emit, r);
     lg_run_until(loop, pace_done, pace, secs + 2);
     lg_pace_stop(pace);
@@ -261,6 +262,8 @@ static void run_phase(uv_loop_t *loop, run_t *r, lg_pace_t *pace, int phase, dou
     res->answered_in_time = lg_rest_counts(r->rest)->answered - ans0;
     res->backlog_end = lg_rest_backlog(r->rest) + lg_rest_inflight(r->rest);
     lg_snap_take(r->o, &s);
+    res->ran_s = (double)(lg_now_ns() - t0) / 1e9;
+    res->seq_end = s.seq;
     res->queue_end = isnan(s.queue_depth) ? 0 : s.queue_depth;
     double allow = rate * 0.1 + r->o->conns;
     res->pass = (double)res->backlog_end <= allow && res->queue_end <= allow &&
@@ -284,16 +287,34 @@ static void settle(uv_loop_t *loop, run_t *r, double secs)
     lg_run_for(loop, 0.1);
 }
 
-/* The audit of every command of the run (see the file comment). */
+/* Did the streams see every seq in (seq0, seq0 + span]? */
+static uint64_t count_holes(const run_t *r, uint64_t span)
+{
+    uint64_t holes = span > r->seq_bits ? span - r->seq_bits : 0;
+    for (uint64_t i = 0; i < span && i < r->seq_bits; i++)
+        holes += r->seq_val[i] == 0;
+    return holes;
+}
+
+/* The audit of every command of the run (see the file comment). An answer
+ * that claims seq s is verified when a stream saw s with this command's
+ * value, and disproved when a stream saw s with another value. Without a
+ * claimed seq, a command is applied iff its value was seen; "not seen"
+ * proves nothing while the streams have holes (the hub conflates MQTT state
+ * publishes under back-pressure, and a WS reader may be dropped as slow). */
 static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
 {
-    uint64_t applied_seen = 0, acked_not_applied = 0, silent = 0, unanswered = 0;
-    uint64_t error_but_applied = 0, overload = 0, errors = 0, accepted = 0, noconn = 0;
-    uint64_t conn_closed = 0;
+    uint64_t span = s1->seq > r->seq0 ? s1->seq - r->seq0 : 0;
+    uint64_t holes = count_holes(r, span);
+    int complete = holes == 0;
+    uint64_t verified = 0, not_applied = 0, unverified = 0, silent = 0, silent_unv = 0;
+    uint64_t unanswered = 0, error_but_applied = 0, overload = 0, errors = 0, accepted = 0;
+    uint64_t noconn = 0, conn_closed = 0, dup = 0, applied_seen = 0;
     for (uint32_t k = 0; k < r->cmds.n; k++) {
         int a = __atomic_load_n(&r->cmds.answer[k], __ATOMIC_RELAXED);
         int seen = __atomic_load_n(&r->cmds.seen[k], __ATOMIC_RELAXED) != 0;
         int ch = r->cmds.chan[k];
+        uint64_t claim = r->cmds.seq[k];
         applied_seen += seen;
         if (a == LG_ANS_OVERLOAD || a == LG_ANS_ERROR) {
             overload += a == LG_ANS_OVERLOAD;
@@ -301,38 +322,53 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
             error_but_applied += seen;
         } else if (a == LG_ANS_APPLIED || a == LG_ANS_ACCEPTED) {
             accepted++;
-            acked_not_applied += !seen;
+            uint32_t at = 0;
+            if (claim > r->seq0 && claim - r->seq0 - 1 < r->seq_bits)
+                at = r->seq_val[claim - r->seq0 - 1];
+            uint32_t mine = r->cmds.base + k;
+            if (seen || at == mine + 1)
+                verified++;
+            else if ((claim && at != 0) || (claim && claim > s1->seq) || (!claim && complete))
+                not_applied++;   /* its seq holds another state, or no stream saw it */
+            else
+                unverified++;
+        } else if (a == LG_ANS_DUPLICATE) {
+            dup++;
         } else if (a == LG_ANS_NOCONN) {
             noconn++;
-        } else if (a == LG_ANS_NONE) {
-            if (ch == LG_CHAN_REST)
-                unanswered++;
-            else if (!seen && ch == LG_CHAN_WS && r->writer_closed)
-                conn_closed++;   /* the server closed the writer: it knows */
-            else if (!seen)
-                silent++;   /* WS/MQTT: neither applied nor refused */
+        } else if (ch == LG_CHAN_REST) {
+            unanswered++;
+        } else if (!seen && ch == LG_CHAN_WS && r->writer_closed) {
+            conn_closed++;   /* the server closed the writer: it knows */
+        } else if (!seen) {
+            if (complete)
+                silent++;    /* WS/MQTT: neither applied nor refused */
+            else
+                silent_unv++;
         }
     }
-    uint64_t span = s1->seq > r->seq0 ? s1->seq - r->seq0 : 0, holes = 0;
-    for (uint64_t i = 0; i < span && i < r->seq_bits; i++)
-        holes += !seq_has(r->seq_ws, i) && !seq_has(r->seq_mq, i);
-    if (span > r->seq_bits)
-        holes += span - r->seq_bits;
-    double m_err = (isnan(s1->refused) ? 0 : s1->refused - s0->refused) +
+    double d_proc = s1->processed - s0->processed;
+    double d_err = (isnan(s1->refused) ? 0 : s1->refused - s0->refused) +
                    (isnan(s1->dropped) ? 0 : s1->dropped - s0->dropped);
-    int have_err_metrics = !isnan(s1->refused) || !isnan(s1->dropped);
-    int metrics_ok = !isnan(s1->processed) && s1->processed - s0->processed == (double)span &&
-                     (!have_err_metrics || m_err >= (double)overload);
+    double d_dup = isnan(s1->deduped) ? 0 : s1->deduped - s0->deduped;
+    int have_err_metrics = !isnan(s1->refused) && !isnan(s1->dropped);
+    int metrics_ok = !isnan(d_proc) && d_proc == (double)span &&
+                     (!have_err_metrics || d_err >= (double)overload);
+    /* Everything that reached the server must be in its counters. */
+    double reached = (double)(r->cmds.n - conn_closed - noconn);
+    double accounted = d_proc + d_err + d_dup;
     json_t *j = json_object();
     json_object_set_new(j, "commands", json_integer(r->cmds.n));
     json_object_set_new(j, "seq_issued", json_integer((json_int_t)span));
     json_object_set_new(j, "applied_seen", json_integer((json_int_t)applied_seen));
     json_object_set_new(j, "stream_seq_holes", json_integer((json_int_t)holes));
-    json_object_set_new(j, "conclusive", json_boolean(holes == 0));
     json_object_set_new(j, "accepted_answers", json_integer((json_int_t)accepted));
-    json_object_set_new(j, "acked_not_applied", json_integer((json_int_t)acked_not_applied));
+    json_object_set_new(j, "acked_verified", json_integer((json_int_t)verified));
+    json_object_set_new(j, "acked_not_applied", json_integer((json_int_t)not_applied));
+    json_object_set_new(j, "acked_unverified", json_integer((json_int_t)unverified));
     json_object_set_new(j, "overload_answers", json_integer((json_int_t)overload));
     json_object_set_new(j, "error_answers", json_integer((json_int_t)errors));
+    json_object_set_new(j, "duplicate_answers", json_integer((json_int_t)dup));
     json_object_set_new(j, "error_but_applied", json_integer((json_int_t)error_but_applied));
     json_object_set_new(j, "rest_unanswered", json_integer((json_int_t)unanswered));
     json_object_set_new(j, "conn_failed", json_integer((json_int_t)noconn));
@@ -340,12 +376,20 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
     json_object_set_new(j, "ws_writer_close_code", json_integer(r->writer_closed));
     json_object_set_new(j, "ws_reader_close_code", json_integer(r->reader_closed));
     json_object_set_new(j, "silent", json_integer((json_int_t)silent));
+    json_object_set_new(j, "silent_unverified", json_integer((json_int_t)silent_unv));
     json_object_set_new(j, "metrics_refused_dropped",
-                        have_err_metrics ? json_real(m_err) : json_null());
+                        have_err_metrics ? json_real(d_err) : json_null());
     json_object_set_new(j, "metrics_consistent", json_boolean(metrics_ok));
+    if (have_err_metrics && !isnan(d_proc)) {
+        json_object_set_new(j, "reached_server", json_real(reached));
+        json_object_set_new(j, "server_accounted", json_real(accounted));
+    }
+    int accounted_ok = !have_err_metrics || isnan(d_proc) || accounted >= reached;
     json_object_set_new(j, "zero_silent_loss",
-                        json_boolean(acked_not_applied == 0 && silent == 0 && unanswered == 0 &&
-                                     metrics_ok));
+                        json_boolean(not_applied == 0 && silent == 0 && unanswered == 0 &&
+                                     metrics_ok && accounted_ok));
+    json_object_set_new(j, "fully_verified",
+                        json_boolean(unverified == 0 && silent_unv == 0));
     return j;
 }
 
@@ -370,8 +414,7 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     r.seq0 = s0.seq;
     lg_cmds_init(&r.cmds, CAP_CMDS, s0.value);
     r.seq_bits = CAP_CMDS;
-    r.seq_ws = calloc(CAP_CMDS / 8 + 1, 1);
-    r.seq_mq = calloc(CAP_CMDS / 8 + 1, 1);
+    r.seq_val = calloc(CAP_CMDS, sizeof(uint32_t));
     if (o->mqtt_port > 0) {
         snprintf(id, sizeof(id), "lg-sub-%d", (int)getpid());
         r.sub = lg_mqtt_new(o->host, o->mqtt_port, id, on_mq, &r);
@@ -407,19 +450,26 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     if (!found)
         best = o->start_rate / 2;
 
-    /* 2. Hold. */
-    lg_snap_t sh0, sh1;
-    lg_snap_take(o, &sh0);
-    uint64_t th = lg_now_ns();
-    run_phase(&loop, &r, &pace, PH_HOLD, best, o->hold_s, &res);
-    json_t *hold = phase_json(&res, &r, &pace);
-    double hold_lat_p99 = (double)lg_hist_pct(&r.lat, 99) / 1000.0;
-    settle(&loop, &r, 5);
-    double hold_s = (double)(lg_now_ns() - th) / 1e9;
-    lg_snap_take(o, &sh1);
+    /* 2. Hold (a second try one step lower if the first does not hold). */
+    lg_snap_t sh0;
+    json_t *holds = json_array(), *hold = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        double rate = attempt == 0 ? best : best / 1.5;
+        lg_snap_take(o, &sh0);
+        run_phase(&loop, &r, &pace, PH_HOLD, rate, o->hold_s, &res);
+        hold = phase_json(&res, &r, &pace);
+        json_object_set_new(hold, "applied_per_s",
+                            sh0.ok && res.seq_end >= sh0.seq
+                                ? json_real((double)(res.seq_end - sh0.seq) / res.ran_s)
+                                : json_null());
+        json_object_set_new(hold, "server_alive", json_boolean(res.seq_end > 0));
+        json_array_append(holds, hold);
+        settle(&loop, &r, o->tail_s);
+        if (res.pass || !found || res.seq_end == 0)
+            break;
+        json_decref(hold);
+    }
     lg_proc_sample(o->pid, &ph);
-    json_object_set_new(hold, "applied_per_s", json_real((double)(sh1.seq - sh0.seq) / hold_s));
-    json_object_set_new(hold, "hold_p99_us", json_real(hold_lat_p99));
 
     /* 3. Overload. */
     lg_snap_take(o, &so);
@@ -446,10 +496,12 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     json_object_set_new(out, "steps", steps);
     json_object_set_new(out, "max_rate_found", json_boolean(found));
     json_object_set_new(out, "sustained_rate", json_real(best));
-    json_object_set_new(out, "hold", hold);
+    json_object_set_new(out, "hold", hold);   /* the last attempt */
+    json_object_set_new(out, "hold_attempts", holds);
     json_object_set_new(out, "hold_proc", lg_proc_json(&p0, &ph));
     json_object_set_new(out, "overload", over);
     json_object_set_new(out, "audit", audit(&r, &s0, &s1));
+    json_object_set_new(out, "server_alive_end", json_boolean(s1.ok));
     json_object_set_new(out, "server", lg_snap_delta_json(&s0, &s1));
     json_object_set_new(out, "proc", lg_proc_json(&p0, &p1));
 
@@ -457,8 +509,7 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     lg_rest_free(r.rest);
     lg_ws_free(r.ws);
     lg_loop_close(&loop);
-    free(r.seq_ws);
-    free(r.seq_mq);
+    free(r.seq_val);
     lg_cmds_free(&r.cmds);
-    return 0;
+    return 0;   /* a server that died under overload is a result too */
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lg_cmd.h"
@@ -11,20 +12,16 @@
 
 const char *lg_src_ip(const lg_opts_t *o, unsigned i)
 {
-    static char ips[256][16];
     if (o->src_ips <= 1)
         return NULL;
-    unsigned n = (unsigned)o->src_ips > 250 ? 250 : (unsigned)o->src_ips;
-    unsigned j = i % n;
-    if (!ips[j][0])
-        snprintf(ips[j], sizeof(ips[j]), "127.0.0.%u", j + 1);
-    return ips[j];
+    return o->src_tab[i % (unsigned)o->src_ips];
 }
 
 void lg_snap_take(const lg_opts_t *o, lg_snap_t *s)
 {
     char *text = NULL;
     size_t len;
+    memset(s, 0, sizeof(*s));
     s->ok = lg_sync_state(o->host, o->port, &s->value, &s->seq) == 0;
     s->processed = s->deduped = s->dropped = s->refused = NAN;
     s->queue_depth = s->ws_clients = s->slow_dropped = NAN;

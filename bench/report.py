@@ -72,10 +72,14 @@ ROWS = [
      ">= 20x lower", lambda h, p: p is None or p >= 20 * h),
     ("sustained rate (held), all sinks", "sustain", "hold.applied_per_s", 1, "/s", "high",
      ">= 20,000/s", lambda h, p: h >= 20000),
+    ("sustained: held, no backlog growth", "sustain", "hold.pass", 1, "", None, "yes",
+     lambda h, p: h is True),
     ("sustained p99 (each at its own rate)", "sustain", "hold.latency.p99_us", MS, "ms", None,
      "", None),
     ("overload 10x: accepted, not applied", "sustain", "audit.acked_not_applied", 1, "", None,
      "0", lambda h, p: h == 0),
+    ("overload 10x: accepted, unverifiable", "sustain", "audit.acked_unverified", 1, "", None,
+     "", None),
     ("overload 10x: no answer at all", "sustain", "audit.silent_total", 1, "", None, "0",
      lambda h, p: h == 0),
     ("overload 10x: answered 503/error", "sustain", "audit.overload_answers", 1, "", None, "",
@@ -111,11 +115,21 @@ def why_failed(r, path):
         return "failed: " + r["failed"]
     if r.get("ok") is False:
         return "failed"
+    if path.startswith("hold.") and isinstance(r.get("hold"), dict):
+        if r["hold"].get("server_alive") is False:
+            return "failed: server died"
+    elif r.get("server_alive_end") is False or (
+            isinstance(r.get("proc"), dict) and r["proc"].get("alive") is False):
+        return "failed: server died"
     if r.get("all_connected") is False:
         return "failed: %s/%s readers connected" % (r.get("connected"), r.get("readers"))
     if dig(r, path) is None:
         return "n/a"
     return None
+
+
+def scaled(v, scale):
+    return v if isinstance(v, bool) else v / scale
 
 
 def fmt(v, unit):
@@ -151,10 +165,11 @@ def main():
     for label, f, path, scale, unit, better, target, check in ROWS:
         h, p = res["hub"].get(f), res["peer"].get(f)
         hf, pf = why_failed(h, path), why_failed(p, path)
-        hv = None if hf else dig(h, path) / scale
-        pv = None if pf else dig(p, path) / scale
+        hv = None if hf else scaled(dig(h, path), scale)
+        pv = None if pf else scaled(dig(p, path), scale)
         ratio = ""
-        if hv is not None and pv is not None and better and hv > 0 and pv > 0:
+        if (hv is not None and pv is not None and better and not isinstance(hv, bool)
+                and hv > 0 and pv > 0):
             x = pv / hv if better == "low" else hv / pv
             ratio = ("{:,.0f}x".format(x) if x >= 100 else "{:.1f}x".format(x))
         ok = ""

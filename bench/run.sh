@@ -47,8 +47,8 @@ trap 'exit 130' INT TERM
 # Scenario sizes: full run <= 10 min, --quick <= 2 min (both targets).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
-  READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=3
-  SUSTAIN="--step 1 --hold 3 --over 2 --tail 3"
+  READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
+  SUSTAIN="--step 1 --hold 2 --over 2 --tail 2"
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
@@ -58,7 +58,7 @@ FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
 OPEN_RATE=500        # open-loop REST writes: a rate both servers hold
 MQTT_LOW=1000
-MQTT_HIGH=10000
+MQTT_HIGH=12000     # QoS 1 above the 10,000/s target: what is applied is what holds
 CONNS=64
 SUSTAIN_CONNS=128
 
@@ -90,6 +90,7 @@ log_type warning
 CONF
   mosquitto -c "$dir/mosquitto.conf" >/dev/null 2>&1 &
   BROKER_PID=$!
+  disown "$BROKER_PID"   # stopped by pid here; no job-control notices
   PIDS+=("$BROKER_PID")
   for _ in $(seq 1 50); do
     (exec 3<>/dev/tcp/127.0.0.1/$MQTT_PORT) 2>/dev/null && return 0
@@ -106,14 +107,17 @@ start_server() {
   mkdir -p "$dir/data"
   since=${EPOCHREALTIME/./}
   if [ "$t" = hub ]; then
-    DMX_HTTP_HOST=127.0.0.1 DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 \
-      DMX_MQTT_PORT=$MQTT_PORT DMX_DATA_DIR=$dir/data DMX_LOG_LEVEL=warn \
-      "$HUB_BIN" > "$dir/server.log" 2>&1 &
+    # In its own dir with core dumps on: a crash leaves evidence (kept below).
+    (cd "$dir" && ulimit -c unlimited 2>/dev/null
+     DMX_HTTP_HOST=127.0.0.1 DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 \
+       DMX_MQTT_PORT=$MQTT_PORT DMX_DATA_DIR=$dir/data DMX_LOG_LEVEL=warn \
+       exec "$HUB_BIN" > "$dir/server.log" 2>&1) &
   else
     DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 DMX_MQTT_PORT=$MQTT_PORT \
       DMX_DATA_DIR=$dir/data "$PY" "$PEER_APP" > "$dir/server.log" 2>&1 &
   fi
   SRV_PID=$!
+  disown "$SRV_PID"
   PIDS+=("$SRV_PID")
   timeout 40 "$LG" wait-ready --port "$HTTP_PORT" --since-us "$since" --duration 30 \
     > "$RES/$t/ready.json" 2>>"$dir/loadgen.log"
@@ -154,6 +158,7 @@ run_target() {
     echo "bench: $t did not become ready (see $dir/server.log)" >&2
     tail -n 5 "$dir/server.log" >&2
     stop_pid "$BROKER_PID"
+    keep_logs "$t"
     return
   fi
   sleep 1
@@ -185,6 +190,7 @@ run_target() {
   mkdir -p "$dir/2"
   if ! start_broker "$dir/2" || ! start_server "$t" "$dir/2"; then
     echo '{"failed":"restart before sustain"}' > "$RES/$t/sustain.json"
+    keep_logs "$t"
     return
   fi
   mv "$RES/$t/ready.json" "$RES/$t/ready_restart.json"
@@ -196,6 +202,20 @@ run_target() {
     --mqtt-port "$MQTT_PORT" --conns $SUSTAIN_CONNS --start-rate $start_rate $SUSTAIN
   stop_pid "$SRV_PID"
   stop_pid "$BROKER_PID"
+  keep_logs "$t"
+}
+
+# Server, broker and loadgen logs (and any core) go next to the results.
+keep_logs() {
+  local t=$1 keep=$ROOT/bench/out/$STAMP-logs/$1 f
+  mkdir -p "$keep"
+  for f in "$TMP/$t"/*.log "$TMP/$t"/2/*.log "$TMP/$t"/core* "$TMP/$t"/2/core*; do
+    [ -f "$f" ] || continue
+    cp "$f" "$keep/$(echo "${f#"$TMP/$t/"}" | tr / _)"
+  done
+  if ls "$keep"/core* >/dev/null 2>&1; then
+    echo "bench: $t dumped core: kept in $keep (binary: $HUB_BIN)" >&2
+  fi
 }
 
 cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)

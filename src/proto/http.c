@@ -22,6 +22,8 @@
 
 static void resp_reset(hub_http_resp_t *r)
 {
+    for (int i = 0; i < r->nextra; i++)
+        hub_free(r->hval[i]);
     hub_free(r->buf);
     memset(r, 0, sizeof(*r));
 }
@@ -47,7 +49,7 @@ void hub__http_add_header(hub_pss_t *pss, const char *name, const char *value)
     if (r->nextra >= HUB_HTTP_MAX_EXTRA)
         return;
     r->hname[r->nextra] = name;
-    snprintf(r->hval[r->nextra], sizeof(r->hval[0]), "%s", value);
+    r->hval[r->nextra] = hub_strdup(value);
     r->nextra++;
 }
 
