@@ -26,7 +26,7 @@
 #include "engine/engine.h"
 
 #define DUP_EVERY 100
-#define BATCH 1000
+#define BATCH     1000
 
 typedef struct tally {
     uint64_t applied, duplicate, other, states;
@@ -81,7 +81,7 @@ static uint64_t clock_overhead(void)
 static size_t body_of(uint64_t i, uint64_t ms, char *buf, size_t n)
 {
     char id[HUB_ULID_LEN + 1];
-    uint8_t rnd[10] = { 0 };
+    uint8_t rnd[10] = {0};
     uint64_t k = (i % DUP_EVERY == DUP_EVERY - 1) ? i - 10 : i;
     for (int b = 0; b < 8; b++)
         rnd[2 + b] = (uint8_t)(k >> (8 * b));
@@ -135,14 +135,17 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     hub_metrics_t *metrics = hub_metrics_new();
-    hub_engine_cfg_t cfg = { .queue_size = 10000, .dedupe_capacity = 4096,
-                             .dedupe_ttl_ms = 900000, .demo_universe = 1, .batch_max = 0 };
+    hub_engine_cfg_t cfg = {.queue_size = 10000,
+                            .dedupe_capacity = 4096,
+                            .dedupe_ttl_ms = 900000,
+                            .demo_universe = 1,
+                            .batch_max = 0};
     hub_engine_t *e;
     if (hub_engine_new(&e, &loop, &cfg, metrics, NULL, NULL) != 0) {
         fprintf(stderr, "bench_engine: hub_engine_new failed\n");
         return 1;
     }
-    tally_t t = { 0 };
+    tally_t t = {0};
     hub_engine_subscribe(e, on_state, &t);
     uint32_t *lat = malloc(n * sizeof(uint32_t));
     uint32_t *lat_apply = malloc(n * sizeof(uint32_t));

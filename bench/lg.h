@@ -11,27 +11,27 @@
 #include <netinet/in.h>
 
 typedef struct lg_opts {
-    const char *host;        /* server address (127.0.0.1) */
-    int port;                /* server HTTP port */
-    int mqtt_port;           /* broker port; 0 = no MQTT */
-    int pid;                 /* server pid for /proc figures; 0 = none */
-    double duration_s;       /* measured phase */
-    double rate;             /* commands per second (open loop); 0 = closed loop */
-    int conns;               /* HTTP connections */
-    int readers;             /* WS readers */
-    int src_ips;             /* spread clients over 127.0.0.1..N */
-    double tail_s;           /* wait for late answers/states after sending */
-    double connect_s;        /* bound on connecting readers */
-    const char *writer;      /* fanout writer: "rest" or "ws" */
-    double step_s;           /* sustain: seconds per ramp step */
-    double start_rate;       /* sustain: first ramp step */
-    double max_rate;         /* sustain: stop ramping here */
-    double hold_s;           /* sustain: hold the found rate */
-    double over_s;           /* sustain: overload phase */
-    double over_mult;        /* sustain: overload = mult x found rate */
-    double since_us;         /* wait-ready: epoch us when the server was started */
-    struct sockaddr_in dst;  /* host:port, resolved */
-    char src_tab[250][16];   /* "127.0.0.<i+1>" for i < src_ips */
+    const char *host;       /* server address (127.0.0.1) */
+    int port;               /* server HTTP port */
+    int mqtt_port;          /* broker port; 0 = no MQTT */
+    int pid;                /* server pid for /proc figures; 0 = none */
+    double duration_s;      /* measured phase */
+    double rate;            /* commands per second (open loop); 0 = closed loop */
+    int conns;              /* HTTP connections */
+    int readers;            /* WS readers */
+    int src_ips;            /* spread clients over 127.0.0.1..N */
+    double tail_s;          /* wait for late answers/states after sending */
+    double connect_s;       /* bound on connecting readers */
+    const char *writer;     /* fanout writer: "rest" or "ws" */
+    double step_s;          /* sustain: seconds per ramp step */
+    double start_rate;      /* sustain: first ramp step */
+    double max_rate;        /* sustain: stop ramping here */
+    double hold_s;          /* sustain: hold the found rate */
+    double over_s;          /* sustain: overload phase */
+    double over_mult;       /* sustain: overload = mult x found rate */
+    double since_us;        /* wait-ready: epoch us when the server was started */
+    struct sockaddr_in dst; /* host:port, resolved */
+    char src_tab[250][16];  /* "127.0.0.<i+1>" for i < src_ips */
 } lg_opts_t;
 
 /* Source address for client i when spreading over o->src_ips (NULL: any).

@@ -82,9 +82,9 @@ static int b32_val(char ch)
 
 void lg_cmds_ulid(const lg_cmds_t *c, uint32_t k, char out[LG_ULID_LEN + 1])
 {
-    b32_put(out, 10, c->ulid_ms);       /* 48-bit ms: first char 0..7 */
-    b32_put(out + 10, 8, c->tag);       /* 40 bits: this run */
-    b32_put(out + 18, 8, k);            /* 40 bits: the command */
+    b32_put(out, 10, c->ulid_ms); /* 48-bit ms: first char 0..7 */
+    b32_put(out + 10, 8, c->tag); /* 40 bits: this run */
+    b32_put(out + 18, 8, k);      /* 40 bits: the command */
     out[LG_ULID_LEN] = 0;
 }
 
@@ -115,8 +115,7 @@ void lg_cmds_rgb(const lg_cmds_t *c, uint32_t k, unsigned rgb[3])
     rgb[2] = v & 255;
 }
 
-size_t lg_cmds_body(const lg_cmds_t *c, uint32_t k, const char *src, int ws, char *buf,
-                    size_t n)
+size_t lg_cmds_body(const lg_cmds_t *c, uint32_t k, const char *src, int ws, char *buf, size_t n)
 {
     char id[LG_ULID_LEN + 1];
     unsigned rgb[3];
@@ -155,8 +154,9 @@ int lg_json_num(const char *s, size_t len, const char *key, double *out)
     size_t i = 0;
     if (!q)
         return -1;
-    while (q < s + len && i + 1 < sizeof(tmp) && (isdigit((unsigned char)*q) || *q == '-' ||
-                                                  *q == '.' || *q == 'e' || *q == 'E' || *q == '+'))
+    while (q < s + len && i + 1 < sizeof(tmp) &&
+           (isdigit((unsigned char)*q) || *q == '-' || *q == '.' || *q == 'e' || *q == 'E' ||
+            *q == '+'))
         tmp[i++] = *q++;
     if (i == 0)
         return -1;

@@ -7,7 +7,7 @@ static unsigned bucket_of(uint64_t v)
 {
     if (v < LG_HIST_SUB)
         return (unsigned)v;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v);   /* >= 6 */
+    unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= 6 */
     unsigned m = (unsigned)(v >> (e - 6)) & (LG_HIST_SUB - 1);
     unsigned b = LG_HIST_SUB + (e - 6) * LG_HIST_SUB + m;
     return b < LG_HIST_BUCKETS ? b : LG_HIST_BUCKETS - 1;
@@ -86,8 +86,8 @@ static double us(uint64_t ns)
 
 json_t *lg_hist_json(const lg_hist_t *h)
 {
-    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)h->n,
-                     "p50_us", us(lg_hist_pct(h, 50)), "p99_us", us(lg_hist_pct(h, 99)),
-                     "p999_us", us(lg_hist_pct(h, 99.9)), "max_us", us(h->n ? h->max_ns : 0),
-                     "mean_us", h->n ? h->sum_ns / (double)h->n / 1000.0 : 0.0);
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)h->n, "p50_us",
+                     us(lg_hist_pct(h, 50)), "p99_us", us(lg_hist_pct(h, 99)), "p999_us",
+                     us(lg_hist_pct(h, 99.9)), "max_us", us(h->n ? h->max_ns : 0), "mean_us",
+                     h->n ? h->sum_ns / (double)h->n / 1000.0 : 0.0);
 }

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#define LG_HIST_SUB 64
+#define LG_HIST_SUB     64
 #define LG_HIST_BUCKETS (LG_HIST_SUB + 58 * LG_HIST_SUB)
 
 typedef struct lg_hist {

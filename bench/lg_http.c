@@ -10,8 +10,8 @@
 #include "lg_cmd.h"
 
 enum { ST_CONNECTING, ST_IDLE, ST_BUSY, ST_WAIT, ST_DEAD };
-#define MAX_FAILS 20          /* consecutive failed connects before giving up */
-#define RETRY_MS 50
+#define MAX_FAILS 20 /* consecutive failed connects before giving up */
+#define RETRY_MS  50
 
 struct lg_http {
     uv_loop_t *loop;
@@ -22,8 +22,8 @@ struct lg_http {
     struct sockaddr_in dst, src;
     int has_src;
     int state;
-    int closing;              /* lg_http_close called */
-    int open_handles;         /* handles not yet closed */
+    int closing;      /* lg_http_close called */
+    int open_handles; /* handles not yet closed */
     int fails;
     uint64_t tag;
     char *wbuf;
@@ -108,7 +108,8 @@ static long parse_resp(lg_http_t *c, int *status, char **body, size_t *blen, int
         size_t ll = eol ? (size_t)(eol - p) : (size_t)(hend - p);
         if (ll > 15 && !strncasecmp(p, "content-length:", 15))
             clen = strtol(p + 15, NULL, 10);
-        else if (ll > 18 && !strncasecmp(p, "transfer-encoding:", 18) && memmem(p, ll, "chunked", 7))
+        else if (ll > 18 && !strncasecmp(p, "transfer-encoding:", 18) &&
+                 memmem(p, ll, "chunked", 7))
             chunked = 1;
         else if (ll > 11 && !strncasecmp(p, "connection:", 11) && memmem(p, ll, "close", 5))
             *close_after = 1;
@@ -258,8 +259,7 @@ static void on_written(uv_write_t *req, int status)
         drop_conn(c);
 }
 
-int lg_http_send(lg_http_t *c, const char *method, const char *path, const char *body,
-                 size_t len)
+int lg_http_send(lg_http_t *c, const char *method, const char *path, const char *body, size_t len)
 {
     if (c->state != ST_IDLE)
         return -1;
@@ -268,12 +268,13 @@ int lg_http_send(lg_http_t *c, const char *method, const char *path, const char 
         c->wcap = need;
         c->wbuf = xrealloc(c->wbuf, need);
     }
-    int h = body ? snprintf(c->wbuf, c->wcap,
-                            "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                            "Content-Length: %zu\r\n\r\n",
-                            method, path, len)
-                 : snprintf(c->wbuf, c->wcap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method,
-                            path);
+    int h =
+        body
+            ? snprintf(c->wbuf, c->wcap,
+                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %zu\r\n\r\n",
+                       method, path, len)
+            : snprintf(c->wbuf, c->wcap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
     size_t total = (size_t)h;
     if (body) {
         memcpy(c->wbuf + total, body, len);
@@ -286,7 +287,7 @@ int lg_http_send(lg_http_t *c, const char *method, const char *path, const char 
         return 0;
     if (n < 0 && n != UV_EAGAIN) {
         drop_conn(c);
-        return 0;   /* answered -1 through the callback */
+        return 0; /* answered -1 through the callback */
     }
     if (n > 0) {
         b.base += n;

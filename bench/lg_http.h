@@ -26,8 +26,7 @@ typedef void (*lg_http_ready_cb)(lg_http_t *c, void *ud);
 lg_http_t *lg_http_new(uv_loop_t *loop, const struct sockaddr_in *dst, const char *src_ip,
                        lg_http_resp_cb on_resp, lg_http_ready_cb on_ready, void *ud);
 /* Send one request. Returns 0, or -1 when not idle (connecting or busy). */
-int lg_http_send(lg_http_t *c, const char *method, const char *path, const char *body,
-                 size_t len);
+int lg_http_send(lg_http_t *c, const char *method, const char *path, const char *body, size_t len);
 int lg_http_idle(const lg_http_t *c);
 /* 1 once reconnecting has been given up. */
 int lg_http_dead(const lg_http_t *c);

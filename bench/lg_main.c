@@ -54,19 +54,30 @@ static int raise_nofile(void)
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
-        { "host", 1, 0, 'h' },       { "port", 1, 0, 'p' },      { "mqtt-port", 1, 0, 'm' },
-        { "pid", 1, 0, 'P' },        { "duration", 1, 0, 'd' },  { "rate", 1, 0, 'r' },
-        { "conns", 1, 0, 'c' },      { "readers", 1, 0, 'n' },   { "writer", 1, 0, 'w' },
-        { "src-ips", 1, 0, 'i' },    { "tail", 1, 0, 't' },      { "connect", 1, 0, 'C' },
-        { "step", 1, 0, 's' },       { "start-rate", 1, 0, 'S' }, { "max-rate", 1, 0, 'M' },
-        { "hold", 1, 0, 'H' },       { "over", 1, 0, 'o' },      { "over-mult", 1, 0, 'x' },
-        { "since-us", 1, 0, 'u' },
-        { "help", 0, 0, '?' },       { 0, 0, 0, 0 },
+        {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},       {"mqtt-port", 1, 0, 'm'},
+        {"pid", 1, 0, 'P'},      {"duration", 1, 0, 'd'},   {"rate", 1, 0, 'r'},
+        {"conns", 1, 0, 'c'},    {"readers", 1, 0, 'n'},    {"writer", 1, 0, 'w'},
+        {"src-ips", 1, 0, 'i'},  {"tail", 1, 0, 't'},       {"connect", 1, 0, 'C'},
+        {"step", 1, 0, 's'},     {"start-rate", 1, 0, 'S'}, {"max-rate", 1, 0, 'M'},
+        {"hold", 1, 0, 'H'},     {"over", 1, 0, 'o'},       {"over-mult", 1, 0, 'x'},
+        {"since-us", 1, 0, 'u'}, {"help", 0, 0, '?'},       {0, 0, 0, 0},
     };
     lg_opts_t o = {
-        .host = "127.0.0.1", .port = 8080, .duration_s = 10, .conns = 64, .readers = 1,
-        .src_ips = 1, .tail_s = 5, .connect_s = 60, .writer = "rest", .step_s = 2,
-        .start_rate = 500, .max_rate = 200000, .hold_s = 30, .over_s = 10, .over_mult = 10,
+        .host = "127.0.0.1",
+        .port = 8080,
+        .duration_s = 10,
+        .conns = 64,
+        .readers = 1,
+        .src_ips = 1,
+        .tail_s = 5,
+        .connect_s = 60,
+        .writer = "rest",
+        .step_s = 2,
+        .start_rate = 500,
+        .max_rate = 200000,
+        .hold_s = 30,
+        .over_s = 10,
+        .over_mult = 10,
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);

@@ -12,9 +12,9 @@ struct lg_mqtt {
     struct mosquitto *mosq;
     lg_mqtt_msg_cb cb;
     void *ud;
-    int connected;            /* atomic: set by the MQTT thread */
-    int subacks;              /* atomic */
-    uint64_t acked;           /* atomic */
+    int connected;  /* atomic: set by the MQTT thread */
+    int subacks;    /* atomic */
+    uint64_t acked; /* atomic */
 };
 
 static void on_connect(struct mosquitto *mosq, void *ud, int rc)
@@ -51,7 +51,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 
 static void sleep_ms(int ms)
 {
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 

@@ -7,7 +7,7 @@
 
 #include "lg_cmd.h"
 
-#define MAX_PER_WAKE 20000   /* bound one wake-up; the rest go next time */
+#define MAX_PER_WAKE 20000 /* bound one wake-up; the rest go next time */
 
 static uint64_t due_at(const lg_pace_t *p, uint64_t k)
 {
@@ -16,8 +16,8 @@ static uint64_t due_at(const lg_pace_t *p, uint64_t k)
 
 static void arm(lg_pace_t *p, uint64_t at_ns)
 {
-    struct itimerspec its = { { 0, 0 }, { (time_t)(at_ns / 1000000000ull),
-                                          (long)(at_ns % 1000000000ull) } };
+    struct itimerspec its = {{0, 0},
+                             {(time_t)(at_ns / 1000000000ull), (long)(at_ns % 1000000000ull)}};
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1;
     timerfd_settime(p->tfd, TFD_TIMER_ABSTIME, &its, NULL);

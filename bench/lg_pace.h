@@ -21,12 +21,12 @@ typedef struct lg_pace {
     uv_poll_t poll;
     int tfd;
     int running;
-    double rate;             /* commands per second */
-    uint64_t t0_ns, end_ns;  /* phase start; no command is due at or after end */
+    double rate;            /* commands per second */
+    uint64_t t0_ns, end_ns; /* phase start; no command is due at or after end */
     uint64_t emitted, limit;
     lg_pace_emit emit;
     void *ud;
-    lg_hist_t lag;           /* emit time - intended time: the sender's own lateness */
+    lg_hist_t lag; /* emit time - intended time: the sender's own lateness */
 } lg_pace_t;
 
 int lg_pace_init(lg_pace_t *p, uv_loop_t *loop);

@@ -61,7 +61,7 @@ void lg_proc_reset_hwm(int pid)
     FILE *f = fopen(path, "w");
     if (!f)
         return;
-    fputs("5", f);   /* "5" resets the peak RSS (proc(5)) */
+    fputs("5", f); /* "5" resets the peak RSS (proc(5)) */
     fclose(f);
 }
 

@@ -7,10 +7,10 @@
 #include <jansson.h>
 
 typedef struct lg_proc_sample {
-    double cpu_s;        /* utime + stime, seconds */
-    uint64_t rss_kb;     /* VmRSS */
-    uint64_t hwm_kb;     /* VmHWM: peak RSS since start or the last reset */
-    int ok;              /* 0 when the process is gone */
+    double cpu_s;    /* utime + stime, seconds */
+    uint64_t rss_kb; /* VmRSS */
+    uint64_t hwm_kb; /* VmHWM: peak RSS since start or the last reset */
+    int ok;          /* 0 when the process is gone */
 } lg_proc_sample_t;
 
 /* Sample pid (pid <= 0: an empty, not-ok sample). */

@@ -11,10 +11,10 @@
 typedef struct conn {
     lg_rest_t *r;
     lg_http_t *h;
-    uint32_t k;               /* command in flight */
+    uint32_t k; /* command in flight */
     int busy;
-    int parked;               /* on the idle stack */
-    int opened;               /* connected at least once */
+    int parked; /* on the idle stack */
+    int opened; /* connected at least once */
 } conn_t;
 
 struct lg_rest {
@@ -24,9 +24,9 @@ struct lg_rest {
     void *ud;
     conn_t *conns;
     int nconns, connected;
-    conn_t **idle;            /* stack of idle connections */
+    conn_t **idle; /* stack of idle connections */
     int nidle;
-    uint32_t *fifo;           /* ring of queued command indexes */
+    uint32_t *fifo; /* ring of queued command indexes */
     size_t head, count;
     size_t inflight;
     lg_hist_t hist;
@@ -92,8 +92,7 @@ static int classify(int status, const char *body, size_t len)
     return LG_ANS_ERROR;
 }
 
-static void on_resp(lg_http_t *h, int status, const char *body, size_t len, uint64_t t,
-                    void *ud)
+static void on_resp(lg_http_t *h, int status, const char *body, size_t len, uint64_t t, void *ud)
 {
     conn_t *c = ud;
     lg_rest_t *r = c->r;
@@ -149,8 +148,8 @@ lg_rest_t *lg_rest_new(uv_loop_t *loop, const lg_opts_t *o, lg_cmds_t *cmds, int
     lg_hist_init(&r->hist);
     for (int i = 0; i < nconns; i++) {
         r->conns[i].r = r;
-        r->conns[i].h = lg_http_new(loop, &o->dst, lg_src_ip(o, (unsigned)i), on_resp, on_ready,
-                                    &r->conns[i]);
+        r->conns[i].h =
+            lg_http_new(loop, &o->dst, lg_src_ip(o, (unsigned)i), on_resp, on_ready, &r->conns[i]);
     }
     return r;
 }

@@ -23,18 +23,18 @@ typedef void (*lg_rest_done)(uint32_t k, int ans, uint64_t t_ns, void *ud);
 
 typedef struct lg_rest_counts {
     uint64_t sent, answered;
-    uint64_t by_ans[8];      /* answers by LG_ANS_* */
-    uint64_t status_other;   /* answers with an unexpected status */
+    uint64_t by_ans[8];    /* answers by LG_ANS_* */
+    uint64_t status_other; /* answers with an unexpected status */
 } lg_rest_counts_t;
 
 lg_rest_t *lg_rest_new(uv_loop_t *loop, const lg_opts_t *o, lg_cmds_t *cmds, int nconns,
                        const char *src, lg_rest_done done, void *ud);
 /* Queue command k. -1 when the FIFO is full (the command is not sent). */
 int lg_rest_submit(lg_rest_t *r, uint32_t k);
-size_t lg_rest_backlog(const lg_rest_t *r);     /* queued, not yet sent */
-size_t lg_rest_inflight(const lg_rest_t *r);    /* sent, not yet answered */
-int lg_rest_connected(const lg_rest_t *r);      /* connections that opened once */
-lg_hist_t *lg_rest_hist(lg_rest_t *r);          /* answer latency (from intended) */
+size_t lg_rest_backlog(const lg_rest_t *r);  /* queued, not yet sent */
+size_t lg_rest_inflight(const lg_rest_t *r); /* sent, not yet answered */
+int lg_rest_connected(const lg_rest_t *r);   /* connections that opened once */
+lg_hist_t *lg_rest_hist(lg_rest_t *r);       /* answer latency (from intended) */
 const lg_rest_counts_t *lg_rest_counts(const lg_rest_t *r);
 void lg_rest_free(lg_rest_t *r);
 

@@ -23,13 +23,13 @@
 #include "lg_ws.h"
 
 #define MAX_HANDSHAKES 200
-#define WRITER_CONNS 4
+#define WRITER_CONNS   4
 
 typedef struct reader {
     lg_wsc_t *c;
     int first, closed, close_code;
     uint32_t got;
-    uint8_t *bits;            /* commands whose state arrived */
+    uint8_t *bits; /* commands whose state arrived */
 } reader_t;
 
 typedef struct run {
@@ -37,14 +37,14 @@ typedef struct run {
     lg_cmds_t cmds;
     lg_rest_t *rest;
     lg_ws_t *ws;
-    lg_wsc_t *wsw;            /* WS writer (--writer ws) */
+    lg_wsc_t *wsw; /* WS writer (--writer ws) */
     int writer_ready;
     reader_t *rd;
     int n, started, ready, failed, dropped;
     uv_timer_t conn_timer;
     lg_hist_t lat;
     uint64_t frames, stray, ws_errors;
-    int codes[8][2];          /* close code, count */
+    int codes[8][2]; /* close code, count */
     int ncodes;
     int sending_done;
 } run_t;
@@ -144,7 +144,7 @@ static void on_close(lg_wsc_t *c, int was_open, int code, void *ud)
     }
 }
 
-static const lg_ws_ops_t ws_ops = { NULL, on_text, on_close };
+static const lg_ws_ops_t ws_ops = {NULL, on_text, on_close};
 
 static void on_conn_tick(uv_timer_t *t)
 {
@@ -212,14 +212,14 @@ static int pace_done(void *ud)
 int lg_scn_fanout(const lg_opts_t *o, json_t *out)
 {
     uv_loop_t loop;
-    run_t r = { 0 };
+    run_t r = {0};
     lg_pace_t pace;
     lg_snap_t s0, s1;
     lg_proc_sample_t p0, pc, p1;
     int ws_writer = !strcmp(o->writer, "ws");
 
     uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s);   /* what earlier runs left queued */
+    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
     lg_snap_take(o, &s0);
     if (!s0.ok) {
         fprintf(stderr, "loadgen: GET /rgb failed\n");
@@ -250,7 +250,7 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
     int settled = lg_run_until(&loop, readers_settled, &r, o->connect_s);
     uv_timer_stop(&r.conn_timer);
     double connect_s = (double)(lg_now_ns() - tc) / 1e9;
-    lg_run_for(&loop, 0.2);   /* let the server settle after the handshakes */
+    lg_run_for(&loop, 0.2); /* let the server settle after the handshakes */
     lg_proc_sample(o->pid, &pc);
     int ready_at_start = r.ready;
 
@@ -268,7 +268,7 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
     lg_snap_take(o, &s1);
 
     /* Account: answers, then per-reader misses. */
-    uint64_t accepted = 0, lost_everywhere = 0, missed = 0, by_ans[8] = { 0 };
+    uint64_t accepted = 0, lost_everywhere = 0, missed = 0, by_ans[8] = {0};
     int readers_missing = 0, open_readers = 0;
     for (uint32_t k = 0; k < r.cmds.n; k++) {
         int a = r.cmds.answer[k];
@@ -315,8 +315,8 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
     json_object_set_new(out, "sent", json_integer(r.cmds.n));
     json_object_set_new(out, "accepted", json_integer((json_int_t)accepted));
     json_object_set_new(out, "answer_overload", json_integer((json_int_t)by_ans[LG_ANS_OVERLOAD]));
-    json_object_set_new(out, "answer_error", json_integer((json_int_t)(by_ans[LG_ANS_ERROR] +
-                                                                       by_ans[LG_ANS_NOCONN])));
+    json_object_set_new(out, "answer_error",
+                        json_integer((json_int_t)(by_ans[LG_ANS_ERROR] + by_ans[LG_ANS_NOCONN])));
     json_object_set_new(out, "open_readers", json_integer(open_readers));
     json_object_set_new(out, "missed", json_integer((json_int_t)missed));
     json_object_set_new(out, "readers_missing", json_integer(readers_missing));
@@ -342,5 +342,5 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
         free(r.rd[i].bits);
     free(r.rd);
     lg_cmds_free(&r.cmds);
-    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
+    return s1.ok ? 0 : 1; /* no answer after the run: the server died */
 }

@@ -20,7 +20,7 @@
 #include "lg_util.h"
 #include "lg_ws.h"
 
-#define CMD_TOPIC "v1/demo/rgb/cmd"
+#define CMD_TOPIC   "v1/demo/rgb/cmd"
 #define STATE_TOPIC "v1/demo/rgb/state"
 
 typedef struct run {
@@ -31,10 +31,10 @@ typedef struct run {
     int ws_first, ws_closed;
     uint32_t ws_got;
     lg_hist_t ws_lat;
-    uint32_t mq_got;          /* atomic: MQTT thread writes */
-    lg_hist_t mq_lat;         /* MQTT thread only */
+    uint32_t mq_got;  /* atomic: MQTT thread writes */
+    lg_hist_t mq_lat; /* MQTT thread only */
     uint64_t pub_failed;
-    uint64_t last_ns;         /* atomic: latest arrival of a run's state, either consumer */
+    uint64_t last_ns; /* atomic: latest arrival of a run's state, either consumer */
 } run_t;
 
 static void note_arrival(run_t *r, uint64_t t)
@@ -100,7 +100,7 @@ static void on_close(lg_wsc_t *c, int was_open, int code, void *ud)
     r->ws_closed = 1;
 }
 
-static const lg_ws_ops_t ws_ops = { NULL, on_text, on_close };
+static const lg_ws_ops_t ws_ops = {NULL, on_text, on_close};
 
 static void on_emit(uint64_t e, uint64_t intended, void *ud)
 {
@@ -132,14 +132,14 @@ static int all_arrived(void *ud)
 {
     run_t *r = ud;
     uint32_t n = r->cmds.n;
-    return __atomic_load_n(&r->mq_got, __ATOMIC_ACQUIRE) >= n &&
-           (r->ws_closed || r->ws_got >= n) && lg_mqtt_acked(r->pub) >= n;
+    return __atomic_load_n(&r->mq_got, __ATOMIC_ACQUIRE) >= n && (r->ws_closed || r->ws_got >= n) &&
+           lg_mqtt_acked(r->pub) >= n;
 }
 
 int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
 {
     uv_loop_t loop;
-    run_t r = { 0 };
+    run_t r = {0};
     lg_pace_t pace;
     lg_snap_t s0, s1;
     lg_proc_sample_t p0, p1;
@@ -150,7 +150,7 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
         return 2;
     }
     uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s);   /* what earlier runs left queued */
+    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
     lg_snap_take(o, &s0);
     if (!s0.ok) {
         fprintf(stderr, "loadgen: GET /rgb failed\n");
@@ -173,7 +173,7 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     r.ws = lg_ws_new(&loop, &ws_ops, &r);
     r.reader = lg_ws_connect(r.ws, o->host, o->port, "/ws", NULL, 0);
     lg_run_until(&loop, ws_ready, &r, 10);
-    lg_run_for(&loop, 0.2);   /* the retained state reaches the subscriber */
+    lg_run_for(&loop, 0.2); /* the retained state reaches the subscriber */
     lg_pace_init(&pace, &loop);
 
     lg_proc_reset_hwm(o->pid);
@@ -190,7 +190,7 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     lg_snap_take(o, &s1);
     uint64_t acked = lg_mqtt_acked(r.pub);
     lg_mqtt_free(r.pub);
-    lg_mqtt_free(r.sub);   /* joins the MQTT thread: mq_lat is ours now */
+    lg_mqtt_free(r.sub); /* joins the MQTT thread: mq_lat is ours now */
 
     uint32_t n = r.cmds.n;
     json_object_set_new(out, "rate", json_real(o->rate));
@@ -203,14 +203,13 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     double applied_s = last > t0 ? (double)(last - t0) / 1e9 : run_s;
     json_object_set_new(out, "applied_per_s", json_real((double)(s1.seq - s0.seq) / applied_s));
     json_object_set_new(out, "sent_per_s", json_real((double)n / send_s));
-    json_object_set_new(out, "ws_reader", json_pack("{s:I, s:I, s:b, s:o}", "got",
-                                                    (json_int_t)r.ws_got, "missed",
-                                                    (json_int_t)(n - r.ws_got), "closed",
-                                                    r.ws_closed, "latency",
-                                                    lg_hist_json(&r.ws_lat)));
-    json_object_set_new(out, "mqtt_sub", json_pack("{s:I, s:I, s:o}", "got", (json_int_t)r.mq_got,
-                                                   "missed", (json_int_t)(n - r.mq_got),
-                                                   "latency", lg_hist_json(&r.mq_lat)));
+    json_object_set_new(out, "ws_reader",
+                        json_pack("{s:I, s:I, s:b, s:o}", "got", (json_int_t)r.ws_got, "missed",
+                                  (json_int_t)(n - r.ws_got), "closed", r.ws_closed, "latency",
+                                  lg_hist_json(&r.ws_lat)));
+    json_object_set_new(out, "mqtt_sub",
+                        json_pack("{s:I, s:I, s:o}", "got", (json_int_t)r.mq_got, "missed",
+                                  (json_int_t)(n - r.mq_got), "latency", lg_hist_json(&r.mq_lat)));
     json_object_set_new(out, "sender_lag", lg_hist_json(&pace.lag));
     json_object_set_new(out, "server", lg_snap_delta_json(&s0, &s1));
     json_object_set_new(out, "proc", lg_proc_json(&p0, &p1));
@@ -219,5 +218,5 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
     lg_ws_free(r.ws);
     lg_loop_close(&loop);
     lg_cmds_free(&r.cmds);
-    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
+    return s1.ok ? 0 : 1; /* no answer after the run: the server died */
 }

@@ -30,7 +30,7 @@ int lg_scn_wait_ready(const lg_opts_t *o, json_t *out)
         polls++;
         if (status == 200)
             break;
-        struct timespec ts = { 0, 2 * 1000000L };
+        struct timespec ts = {0, 2 * 1000000L};
         nanosleep(&ts, NULL);
     }
     double t = now_us();

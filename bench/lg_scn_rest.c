@@ -42,7 +42,7 @@ static void on_done(uint32_t k, int ans, uint64_t t, void *ud)
     run_t *r = ud;
     r->last_answer_ns = t;
     if (!r->stopped && t < r->stop_ns)
-        next_cmd(r, lg_now_ns());   /* closed loop: the next one goes now */
+        next_cmd(r, lg_now_ns()); /* closed loop: the next one goes now */
 }
 
 static void on_emit(uint64_t k, uint64_t intended, void *ud)
@@ -71,14 +71,14 @@ static int past_stop(void *ud)
 int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
 {
     uv_loop_t loop;
-    run_t r = { 0 };
+    run_t r = {0};
     lg_pace_t pace;
     lg_snap_t s0, s1;
     lg_proc_sample_t p0, p1;
     int open_loop = o->rate > 0;
 
     uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s);   /* what earlier runs left queued */
+    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
     lg_snap_take(o, &s0);
     if (!s0.ok) {
         fprintf(stderr, "loadgen: GET /rgb failed\n");
@@ -110,7 +110,7 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     double drain_s = lg_wait_drained(o, o->tail_s);
     double applied_s = (double)(lg_now_ns() - t0) / 1e9;
     if (drain_s < 0.03)
-        applied_s = answer_s;   /* answered only once applied: same window */
+        applied_s = answer_s; /* answered only once applied: same window */
     lg_proc_sample(o->pid, &p1);
     lg_snap_take(o, &s1);
 
@@ -143,5 +143,5 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     lg_rest_free(r.rest);
     lg_loop_close(&loop);
     lg_cmds_free(&r.cmds);
-    return s1.ok ? 0 : 1;   /* no answer after the run: the server died */
+    return s1.ok ? 0 : 1; /* no answer after the run: the server died */
 }

@@ -35,11 +35,11 @@
 #include "lg_util.h"
 #include "lg_ws.h"
 
-#define CAP_CMDS 6000000u
-#define NWRITERS 1
-#define WS_QUEUE_MAX 5000
+#define CAP_CMDS          6000000u
+#define NWRITERS          1
+#define WS_QUEUE_MAX      5000
 #define MQTT_INFLIGHT_MAX 20000
-#define READER_ID 100
+#define READER_ID         100
 
 enum { PH_IDLE, PH_RAMP, PH_HOLD, PH_OVER };
 
@@ -50,17 +50,17 @@ typedef struct run {
     lg_ws_t *ws;
     lg_wsc_t *reader, *writers[NWRITERS];
     int ws_opened;
-    int writer_closed;        /* the server closed the WS writer (e.g. as slow) */
+    int writer_closed; /* the server closed the WS writer (e.g. as slow) */
     int reader_closed;
     lg_mqtt_t *pub, *sub;
     uint64_t published;
     int phase;
-    uint32_t phase_k0;        /* first command of the phase */
-    lg_hist_t lat;            /* REST answer latency, this phase */
-    uint64_t unsent;          /* overload: could not even be queued */
-    uint64_t rest_refused;    /* this phase */
+    uint32_t phase_k0;     /* first command of the phase */
+    lg_hist_t lat;         /* REST answer latency, this phase */
+    uint64_t unsent;       /* overload: could not even be queued */
+    uint64_t rest_refused; /* this phase */
     uint64_t seq0;
-    uint32_t *seq_val;        /* value + 1 of the state seen with seq0 + 1 + i; 0 = unseen */
+    uint32_t *seq_val; /* value + 1 of the state seen with seq0 + 1 + i; 0 = unseen */
     uint32_t seq_bits;
     uint64_t ws_errors, mq_errors;
 } run_t;
@@ -150,7 +150,7 @@ static void on_close(lg_wsc_t *c, int was_open, int code, void *ud)
         r->writer_closed = code ? code : -1;
 }
 
-static const lg_ws_ops_t ws_ops = { on_open, on_text, on_close };
+static const lg_ws_ops_t ws_ops = {on_open, on_text, on_close};
 
 static void on_rest_done(uint32_t k, int ans, uint64_t t, void *ud)
 {
@@ -236,8 +236,8 @@ typedef struct phase_res {
     uint64_t emitted, sent_rest, answered_in_time;
     size_t backlog_end;
     double queue_end;
-    uint64_t seq_end;         /* server seq when the phase ended */
-    double ran_s;             /* phase start to its end-of-phase snapshot */
+    uint64_t seq_end; /* server seq when the phase ended */
+    double ran_s;     /* phase start to its end-of-phase snapshot */
     int pass;
 } phase_res_t;
 
@@ -266,8 +266,8 @@ static void run_phase(uv_loop_t *loop, run_t *r, lg_pace_t *pace, int phase, dou
     res->seq_end = s.seq;
     res->queue_end = isnan(s.queue_depth) ? 0 : s.queue_depth;
     double allow = rate * 0.1 + r->o->conns;
-    res->pass = (double)res->backlog_end <= allow && res->queue_end <= allow &&
-                r->rest_refused == 0;
+    res->pass =
+        (double)res->backlog_end <= allow && res->queue_end <= allow && r->rest_refused == 0;
 }
 
 static json_t *phase_json(const phase_res_t *p, run_t *r, lg_pace_t *pace)
@@ -329,7 +329,7 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
             if (seen || at == mine + 1)
                 verified++;
             else if ((claim && at != 0) || (claim && claim > s1->seq) || (!claim && complete))
-                not_applied++;   /* its seq holds another state, or no stream saw it */
+                not_applied++; /* its seq holds another state, or no stream saw it */
             else
                 unverified++;
         } else if (a == LG_ANS_DUPLICATE) {
@@ -339,10 +339,10 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
         } else if (ch == LG_CHAN_REST) {
             unanswered++;
         } else if (!seen && ch == LG_CHAN_WS && r->writer_closed) {
-            conn_closed++;   /* the server closed the writer: it knows */
+            conn_closed++; /* the server closed the writer: it knows */
         } else if (!seen) {
             if (complete)
-                silent++;    /* WS/MQTT: neither applied nor refused */
+                silent++; /* WS/MQTT: neither applied nor refused */
             else
                 silent_unv++;
         }
@@ -388,15 +388,14 @@ static json_t *audit(run_t *r, const lg_snap_t *s0, const lg_snap_t *s1)
     json_object_set_new(j, "zero_silent_loss",
                         json_boolean(not_applied == 0 && silent == 0 && unanswered == 0 &&
                                      metrics_ok && accounted_ok));
-    json_object_set_new(j, "fully_verified",
-                        json_boolean(unverified == 0 && silent_unv == 0));
+    json_object_set_new(j, "fully_verified", json_boolean(unverified == 0 && silent_unv == 0));
     return j;
 }
 
 int lg_scn_sustain(const lg_opts_t *o, json_t *out)
 {
     uv_loop_t loop;
-    run_t r = { 0 };
+    run_t r = {0};
     lg_pace_t pace;
     lg_snap_t s0, s1, so;
     lg_proc_sample_t p0, ph, p1;
@@ -476,10 +475,10 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     run_phase(&loop, &r, &pace, PH_OVER, best * o->over_mult, o->over_s, &res);
     json_t *over = phase_json(&res, &r, &pace);
     settle(&loop, &r, o->tail_s);
-    lg_run_for(&loop, 1.0);   /* the last states reach both streams */
+    lg_run_for(&loop, 1.0); /* the last states reach both streams */
     lg_proc_sample(o->pid, &p1);
     lg_snap_take(o, &s1);
-    uint64_t by_chan[3] = { 0 };
+    uint64_t by_chan[3] = {0};
     for (uint32_t k = r.phase_k0; k < r.cmds.n; k++)
         by_chan[r.cmds.chan[k]]++;
     json_object_set_new(over, "sent_rest", json_integer((json_int_t)by_chan[0]));
@@ -490,13 +489,13 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     json_object_set_new(over, "server", lg_snap_delta_json(&so, &s1));
 
     lg_mqtt_free(r.pub);
-    lg_mqtt_free(r.sub);   /* joins the MQTT thread before the audit */
+    lg_mqtt_free(r.sub); /* joins the MQTT thread before the audit */
     r.pub = r.sub = NULL;
 
     json_object_set_new(out, "steps", steps);
     json_object_set_new(out, "max_rate_found", json_boolean(found));
     json_object_set_new(out, "sustained_rate", json_real(best));
-    json_object_set_new(out, "hold", hold);   /* the last attempt */
+    json_object_set_new(out, "hold", hold); /* the last attempt */
     json_object_set_new(out, "hold_attempts", holds);
     json_object_set_new(out, "hold_proc", lg_proc_json(&p0, &ph));
     json_object_set_new(out, "overload", over);
@@ -511,5 +510,5 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     lg_loop_close(&loop);
     free(r.seq_val);
     lg_cmds_free(&r.cmds);
-    return 0;   /* a server that died under overload is a result too */
+    return 0; /* a server that died under overload is a result too */
 }

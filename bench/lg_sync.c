@@ -21,7 +21,7 @@ static int wait_fd(int fd, short ev, uint64_t deadline_ns)
     uint64_t now = lg_now_ns();
     if (now >= deadline_ns)
         return -1;
-    struct pollfd p = { .fd = fd, .events = ev };
+    struct pollfd p = {.fd = fd, .events = ev};
     int rc = poll(&p, 1, (int)((deadline_ns - now) / 1000000 + 1));
     return rc > 0 ? 0 : -1;
 }
@@ -50,7 +50,7 @@ int lg_sync_get(const char *host, int port, const char *path, int timeout_ms, ch
                 size_t *len)
 {
     uint64_t deadline = lg_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     char req[512];
     int status = -1;
     inet_pton(AF_INET, host, &sa.sin_addr);
@@ -65,8 +65,8 @@ int lg_sync_get(const char *host, int port, const char *path, int timeout_ms, ch
     socklen_t el = sizeof(err);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err)
         goto out;
-    int n = snprintf(req, sizeof(req),
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, host);
     if (write(fd, req, (size_t)n) != n)
         goto out;
     size_t cap = 65536, got = 0;

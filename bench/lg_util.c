@@ -48,7 +48,7 @@ double lg_wait_drained(const lg_opts_t *o, double timeout_s)
         lg_snap_take(o, &s);
         if (!s.ok || isnan(s.queue_depth) || s.queue_depth <= 0)
             break;
-        struct timespec ts = { 0, 20 * 1000000L };
+        struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
     }
     return (double)(lg_now_ns() - t0) / 1e9;
@@ -98,7 +98,7 @@ static void on_check(uv_timer_t *t)
 
 int lg_run_until(uv_loop_t *loop, int (*cond)(void *ud), void *ud, double timeout_s)
 {
-    until_t u = { .cond = cond, .ud = ud, .deadline = lg_now_ns() + (uint64_t)(timeout_s * 1e9) };
+    until_t u = {.cond = cond, .ud = ud, .deadline = lg_now_ns() + (uint64_t)(timeout_s * 1e9)};
     if (cond && cond(ud))
         return 1;
     uv_timer_init(loop, &u.t);

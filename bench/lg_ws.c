@@ -14,7 +14,7 @@ enum { WS_CONNECTING, WS_OPEN, WS_CLOSED };
 typedef struct frame {
     struct frame *next;
     size_t len;
-    unsigned char buf[];      /* LWS_PRE bytes of headroom, then the text */
+    unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
 } frame_t;
 
 struct lg_wsc {
@@ -23,7 +23,7 @@ struct lg_wsc {
     uint32_t id;
     int state;
     int close_code;
-    char *rx;                 /* a fragmented message being joined */
+    char *rx; /* a fragmented message being joined */
     size_t rxlen, rxcap;
     frame_t *qhead, *qtail;
     size_t queued;
@@ -37,7 +37,7 @@ struct lg_ws {
     void *ud;
     lg_wsc_t **all;
     size_t nall, capall;
-    int closing;              /* lg_ws_free running: no more callbacks */
+    int closing; /* lg_ws_free running: no more callbacks */
 };
 
 static void *xmalloc(size_t n)
@@ -141,22 +141,19 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             lws_set_opaque_user_data(wsi, NULL);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
 
-static const struct lws_protocols protocols[] = {
-    { "lg-ws", on_lws, 0, 1024, 0, NULL, 0 },
-    { NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+static const struct lws_protocols protocols[] = {{"lg-ws", on_lws, 0, 1024, 0, NULL, 0},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 lg_ws_t *lg_ws_new(uv_loop_t *loop, const lg_ws_ops_t *ops, void *ud)
 {
     struct lws_context_creation_info info;
     struct rlimit rl;
-    void *loops[1] = { loop };
+    void *loops[1] = {loop};
     lg_ws_t *w = calloc(1, sizeof(*w));
     if (!w)
         abort();

@@ -30,7 +30,7 @@ typedef struct hub_http_resp {
     unsigned char *buf;                    /* heap: LWS_PRE headroom, then the body */
     size_t len;                            /* body bytes */
     const char *hname[HUB_HTTP_MAX_EXTRA]; /* extra headers, "name:" with the colon */
-    char *hval[HUB_HTTP_MAX_EXTRA];     /* heap: every connection, WS ones too, has a pss */
+    char *hval[HUB_HTTP_MAX_EXTRA];        /* heap: every connection, WS ones too, has a pss */
     int nextra;
     int close_after;
 } hub_http_resp_t;
