@@ -218,15 +218,9 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out)
     lg_proc_sample_t p0, pc, p1;
     int ws_writer = !strcmp(o->writer, "ws");
 
-    uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
-    lg_snap_take(o, &s0);
-    if (!s0.ok) {
-        fprintf(stderr, "loadgen: GET /rgb failed\n");
-        return 1;
-    }
     uint32_t cap = (uint32_t)(o->rate * o->duration_s) + 16;
-    lg_cmds_init(&r.cmds, cap, s0.value);
+    if (lg_scn_begin(o, &loop, &s0, &r.cmds, cap) != 0)
+        return 1;
     r.o = o;
     r.n = o->readers;
     r.rd = calloc((size_t)r.n + 1, sizeof(*r.rd));

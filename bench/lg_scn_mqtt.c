@@ -149,15 +149,9 @@ int lg_scn_mqtt(const lg_opts_t *o, json_t *out)
         fprintf(stderr, "loadgen: mqtt needs --mqtt-port and --rate\n");
         return 2;
     }
-    uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
-    lg_snap_take(o, &s0);
-    if (!s0.ok) {
-        fprintf(stderr, "loadgen: GET /rgb failed\n");
-        return 1;
-    }
     uint32_t cap = (uint32_t)(o->rate * o->duration_s) + 16;
-    lg_cmds_init(&r.cmds, cap, s0.value);
+    if (lg_scn_begin(o, &loop, &s0, &r.cmds, cap) != 0)
+        return 1;
     lg_hist_init(&r.ws_lat);
     lg_hist_init(&r.mq_lat);
     snprintf(id, sizeof(id), "lg-sub-%d", (int)getpid());

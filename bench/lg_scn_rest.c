@@ -77,15 +77,9 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     lg_proc_sample_t p0, p1;
     int open_loop = o->rate > 0;
 
-    uv_loop_init(&loop);
-    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
-    lg_snap_take(o, &s0);
-    if (!s0.ok) {
-        fprintf(stderr, "loadgen: GET /rgb failed\n");
-        return 1;
-    }
     uint32_t cap = open_loop ? (uint32_t)(o->rate * o->duration_s) + 16 : CLOSED_CAP;
-    lg_cmds_init(&r.cmds, cap, s0.value);
+    if (lg_scn_begin(o, &loop, &s0, &r.cmds, cap) != 0)
+        return 1;
     r.rest = lg_rest_new(&loop, o, &r.cmds, o->conns, "api", open_loop ? NULL : on_done, &r);
     lg_pace_init(&pace, &loop);
     r.stop_ns = UINT64_MAX;

@@ -127,3 +127,17 @@ void lg_loop_close(uv_loop_t *loop)
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
 }
+
+int lg_scn_begin(const lg_opts_t *o, uv_loop_t *loop, lg_snap_t *s0, struct lg_cmds *cmds,
+                 uint32_t cap)
+{
+    uv_loop_init(loop);
+    lg_wait_drained(o, o->tail_s); /* what earlier runs left queued */
+    lg_snap_take(o, s0);
+    if (!s0->ok) {
+        fprintf(stderr, "loadgen: GET /rgb failed\n");
+        return 1;
+    }
+    lg_cmds_init(cmds, cap, s0->value);
+    return 0;
+}

@@ -25,6 +25,13 @@ double lg_wait_drained(const lg_opts_t *o, double timeout_s);
 /* {"seq","processed",...} deltas b - a; new reference. */
 json_t *lg_snap_delta_json(const lg_snap_t *a, const lg_snap_t *b);
 
+struct lg_cmds;
+/* Start a timed scenario: init loop, wait for what earlier runs left queued,
+ * snapshot the server into s0 and size cmds for cap commands. Returns 0, or
+ * 1 (with a message) when the server does not answer. */
+int lg_scn_begin(const lg_opts_t *o, uv_loop_t *loop, lg_snap_t *s0, struct lg_cmds *cmds,
+                 uint32_t cap);
+
 /* Run the loop until cond(ud) is true (checked every 2 ms) or timeout_s
  * passes. Returns 1 if cond became true. */
 int lg_run_until(uv_loop_t *loop, int (*cond)(void *ud), void *ud, double timeout_s);
