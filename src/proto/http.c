@@ -235,6 +235,13 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
             pss->body_error_msg = "unsupported content type: send Content-Type: application/json";
         }
     }
+    if (!clen_present && hub__hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, buf, sizeof(buf)) != 0) {
+        /* A streamed body has no size to check up front: ask for one, then
+         * close, since its bytes are still coming. */
+        pss->resp.close_after = 1;
+        respond_error(wsi, pss, 411, "length required: send the body with a Content-Length", NULL);
+        return;
+    }
     if (!clen_present || clen <= 0) { /* no body to wait for */
         if (pss->body_error)
             respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);

@@ -449,3 +449,16 @@ def test_huge_integer_same_on_rest_and_ws(hub):
                 body='{"cmdId":"%s","r":%s,"g":0,"b":0}' % (ulid(), big),
                 headers={"content-type": "application/json"})
     assert r.status == 200 and r.json()["state"]["r"] == 255
+
+
+def test_chunked_post_gets_411_and_hub_stays_healthy(hub):
+    """A chunked body has no size to check up front: 411, nothing applied."""
+    body = '{"cmdId":"%s","r":9,"g":9,"b":9}' % ulid()
+    raw = (b"POST /rgb HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n" +
+           ("%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)).encode())
+    got = _raw_exchange(hub.port, raw)
+    assert got.startswith(b"HTTP/1.1 411"), got[:200]
+    assert b"Content-Length" in got
+    assert request(hub.port, "GET", "/healthz").status == 200
+    assert request(hub.port, "GET", "/rgb").json()["seq"] == 0
