@@ -158,13 +158,13 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
         respond_error(pss->wsi, pss, 503,
                       "dropped: the command queue was full and this was its oldest ui command "
                       "(overload policy); retry later",
-                      "");
+                      NULL);
         return;
     case HUB_ESTORE:
         respond_error(pss->wsi, pss, 500,
                       "not durable: the store could not commit this command; it was not applied "
                       "durably, retry (see the hub's log: store_commit_failed)",
-                      "");
+                      NULL);
         return;
     default:
         hub__http_add_header(pss, "retry-after:", "1");
@@ -202,15 +202,15 @@ static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
                       rc == HUB_EOVERLOAD
                           ? "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later"
                           : "shutting down: retry against the restarted hub",
-                      "");
+                      NULL);
         return;
     }
     pss->pending = cmd;
 }
 
 /* Decide at header time what a POST /rgb will get; the body is read either
- * way (unless too large) so the connection stays usable. Returns -1 to
- * close the connection after answering. */
+ * way (unless too large or streamed: then the answer closes the connection)
+ * so the connection stays usable. */
 static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 {
     char buf[256];
