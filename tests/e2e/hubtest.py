@@ -661,26 +661,17 @@ class Hub:
     def stop(self, sig=signal.SIGTERM, timeout=None):
         """Signal and wait; returns the exit code (negative: killed by a signal).
         Raises if it does not exit within timeout (and then kills it)."""
-        timeout = T(10) if timeout is None else timeout
         self.expected_exit = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            self._join_readers()
-            raise AssertionError(f"showhub did not exit within {timeout}s of signal {sig}")
-        self._join_readers()
-        return self.proc.returncode
+        return self.wait_exit(timeout, why=f" of signal {sig}")
 
     def signal(self, sig=signal.SIGTERM):
         """Send sig without waiting (then wait_exit); a second SIGTERM forces exit."""
         self.expected_exit = True
         self.proc.send_signal(sig)
 
-    def wait_exit(self, timeout=None):
+    def wait_exit(self, timeout=None, why=""):
         """Wait for an exit already under way (no signal sent); returns the code."""
         timeout = T(10) if timeout is None else timeout
         self.expected_exit = True
@@ -690,7 +681,7 @@ class Hub:
             self.proc.kill()
             self.proc.wait(10)
             self._join_readers()
-            raise AssertionError(f"showhub did not exit within {timeout}s")
+            raise AssertionError(f"showhub did not exit within {timeout}s{why}")
         self._join_readers()
         return self.proc.returncode
 
