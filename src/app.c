@@ -186,11 +186,9 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
                             .universe = cfg->ola_universe,
                             .fps = cfg->ola_fps,
                             .timeout_ms = 200};
-        rc = hub_ola_new(&app->ola, &oc, app->metrics);
-        if (rc < 0) {
-            snprintf(err, errlen, "OLA output: %s", hub_strerror(rc));
+        rc = hub_ola_new(&app->ola, &oc, app->metrics, err, errlen);
+        if (rc < 0)
             goto fail;
-        }
         hub_engine_subscribe(app->engine, on_ola_state, app);
         on_ola_state(hub_engine_view(app->engine), app); /* restored state to the lights */
     } else {

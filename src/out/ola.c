@@ -12,10 +12,12 @@
  * or the frame changes; state keeps flowing either way (fail-open). On
  * hub_ola_free the thread sends one blackout (all zeros) and exits.
  *
- * curl_global_init() is not thread-safe, so hub_ola_new() calls it on the
- * caller's thread: create outputs before other threads use libcurl.
- * curl_global_cleanup() is never called; it is process-wide, and the process
- * ends soon after the last output is freed.
+ * libcurl is not linked: hub_ola_new() loads it (out/curl_dl.h), so a
+ * process with the output off never maps it and its ~30 dependencies.
+ * curl_global_init() is not thread-safe, so hub_ola_new() loads the library
+ * and calls it on the caller's thread: create outputs before other threads
+ * use libcurl. curl_global_cleanup() is never called; it is process-wide, and
+ * the process ends soon after the last output is freed.
  */
 #include "out/ola.h"
 
@@ -33,6 +35,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "out/curl_dl.h"
 
 #define SLOTS        512
 #define RETRY_US     1000000u  /* resend a failed frame after 1 s */
@@ -48,6 +51,8 @@ struct hub_ola {
     uint8_t pending[SLOTS]; /* guarded by mu */
     bool dirty;             /* guarded by mu: pending is newer than cur */
     bool stop;              /* guarded by mu */
+
+    hub_curl_api_t lib; /* read-only after hub_ola_new */
 
     /* Output thread only (after hub_ola_new returns). */
     CURL *curl;
@@ -140,12 +145,12 @@ static bool post_frame(hub_ola_t *o, const uint8_t *slots)
     CURLcode cc;
 
     o->errbuf[0] = '\0';
-    curl_easy_setopt(o->curl, CURLOPT_POSTFIELDS, o->body);
-    curl_easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE, (long)len);
-    cc = curl_easy_perform(o->curl);
+    o->lib.easy_setopt(o->curl, CURLOPT_POSTFIELDS, o->body);
+    o->lib.easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+    cc = o->lib.easy_perform(o->curl);
     hub_metric_observe(o->m_send, (double)(hub_mono_us() - t0) / 1e6);
     if (cc == CURLE_OK)
-        curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
+        o->lib.easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_OK && status == 200) {
         hub_metric_inc(o->m_frames);
         log_recovered(o);
@@ -153,7 +158,7 @@ static bool post_frame(hub_ola_t *o, const uint8_t *slots)
     }
     hub_metric_inc(o->m_errors);
     if (cc != CURLE_OK) {
-        log_error(o, o->errbuf[0] != '\0' ? o->errbuf : curl_easy_strerror(cc));
+        log_error(o, o->errbuf[0] != '\0' ? o->errbuf : o->lib.easy_strerror(cc));
     } else {
         snprintf(what, sizeof(what), "HTTP %ld", status);
         log_error(o, what);
@@ -241,27 +246,27 @@ static bool cfg_valid(const hub_ola_cfg_t *cfg)
 
 static int setup_curl(hub_ola_t *o, long timeout_ms)
 {
-    o->curl = curl_easy_init();
+    o->curl = o->lib.easy_init();
     if (o->curl == NULL)
         return -ENOMEM;
-    o->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    o->headers = o->lib.slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
     /* An empty Expect: stops curl from waiting on 100-continue for a body. */
     if (o->headers != NULL)
-        o->headers = curl_slist_append(o->headers, "Expect:");
+        o->headers = o->lib.slist_append(o->headers, "Expect:");
     if (o->headers == NULL) {
-        curl_easy_cleanup(o->curl);
+        o->lib.easy_cleanup(o->curl);
         return -ENOMEM;
     }
-    curl_easy_setopt(o->curl, CURLOPT_URL, o->url);
-    curl_easy_setopt(o->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(o->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(o->curl, CURLOPT_HTTPHEADER, o->headers);
-    curl_easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(o->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(o->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(o->curl, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(o->curl, CURLOPT_ERRORBUFFER, o->errbuf);
-    curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, discard_body);
+    o->lib.easy_setopt(o->curl, CURLOPT_URL, o->url);
+    o->lib.easy_setopt(o->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    o->lib.easy_setopt(o->curl, CURLOPT_POST, 1L);
+    o->lib.easy_setopt(o->curl, CURLOPT_HTTPHEADER, o->headers);
+    o->lib.easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
+    o->lib.easy_setopt(o->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    o->lib.easy_setopt(o->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    o->lib.easy_setopt(o->curl, CURLOPT_TCP_NODELAY, 1L);
+    o->lib.easy_setopt(o->curl, CURLOPT_ERRORBUFFER, o->errbuf);
+    o->lib.easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, discard_body);
     return 0;
 }
 
@@ -288,17 +293,24 @@ static int init_sync(hub_ola_t *o)
     return 0;
 }
 
-int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metrics)
+int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metrics, char *err,
+                size_t errlen)
 {
     hub_ola_t *o;
-    int rc, err;
+    int rc, e;
 
-    if (!cfg_valid(cfg) || metrics == NULL)
+    if (!cfg_valid(cfg) || metrics == NULL) {
+        snprintf(err, errlen, "OLA output: %s", hub_strerror(HUB_EINVAL));
         return HUB_EINVAL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -ENOMEM;
-
+    }
     o = hub_calloc(1, sizeof(*o));
+    rc = hub_curl_load(&o->lib, err, errlen);
+    if (rc < 0)
+        goto fail_load; /* err already says what to do */
+    if (o->lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = -ENOMEM;
+        goto fail_init;
+    }
     o->url = hub_strdup(cfg->url);
     o->universe = cfg->universe;
     o->interval_us = 1000000u / (unsigned)cfg->fps;
@@ -314,9 +326,9 @@ int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metric
     o->m_send =
         hub_metrics_histogram(metrics, "dmx_ola_send_seconds", "Duration of one OLA set_dmx POST",
                               send_bounds, sizeof(send_bounds) / sizeof(send_bounds[0]));
-    err = pthread_create(&o->thread, NULL, run, o);
-    if (err != 0) {
-        rc = -err;
+    e = pthread_create(&o->thread, NULL, run, o);
+    if (e != 0) {
+        rc = -e;
         goto fail_thread;
     }
     *out = o;
@@ -326,10 +338,13 @@ fail_thread:
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->mu);
 fail_sync:
-    curl_slist_free_all(o->headers);
-    curl_easy_cleanup(o->curl);
+    o->lib.slist_free_all(o->headers);
+    o->lib.easy_cleanup(o->curl);
 fail_curl:
     hub_free(o->url);
+fail_init:
+    snprintf(err, errlen, "OLA output: %s", hub_strerror(rc));
+fail_load:
     hub_free(o);
     return rc;
 }
@@ -359,8 +374,8 @@ void hub_ola_free(hub_ola_t *o)
 
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->mu);
-    curl_slist_free_all(o->headers);
-    curl_easy_cleanup(o->curl);
+    o->lib.slist_free_all(o->headers);
+    o->lib.easy_cleanup(o->curl);
     hub_free(o->url);
     hub_free(o);
 }

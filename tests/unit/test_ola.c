@@ -3,7 +3,8 @@
  * The server thread accepts keep-alive connections, reads each request by
  * Content-Length, records request line, Content-Type and body, and answers
  * 200 (or 500 while `fail` is set). Every wait polls with short sleeps and
- * gives up after a bound.
+ * gives up after a bound. The last tests cover out/curl_dl.c, the loader
+ * hub_ola_new() uses, including what it says when libcurl is missing.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "out/curl_dl.h"
 #include "out/ola.h"
 
 #define MAX_REQS  256
@@ -305,9 +307,11 @@ struct ola_fixture {
 static void ola_start(struct ola_fixture *f, const char *url, int universe, int fps, long tmo)
 {
     hub_ola_cfg_t cfg = {.url = url, .universe = universe, .fps = fps, .timeout_ms = tmo};
+    char err[256] = "";
 
     f->metrics = hub_metrics_new();
-    assert_int_equal(hub_ola_new(&f->ola, &cfg, f->metrics), 0);
+    assert_int_equal(hub_ola_new(&f->ola, &cfg, f->metrics, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
 }
 
 static void ola_stop(struct ola_fixture *f)
@@ -628,25 +632,80 @@ static void test_invalid_cfg(void **state)
     hub_ola_t *sentinel = (hub_ola_t *)&m, *o = sentinel;
     hub_ola_cfg_t good = {.url = "http://127.0.0.1:9/set_dmx", .universe = 1, .fps = 44};
     hub_ola_cfg_t c;
+    char err[128];
 
     (void)state;
     c = good;
     c.url = NULL;
-    assert_int_equal(hub_ola_new(&o, &c, m), HUB_EINVAL);
+    assert_int_equal(hub_ola_new(&o, &c, m, NULL, 0), HUB_EINVAL);
     c = good;
     c.url = "";
-    assert_int_equal(hub_ola_new(&o, &c, m), HUB_EINVAL);
+    assert_int_equal(hub_ola_new(&o, &c, m, NULL, 0), HUB_EINVAL);
     c = good;
     c.fps = 0;
-    assert_int_equal(hub_ola_new(&o, &c, m), HUB_EINVAL);
+    assert_int_equal(hub_ola_new(&o, &c, m, NULL, 0), HUB_EINVAL);
     c = good;
     c.universe = -1;
-    assert_int_equal(hub_ola_new(&o, &c, m), HUB_EINVAL);
+    assert_int_equal(hub_ola_new(&o, &c, m, NULL, 0), HUB_EINVAL);
     c = good;
     c.timeout_ms = -5;
-    assert_int_equal(hub_ola_new(&o, &c, m), HUB_EINVAL);
+    assert_int_equal(hub_ola_new(&o, &c, m, err, sizeof(err)), HUB_EINVAL);
+    assert_string_equal(err, "OLA output: invalid input");
     assert_ptr_equal(o, sentinel);
     hub_metrics_free(m);
+}
+
+/* The message startup prints when libcurl is missing: it names the library
+ * and says what to do. The sentinel shows the table is untouched. */
+static void test_curl_missing_library(void **state)
+{
+    hub_curl_api_t api, sentinel;
+    char err[512];
+
+    (void)state;
+    memset(&sentinel, 0xa5, sizeof(sentinel));
+    api = sentinel;
+    assert_int_equal(
+        hub__curl_load_from(&api, "libcurl-showhub-test-missing.so.4", err, sizeof(err)),
+        HUB_ENOTFOUND);
+    assert_memory_equal(&api, &sentinel, sizeof(api));
+    assert_non_null(strstr(err, "DMX_OLA_ENABLED=true needs libcurl: dlopen "
+                                "libcurl-showhub-test-missing.so.4 failed: "));
+    assert_non_null(strstr(err, "cannot open shared object file"));
+    assert_non_null(strstr(err, "; install the libcurl4 package or set DMX_OLA_ENABLED=false"));
+}
+
+/* A library that loads but is not libcurl: the first missing symbol is named. */
+static void test_curl_missing_symbol(void **state)
+{
+    hub_curl_api_t api, sentinel;
+    char err[512];
+
+    (void)state;
+    memset(&sentinel, 0xa5, sizeof(sentinel));
+    api = sentinel;
+    assert_int_equal(hub__curl_load_from(&api, "libm.so.6", err, sizeof(err)), HUB_ENOTFOUND);
+    assert_memory_equal(&api, &sentinel, sizeof(api));
+    assert_non_null(strstr(err, "DMX_OLA_ENABLED=true needs libcurl: libm.so.6 has no "
+                                "curl_global_init: "));
+    assert_non_null(strstr(err, "; install the libcurl4 package or set DMX_OLA_ENABLED=false"));
+}
+
+/* The real library: every slot is filled, and loading twice gives the same
+ * functions (one mapping, which hub_ola_new relies on). */
+static void test_curl_load(void **state)
+{
+    hub_curl_api_t a, b;
+    char err[512] = "";
+
+    (void)state;
+    assert_int_equal(hub_curl_load(&a, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(hub_curl_load(&b, err, sizeof(err)), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_non_null(a.global_init);
+    assert_non_null(a.slist_free_all);
+    assert_string_equal(a.easy_strerror(CURLE_OK), "No error");
 }
 
 int main(void)
@@ -667,6 +726,9 @@ int main(void)
         cmocka_unit_test(test_unreachable_is_fail_open),
         cmocka_unit_test_setup_teardown(test_free_sends_blackout, srv_setup, srv_teardown),
         cmocka_unit_test(test_invalid_cfg),
+        cmocka_unit_test(test_curl_missing_library),
+        cmocka_unit_test(test_curl_missing_symbol),
+        cmocka_unit_test(test_curl_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
