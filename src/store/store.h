@@ -1,6 +1,8 @@
 /* store/store.h - SQLite persistence on its own thread.
  *
- * The store thread owns the only sqlite3 connection (WAL). The engine hands
+ * The store thread owns the sqlite3 connection that reads and writes rows
+ * (WAL); a checkpoint thread with its own connection copies the WAL back
+ * (store/checkpoint.h), so no commit waits for that. The engine hands
  * it batches (engine/batch.h) through hub_store_persist_ops(); the thread
  * writes each in one transaction (journal rows + the whole state), commits,
  * and posts the batch back to the loop through the inbox, where
@@ -29,6 +31,7 @@ typedef struct hub_store_cfg {
     size_t dedupe_capacity;   /* ids returned by load, at most */
     uint64_t dedupe_ttl_ms;   /* ids older than now - ttl are not returned */
     int demo_universe;        /* for hub_state_init() when the db is new */
+    int checkpoint_frames;    /* WAL frames before a background checkpoint; 0 = 1000 */
 } hub_store_cfg_t;
 
 /* Open (create, migrate) the database. On failure returns a negative code and

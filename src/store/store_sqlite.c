@@ -3,9 +3,11 @@
  * One connection, opened by hub_store_open() on the caller's thread, used for
  * the synchronous load, then handed to the store thread for good: after
  * hub_store_start() only that thread touches it (hence SQLITE_OPEN_NOMUTEX).
+ * WAL checkpoints run on a second connection of their own (checkpoint.c).
  *
- * Each batch is one transaction: its journal rows, the state row, every
- * universe and fixture of the state copy, and journal pruning. A batch is
+ * Each batch is one transaction: its journal rows, the state row, the
+ * universes and fixtures that changed since the last commit, and journal
+ * pruning. A batch is
  * reported committed (rc 0) only after COMMIT returned, so with WAL and
  * synchronous=NORMAL it survives a process kill, and with FULL also a power
  * loss. The journal doubles as the durable dedupe cache (docs/decisions/store.md).
@@ -30,10 +32,17 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "store/checkpoint.h"
 
 #define DB_NAME         "showhub.db"
 #define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 5000
+/* WAL frames before a background checkpoint (SQLite's own default), and the
+ * size at which commits wait for one (~64 MB of 4 KiB pages). */
+#define CKPT_FRAMES      1000
+#define CKPT_HARD_FRAMES 16384
+/* A WAL that grew under load is cut back to this when it restarts. */
+#define WAL_SIZE_LIMIT "4194304"
 
 /* A queued batch; after the commit the same allocation travels back to the
  * loop as the inbox message. */
@@ -44,17 +53,23 @@ typedef struct store_job {
 } store_job_t;
 
 enum {
+    ST_BEGIN,
+    ST_COMMIT,
     ST_JOURNAL_INSERT,
     ST_STATE_UPSERT,
     ST_UNIVERSE_UPSERT,
     ST_UNIVERSE_COUNT,
+    ST_UNIVERSE_DELETE,
     ST_FIXTURE_UPSERT,
     ST_FIXTURE_COUNT,
+    ST_FIXTURE_DELETE,
     ST_JOURNAL_PRUNE,
     ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
     [ST_JOURNAL_INSERT] = "INSERT INTO journal(seq, cmd_id, src, r, g, b, ts_ms) "
                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_STATE_UPSERT] = "INSERT INTO state(id, seq, ts_ms) VALUES(1, ?1, ?2) "
@@ -62,11 +77,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_UNIVERSE_UPSERT] = "INSERT INTO universe(id, slots) VALUES(?1, ?2) "
                            "ON CONFLICT(id) DO UPDATE SET slots = excluded.slots",
     [ST_UNIVERSE_COUNT] = "SELECT count(*) FROM universe",
+    [ST_UNIVERSE_DELETE] = "DELETE FROM universe WHERE id = ?1",
     [ST_FIXTURE_UPSERT] = "INSERT INTO fixture(name, universe, channel, nchannels) "
                           "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET "
                           "universe = excluded.universe, channel = excluded.channel, "
                           "nchannels = excluded.nchannels",
     [ST_FIXTURE_COUNT] = "SELECT count(*) FROM fixture",
+    [ST_FIXTURE_DELETE] = "DELETE FROM fixture WHERE name = ?1",
     [ST_JOURNAL_PRUNE] = "DELETE FROM journal WHERE seq <= ?1",
 };
 
@@ -80,6 +97,9 @@ struct hub_store {
     uint64_t dedupe_ttl_ms;
     uint64_t retention;       /* journal rows kept, >= dedupe_capacity */
     uint64_t journal_min_seq; /* oldest row's seq, 0 when empty (store thread) */
+    hub_state_t saved;        /* universes and fixtures as last committed (store thread) */
+    int saved_known;          /* saved matches the file (after our first commit) */
+    hub__ckpt_t *ckpt;        /* background WAL checkpoints */
     hub_persist_ops_t ops;
     hub_inbox_t *inbox; /* completions go here; set by start */
     pthread_t thread;
@@ -235,12 +255,23 @@ static int configure(hub_store_t *s, int sync_full, char *err, size_t errlen)
         return HUB_ESTORE;
     }
     if (exec_sql(s->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "cannot set synchronous mode on %s: %s", s->path,
-                 sqlite3_errmsg(s->db));
+            SQLITE_OK ||
+        exec_sql(s->db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot configure %s: %s", s->path, sqlite3_errmsg(s->db));
         return HUB_ESTORE;
     }
+    /* Checkpoints run on their own thread (store/checkpoint.c). */
+    sqlite3_wal_autocheckpoint(s->db, 0);
     return 0;
+}
+
+/* After every commit on the writer connection. */
+static int on_wal_commit(void *ud, sqlite3 *db, const char *name, int nframes)
+{
+    hub_store_t *s = ud;
+    if (s->ckpt != NULL)
+        hub__ckpt_poke(s->ckpt, nframes);
+    return SQLITE_OK;
 }
 
 static void register_metrics(hub_store_t *s, hub_metrics_t *m)
@@ -263,6 +294,8 @@ static void submit(void *ctx, hub_batch_t *batch);
 
 static void store_free(hub_store_t *s)
 {
+    hub__ckpt_free(s->ckpt);
+    s->ckpt = NULL;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
@@ -353,6 +386,18 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     {
         int64_t min_seq = query_int(s->db, "SELECT coalesce(min(seq), 0) FROM journal");
         s->journal_min_seq = min_seq > 0 ? (uint64_t)min_seq : 0;
+    }
+    {
+        hub__ckpt_cfg_t cc = {
+            .path = s->path,
+            .sync_full = cfg->sync_full,
+            .frames = cfg->checkpoint_frames > 0 ? cfg->checkpoint_frames : CKPT_FRAMES,
+        };
+        cc.hard_frames = cc.frames * (CKPT_HARD_FRAMES / CKPT_FRAMES);
+        rc = hub__ckpt_new(&s->ckpt, &cc, metrics, err, errlen);
+        if (rc < 0)
+            goto fail;
+        sqlite3_wal_hook(s->db, on_wal_commit, s);
     }
     register_metrics(s, metrics);
     hub_log(HUB_LOG_INFO, "store_open", "{s:s,s:s,s:I}", "path", s->path, "synchronous",
@@ -625,13 +670,106 @@ static uint64_t prune_upto(const hub_store_t *s, const hub_batch_t *b)
     return max_seq - s->retention;
 }
 
+static int put_universe(hub_store_t *s, const hub_universe_t *u)
+{
+    sqlite3_stmt *st = s->stmt[ST_UNIVERSE_UPSERT];
+    sqlite3_bind_int(st, 1, u->id);
+    sqlite3_bind_blob(st, 2, u->slots, HUB_DMX_SLOTS, SQLITE_STATIC);
+    int rc = step_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int put_fixture(hub_store_t *s, const hub_fixture_t *f)
+{
+    sqlite3_stmt *st = s->stmt[ST_FIXTURE_UPSERT];
+    sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, f->universe);
+    sqlite3_bind_int(st, 3, f->channel);
+    sqlite3_bind_int(st, 4, f->nchannels);
+    int rc = step_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Every universe and fixture of the state copy, and delete rows it lacks:
+ * for the first commit, when we do not know what the file holds. */
+static int write_all_rows(hub_store_t *s, const hub_state_t *st)
+{
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; i < st->nuniverses && rc == SQLITE_OK; i++)
+        rc = put_universe(s, &st->universes[i]);
+    if (rc == SQLITE_OK && step_count(s->stmt[ST_UNIVERSE_COUNT]) != (int64_t)st->nuniverses)
+        rc = prune_absent(s, st, 1);
+    for (size_t i = 0; i < st->nfixtures && rc == SQLITE_OK; i++)
+        rc = put_fixture(s, &st->fixtures[i]);
+    if (rc == SQLITE_OK && step_count(s->stmt[ST_FIXTURE_COUNT]) != (int64_t)st->nfixtures)
+        rc = prune_absent(s, st, 0);
+    return rc;
+}
+
+static const hub_universe_t *find_universe(const hub_state_t *st, int id)
+{
+    for (size_t i = 0; i < st->nuniverses; i++)
+        if (st->universes[i].id == id)
+            return &st->universes[i];
+    return NULL;
+}
+
+static const hub_fixture_t *find_fixture(const hub_state_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->nfixtures; i++)
+        if (strcmp(st->fixtures[i].name, name) == 0)
+            return &st->fixtures[i];
+    return NULL;
+}
+
+static int delete_key(sqlite3_stmt *st, int id, const char *name)
+{
+    if (name != NULL)
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int(st, 1, id);
+    int rc = step_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Only the rows that differ from the last commit: a colour change rewrites
+ * one universe row, not every universe and fixture. */
+static int write_changed_rows(hub_store_t *s, const hub_state_t *st)
+{
+    const hub_state_t *old = &s->saved;
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; i < st->nuniverses && rc == SQLITE_OK; i++) {
+        const hub_universe_t *u = &st->universes[i], *was = find_universe(old, u->id);
+        if (was == NULL || memcmp(was->slots, u->slots, HUB_DMX_SLOTS) != 0)
+            rc = put_universe(s, u);
+    }
+    for (size_t i = 0; i < old->nuniverses && rc == SQLITE_OK; i++)
+        if (find_universe(st, old->universes[i].id) == NULL)
+            rc = delete_key(s->stmt[ST_UNIVERSE_DELETE], old->universes[i].id, NULL);
+    for (size_t i = 0; i < st->nfixtures && rc == SQLITE_OK; i++) {
+        const hub_fixture_t *f = &st->fixtures[i], *was = find_fixture(old, f->name);
+        if (was == NULL || was->universe != f->universe || was->channel != f->channel ||
+            was->nchannels != f->nchannels)
+            rc = put_fixture(s, f);
+    }
+    for (size_t i = 0; i < old->nfixtures && rc == SQLITE_OK; i++)
+        if (find_fixture(st, old->fixtures[i].name) == NULL)
+            rc = delete_key(s->stmt[ST_FIXTURE_DELETE], 0, old->fixtures[i].name);
+    return rc;
+}
+
 static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to)
 {
     sqlite3_stmt *st;
     int rc;
 
     *pruned_to = 0;
-    rc = exec_sql(s->db, "BEGIN IMMEDIATE");
+    rc = step_reset(s->stmt[ST_BEGIN]);
     if (rc != SQLITE_OK)
         return rc;
 
@@ -655,30 +793,8 @@ static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to
     sqlite3_bind_int64(st, 1, (sqlite3_int64)b->state.seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)b->state.ts_ms);
     rc = step_reset(st);
-
-    st = s->stmt[ST_UNIVERSE_UPSERT];
-    for (size_t i = 0; i < b->state.nuniverses && rc == SQLITE_OK; i++) {
-        const hub_universe_t *u = &b->state.universes[i];
-        sqlite3_bind_int(st, 1, u->id);
-        sqlite3_bind_blob(st, 2, u->slots, HUB_DMX_SLOTS, SQLITE_STATIC);
-        rc = step_reset(st);
-    }
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_OK && step_count(s->stmt[ST_UNIVERSE_COUNT]) != (int64_t)b->state.nuniverses)
-        rc = prune_absent(s, &b->state, 1);
-
-    st = s->stmt[ST_FIXTURE_UPSERT];
-    for (size_t i = 0; i < b->state.nfixtures && rc == SQLITE_OK; i++) {
-        const hub_fixture_t *f = &b->state.fixtures[i];
-        sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, f->universe);
-        sqlite3_bind_int(st, 3, f->channel);
-        sqlite3_bind_int(st, 4, f->nchannels);
-        rc = step_reset(st);
-    }
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_OK && step_count(s->stmt[ST_FIXTURE_COUNT]) != (int64_t)b->state.nfixtures)
-        rc = prune_absent(s, &b->state, 0);
+    if (rc == SQLITE_OK)
+        rc = s->saved_known ? write_changed_rows(s, &b->state) : write_all_rows(s, &b->state);
     if (rc != SQLITE_OK)
         return rc;
 
@@ -694,7 +810,7 @@ static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to
             *pruned_to = upto;
         }
     }
-    return exec_sql(s->db, "COMMIT");
+    return step_reset(s->stmt[ST_COMMIT]);
 }
 
 static void process(hub_store_t *s, hub_batch_t *b)
@@ -706,6 +822,8 @@ static void process(hub_store_t *s, hub_batch_t *b)
     if (rc == SQLITE_OK) {
         b->rc = 0;
         b->err[0] = '\0';
+        hub_state_copy(&s->saved, &b->state); /* what the file holds now */
+        s->saved_known = 1;
         if (b->nrecs > 0 && s->journal_min_seq == 0)
             s->journal_min_seq = b->recs[0].seq;
         if (pruned_to > 0) {
@@ -817,6 +935,8 @@ void hub_store_close(hub_store_t *s)
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
+    hub__ckpt_free(s->ckpt); /* before the final checkpoint below takes its place */
+    s->ckpt = NULL;
     /* Fold the WAL back so the directory holds one self-contained file. */
     if (sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
         hub_log(HUB_LOG_WARN, "store_checkpoint_failed", "{s:s,s:s}", "path", s->path, "error",

@@ -372,6 +372,94 @@ static void test_removed_rows_do_not_come_back(void **state)
     free_batch(b2);
 }
 
+/* The store writes only rows that changed since its last commit; a failed
+ * commit must not count as written, or its rows would never be retried. */
+static void test_rows_of_a_failed_batch_are_written_later(void **state)
+{
+    env_t *e = *state;
+    done_log_t d = {0};
+    hub_batch_t *b1 = make_batch(1, 1, 1000, &d);
+    hub_batch_t *b2 = make_batch(1, 1, 2000, &d); /* seq 1 again: fails */
+    fill(b2->state.universes[0].slots, 9);
+    snprintf(b2->state.fixtures[1].name, sizeof(b2->state.fixtures[1].name), "wash");
+    b2->state.fixtures[1].universe = 1;
+    b2->state.fixtures[1].channel = 20;
+    b2->state.fixtures[1].nchannels = 4;
+    b2->state.nfixtures = 2;
+    hub_batch_t *b3 = make_batch(2, 1, 3000, &d); /* same rows as b2, valid */
+    memcpy(&b3->state.universes, &b2->state.universes, sizeof(b2->state.universes));
+    memcpy(&b3->state.fixtures, &b2->state.fixtures, sizeof(b2->state.fixtures));
+    b3->state.nfixtures = 2;
+
+    hub_store_t *s = open_ok(e);
+    hub_restore_t r;
+    load_ok(s, &r);
+    hub_restore_free(&r);
+    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    const hub_persist_ops_t *ops = hub_store_persist_ops(s);
+    ops->submit(ops->ctx, b1);
+    wait_done(e, &d, 1);
+    ops->submit(ops->ctx, b2);
+    wait_done(e, &d, 2);
+    assert_int_equal(b2->rc, HUB_ESTORE);
+    ops->submit(ops->ctx, b3);
+    wait_done(e, &d, 3);
+    assert_int_equal(b3->rc, 0);
+    hub_store_close(s);
+
+    s = open_ok(e);
+    load_ok(s, &r);
+    const hub_fixture_t *f = hub_state_fixture(&r.state, "wash");
+    assert_non_null(f);
+    assert_int_equal(f->channel, 20);
+    assert_memory_equal(universe(&r.state, 1)->slots, b3->state.universes[0].slots, HUB_DMX_SLOTS);
+    hub_restore_free(&r);
+    hub_store_close(s);
+    free_batch(b1);
+    free_batch(b2);
+    free_batch(b3);
+}
+
+/* Checkpoints run beside the writer: the WAL stays near the threshold
+ * instead of growing with every commit, and nothing committed is lost. */
+static void test_wal_checkpointed_in_background(void **state)
+{
+    env_t *e = *state;
+    enum { N = 300, FRAMES = 8 };
+    done_log_t d = {0};
+    char wal[200];
+    struct stat sb;
+
+    e->cfg.checkpoint_frames = FRAMES;
+    snprintf(wal, sizeof(wal), "%s-wal", e->db_path);
+    hub_store_t *s = open_ok(e);
+    hub_restore_t r;
+    load_ok(s, &r);
+    hub_restore_free(&r);
+    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    const hub_persist_ops_t *ops = hub_store_persist_ops(s);
+    for (int i = 0; i < N; i++) {
+        hub_batch_t *b = make_batch((uint64_t)i + 1, 1, 1000 + (uint64_t)i, &d);
+        b->state.universes[0].slots[0] = (uint8_t)i;
+        ops->submit(ops->ctx, b);
+        wait_done(e, &d, i + 1);
+        assert_int_equal(b->rc, 0);
+        free_batch(b);
+    }
+    /* Without checkpoints N commits leave ~3 frames each in the WAL. */
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(sb.st_size < (off_t)(FRAMES * 16 + 8) * 4120);
+    assert_true(sb.st_size < (off_t)N * 4120);
+    size_t len;
+    char *text = hub_metrics_render(e->metrics, &len);
+    assert_null(strstr(text, "dmx_store_checkpoints_total 0\n"));
+    assert_non_null(strstr(text, "dmx_store_checkpoint_errors_total 0\n"));
+    free(text);
+    hub_store_close(s);
+    assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM journal"), N);
+    assert_int_equal(sql_int(e->db_path, "SELECT seq FROM state"), N);
+}
+
 static void test_close_finishes_queued_batch(void **state)
 {
     env_t *e = *state;
@@ -662,6 +750,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_new_db_loads_demo_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_restores_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_rows_do_not_come_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_of_a_failed_batch_are_written_later, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpointed_in_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_finishes_queued_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe_ttl_capacity_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_retention, setup, teardown),
