@@ -3,7 +3,8 @@
 usage: python3 report.py <results-dir> <out.json>
 
 <results-dir> holds machine.json and hub/, peer/ with one JSON file per
-scenario (written by run.sh from loadgen, bench_engine, wrk, peer_engine).
+scenario (written by run.sh from loadgen, bench_engine, wrk, peer_engine),
+and floor_*.json from bench/floor (the kernel/loopback floors, no server).
 A scenario file may be {"failed": "<why>"}. Prints the table and writes every
 raw result plus the table rows to <out.json>.
 """
@@ -96,6 +97,87 @@ ROWS = [
 ]
 
 
+# The floor column: row label -> (floor files, value path). The row shows the
+# lowest value among the files that ran (e.g. best of 1 and 2 sender threads).
+FLOOR_FILES = ["fanout_1000_t1", "fanout_1000_t2", "fanout_10000_t1", "fanout_10000_t2",
+               "rtt_h0", "rtt_h1"]
+RTT_HOP = (["rtt_h1"], "latency.p99_us")
+FLOORS = {
+    "fan-out 1,000 readers p99": (["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
+    "fan-out 10,000 readers p99": (["fanout_10000_t1", "fanout_10000_t2"], "latency.p99_us"),
+    "REST write p99, open loop 500/s": RTT_HOP,
+    "fan-out 1 reader p99": RTT_HOP,
+    "MQTT cmd -> WS reader p99": RTT_HOP,
+    "MQTT cmd -> MQTT state p99": RTT_HOP,
+    "loadgen's own lag p99, fan-out 1,000": (["rtt_h0", "rtt_h1"], "sender_lag.p99_us"),
+}
+
+
+def floor_name(f):
+    """fanout_1000_t2 -> "fanout N=1,000 T=2"; rtt_h1 -> "rtt hops 1"."""
+    part = f.split("_")
+    if part[0] == "fanout":
+        return "fanout N={:,} T={}".format(int(part[1]), part[2][1:])
+    return "rtt hops " + part[1][1:]
+
+
+def floor_cell(floors, label, scale, unit):
+    """(value, text, source) of the row's floor; (None, "", "") if none applies."""
+    if label not in FLOORS:
+        return None, "", ""
+    names, path = FLOORS[label]
+    best, why = None, "n/a: not run"
+    for f in names:
+        r = floors.get(f)
+        w = why_failed(r, path)
+        if w:
+            if r is not None:
+                why = w
+            continue
+        if best is None or dig(r, path) < dig(floors[best], path):
+            best = f
+    if best is None:
+        return None, why, ""
+    v = scaled(dig(floors[best], path), scale)
+    threads = floors[best].get("threads") if best.startswith("fanout") else None
+    return v, fmt(v, unit) + (" (T=%s)" % threads if threads else ""), floor_name(best)
+
+
+def floor_notes(floors):
+    """The floor column's explanation, then one line per floor scenario."""
+    out = ["floor: what this machine's kernel alone does on loopback, measured in this run by "
+           "bench/floor (plain sockets + epoll, no server); a measurement, not a target.",
+           "floor: fan-out rows <- one 80-byte message per round to N TCP readers, read by ONE "
+           "epoll loop in another process, p99 over all (round, reader) pairs, best of 1 and 2 "
+           "sender threads.",
+           "floor: REST open loop, fan-out 1 reader and MQTT rows <- 150-byte request/echo, one "
+           "keep-alive connection, open loop 500/s, echo server with one thread hop "
+           "(loop -> thread -> loop, like showhub's durable path); a lower bound only: those "
+           "paths cross more hops (MQTT: client -> broker -> showhub -> reader).",
+           "floor: loadgen lag row <- the floor client's own timerfd lateness (bare epoll "
+           "loop)."]
+    for f in FLOOR_FILES:
+        r = floors.get(f)
+        if r is None:
+            continue
+        w = why_failed(r, "latency.p99_us")
+        if w:
+            out.append("floor %s: %s" % (floor_name(f), w))
+            continue
+        unit, scale = ("ms", MS) if f.startswith("fanout") else ("us", 1)
+        lat = lambda path: fmt(dig(r, path) / scale, unit)
+        txt = "p50 %s, p99 %s, max %s" % (lat("latency.p50_us"), lat("latency.p99_us"),
+                                         lat("latency.max_us"))
+        if f.startswith("fanout"):
+            txt += "; last receipt per round mean %s, max %s; missed %s" % (
+                lat("round_last.mean_us"), lat("round_last.max_us"), r.get("missed"))
+        else:
+            txt += "; sender lag p50 %s, p99 %s; missed %s" % (
+                lat("sender_lag.p50_us"), lat("sender_lag.p99_us"), r.get("missed"))
+        out.append("floor %s: %s" % (floor_name(f), txt))
+    return out
+
+
 def derive(res):
     """Fields the rows need that the raw files do not hold directly."""
     rr = res.get("rest_read")
@@ -161,6 +243,8 @@ def main():
     for t in res:
         res[t] = {k: v for k, v in res[t].items() if v is not None}
         derive(res[t])
+    floors = {f: load(d, "floor_" + f) for f in FLOOR_FILES}
+    floors = {k: v for k, v in floors.items() if v is not None}
     rows = []
     for label, f, path, scale, unit, better, target, check in ROWS:
         h, p = res["hub"].get(f), res["peer"].get(f)
@@ -175,13 +259,16 @@ def main():
         ok = ""
         if check and hv is not None:
             ok = "PASS" if check(hv, pv) else "MISS"
+        fv, ftext, fsrc = floor_cell(floors, label, scale, unit)
         rows.append({"scenario": label, "showhub": hv, "peer": pv, "unit": unit,
                      "showhub_text": hf or fmt(hv, unit), "peer_text": pf or fmt(pv, unit),
                      "ratio": ratio, "target": target, "verdict": ok,
-                     "hub_res": proc_cell(h), "peer_res": proc_cell(p)})
-    head = ["scenario", "showhub", "peer", "ratio", "target", "", "hub cpu/peak", "peer cpu/peak"]
-    cells = [[r["scenario"], r["showhub_text"], r["peer_text"], r["ratio"], r["target"],
-              r["verdict"], r["hub_res"], r["peer_res"]] for r in rows]
+                     "hub_res": proc_cell(h), "peer_res": proc_cell(p),
+                     "floor": fv, "floor_text": ftext, "floor_src": fsrc})
+    head = ["scenario", "showhub", "floor", "peer", "ratio", "target", "", "hub cpu/peak",
+            "peer cpu/peak"]
+    cells = [[r["scenario"], r["showhub_text"], r["floor_text"], r["peer_text"], r["ratio"],
+              r["target"], r["verdict"], r["hub_res"], r["peer_res"]] for r in rows]
     w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
     line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
     print("showhub vs seed-000 peer - %s - %d cores, %s - %s%s" % (
@@ -201,6 +288,9 @@ def main():
                          "not durable and its applied rate is from its seq." % t)
     for n in notes:
         print("note: " + n)
+    for n in floor_notes(floors):
+        print("note: " + n)
+    res["floor"] = floors
     with open(out_path, "w") as f:
         json.dump({"machine": machine, "rows": rows, "results": res}, f, indent=1)
     print("results: " + out_path)

@@ -2,9 +2,11 @@
 # bench/run.sh <build-dir> [--quick] - run every benchmark scenario against a
 # fresh showhub (Release build in <build-dir>) and then against the seed's
 # design (../shared/peers/seed000_py/app.py), each with its own Mosquitto,
-# on 127.0.0.1 free ports and temp data dirs. Prints one table and writes
-# bench/out/<timestamp>.json. Every step is bounded in time (timeout(1));
-# everything started here is stopped on exit. See docs/benchmarks.md.
+# on 127.0.0.1 free ports and temp data dirs; before both, once per run, the
+# kernel/loopback floors (bench/floor: plain sockets, no server). Prints one
+# table and writes bench/out/<timestamp>.json. Every step is bounded in time
+# (timeout(1)); everything started here is stopped on exit. See
+# docs/benchmarks.md.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +17,10 @@ QUICK=0
 HUB_BIN=$BUILD/showhub
 LG=$BUILD/bench/loadgen
 ENG=$BUILD/bench/bench_engine
+FLOOR=$BUILD/bench/floor
 PEER_APP=$(cd "$ROOT/.." && pwd)/shared/peers/seed000_py/app.py
 PY=/usr/bin/python3
-for f in "$HUB_BIN" "$LG" "$ENG"; do
+for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR"; do
   [ -x "$f" ] || { echo "bench: $f missing (cmake --build $1 --target showhub hub_bench_all)" >&2; exit 2; }
 done
 command -v mosquitto >/dev/null || { echo "bench: mosquitto not installed" >&2; exit 2; }
@@ -49,10 +52,12 @@ if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
   SUSTAIN="--step 1 --hold 2 --over 2 --tail 2"
+  FLOOR_S=2; FLOOR_NS="1000"
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
   SUSTAIN="--step 2 --hold 30 --over 10 --tail 10"
+  FLOOR_S=10; FLOOR_NS="1000 10000"
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
@@ -205,6 +210,48 @@ run_target() {
   keep_logs "$t"
 }
 
+# floor_result <name> <timeout-s> <floor args...>: one floor scenario (no
+# server involved), kept as $RES/floor_<name>.json. floor gets a --limit
+# below the timeout, so an overrun still ends with its own JSON line.
+floor_result() {
+  local name=$1 limit=$2 out rc
+  shift 2
+  out=$(timeout "$limit" "$FLOOR" "$@" --limit $((limit - 5)) 2>>"$TMP/floor.log")
+  rc=$?
+  out=$(printf '%s\n' "$out" | tail -n 1)
+  if [ "${out:0:1}" = "{" ]; then
+    printf '%s\n' "$out" > "$RES/floor_$name.json"
+  elif [ $rc = 124 ]; then
+    printf '{"failed":"timed out after %ss"}\n' "$limit" > "$RES/floor_$name.json"
+  else
+    printf '{"failed":"exit %s"}\n' "$rc" > "$RES/floor_$name.json"
+  fi
+  printf '  %-19s %3ss  %s\n' "floor_$name" "$((SECONDS - T_START))" \
+    "$(head -c 150 "$RES/floor_$name.json")" >&2
+}
+
+# The floors: what this machine's kernel does on loopback with no server,
+# so each target can be judged against it (docs/benchmarks.md, "Floors").
+run_floors() {
+  local n t rate
+  echo "== floor ==" >&2
+  for n in $FLOOR_NS; do
+    rate=$FAN_RATE
+    [ "$n" -ge 10000 ] && rate=$FAN_RATE_10K
+    for t in 1 2; do
+      floor_result "fanout_${n}_t$t" $((FLOOR_S + 60)) fanout --readers "$n" --threads $t \
+        --rate $rate --rounds $((rate * FLOOR_S))
+    done
+  done
+  for t in 0 1; do
+    floor_result "rtt_h$t" $((FLOOR_S + 30)) rtt --rate $OPEN_RATE --duration $FLOOR_S --hops $t
+  done
+  if [ -s "$TMP/floor.log" ]; then
+    mkdir -p "$ROOT/bench/out/$STAMP-logs"
+    cp "$TMP/floor.log" "$ROOT/bench/out/$STAMP-logs/floor.log"
+  fi
+}
+
 # Server, broker and loadgen logs (and any core) go next to the results.
 keep_logs() {
   local t=$1 keep=$ROOT/bench/out/$STAMP-logs/$1 f
@@ -224,6 +271,7 @@ printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%
   "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   > "$RES/machine.json"
 
+run_floors
 run_target hub
 if [ -f "$PEER_APP" ]; then
   run_target peer
