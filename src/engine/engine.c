@@ -401,7 +401,7 @@ static void flush(hub_engine_t *e)
         on_batch_done(b, e); /* nothing to write (duplicates only), or no store */
 }
 
-static void announce(hub_engine_t *e, hub_cmd_t *c, int stored_rc)
+static void announce(hub_engine_t *e, hub_cmd_t *c, int stored_rc, int more)
 {
     uint64_t now = hub_mono_us();
     double lat = (double)(now - c->recv_us) / 1e6;
@@ -410,6 +410,7 @@ static void announce(hub_engine_t *e, hub_cmd_t *c, int stored_rc)
     e->pub.seq = c->seq;
     e->pub.ts_ms = c->ts_ms;
     update_view(e, c);
+    e->view.more = more;
     for (int i = 0; i < e->nsubs; i++)
         e->subs[i].cb(&e->view, e->subs[i].ud);
     if (stored_rc == 0) {
@@ -426,6 +427,7 @@ static void on_batch_done(hub_batch_t *b, void *ud)
 {
     hub_engine_t *e = ud;
     hub_cmd_t *c, *next;
+    size_t left = b->nrecs; /* states still to announce: one per applied command */
 
     assert(b == e->inflight);
     e->inflight = NULL;
@@ -451,7 +453,10 @@ static void on_batch_done(hub_batch_t *b, void *ud)
             continue;
         }
         /* The lights follow memory either way; the sender learns the truth. */
-        announce(e, c, b->rc);
+        assert(left > 0);
+        announce(e, c, b->rc, left > 1);
+        if (left > 0)
+            left--;
         if (b->rc != 0) {
             hub_metric_inc(e->m_failed);
             hub_dedupe_remove(e->dedupe, c->cmd_id); /* a retry must apply */

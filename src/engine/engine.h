@@ -37,6 +37,7 @@ struct hub_view {
     const char *ws_json; /* hub_state_render_ws() of state */
     size_t ws_len;
     const hub_cmd_t *cmd; /* the command that made it; NULL at start-up */
+    int more;             /* more states of the same group commit follow at once */
 };
 
 typedef void (*hub_state_cb)(const hub_view_t *view, void *ud);
@@ -75,7 +76,9 @@ void hub_engine_on_room(hub_engine_t *e, void (*cb)(void *ud), void *ud);
 /* Register a subscriber called for every applied state in seq order, once
  * its batch has been through the store (at most 8). If the commit failed the
  * state is announced all the same (the lights follow memory; the next commit
- * saves it) but its sender is answered HUB_ESTORE. */
+ * saves it) but its sender is answered HUB_ESTORE. The states of one batch
+ * are announced in one go, view->more set on all but the last, so a
+ * subscriber may gather them and send once per batch. */
 void hub_engine_subscribe(hub_engine_t *e, hub_state_cb cb, void *ud);
 /* Forget every subscriber (before freeing them at shutdown). */
 void hub_engine_unsubscribe_all(hub_engine_t *e);

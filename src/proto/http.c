@@ -73,6 +73,15 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
             pss->want_close = 1;
         return;
     }
+    /* An answer from the engine (POST /rgb): nothing else writes on an
+     * HTTP/1 connection between request and answer, so write it now rather
+     * than wait a loop turn for POLLOUT; lws buffers a partial write and
+     * flushes it before anything else. pss may be gone after this. */
+    if (!pss->want_close && !lws_partial_buffered(wsi)) {
+        if (write_resp(wsi, pss) < 0)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
     lws_callback_on_writable(wsi);
 }
 

@@ -26,7 +26,6 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
@@ -81,6 +80,7 @@ struct hub_mqtt {
 
     int after_connack;            /* publish online + state once this read returns */
     size_t unacked;               /* state/error/presence publishes awaiting PUBACK */
+    uint64_t rx_done;             /* packets whose callback ran (see read_some) */
     int state_dirty;              /* a state publish was skipped (unacked too high) */
     int sub_mid_cmd, sub_mid_dev; /* mids of our SUBSCRIBEs, to name a refusal */
 
@@ -333,6 +333,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags)
 {
     hub_mqtt_t *m = ud;
 
+    m->rx_done++;
     if (rc != 0) {
         size_t n;
         snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
@@ -380,6 +381,7 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 {
     hub_mqtt_t *m = ud;
 
+    m->rx_done++;
     if (m->unacked > 0)
         m->unacked--;
     if (m->conn == C_CLOSING && mid == m->offline_mid)
@@ -390,6 +392,7 @@ static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n, const
 {
     hub_mqtt_t *m = ud;
 
+    m->rx_done++;
     for (int i = 0; i < n; i++) {
         if (granted[i] < 0x80)
             continue;
@@ -488,6 +491,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
     const char *id;
     size_t id_len;
 
+    m->rx_done++;
     if (strcmp(msg->topic, TOPIC_CMD) == 0)
         on_cmd(m, msg);
     else if (hub__mqtt_device_topic_id(msg->topic, &id, &id_len))
@@ -548,7 +552,8 @@ static void after_read(hub_mqtt_t *m)
 static void read_some(hub_mqtt_t *m)
 {
     for (int i = 0; i < READ_BURST; i++) {
-        int rc, err, avail = 0;
+        uint64_t done = m->rx_done;
+        int rc, err;
 
         if (m->conn != C_CLOSING && hub_engine_room(m->engine) == 0) {
             m->paused = 1; /* on_room (or the misc timer) resumes */
@@ -567,9 +572,11 @@ static void read_some(hub_mqtt_t *m)
         after_read(m);
         if (m->poll == NULL)
             return;
-        /* libmosquitto buffers nothing beyond the packet in progress, so the
-         * socket says whether another packet may be waiting. */
-        if (ioctl(mosquitto_socket(m->mosq), FIONREAD, &avail) != 0 || avail <= 0)
+        /* No callback ran: the socket was empty, or held part of a packet or
+         * one without a callback (PINGRESP). Stop; the poll is level
+         * triggered, so whatever is left brings us back. This costs one
+         * EAGAIN read per burst instead of an ioctl(FIONREAD) per packet. */
+        if (m->rx_done == done)
             return;
     }
 }

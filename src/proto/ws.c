@@ -1,10 +1,14 @@
 /* proto/ws.c - the /ws WebSocket: sessions, commands in, state fan-out.
  *
- * Fan-out serialises each state once into a refcounted frame and queues the
- * same bytes on every session's ring; each session writes from its ring when
- * lws says its socket is writable. A session whose oldest unsent frame is
- * older than DMX_WS_SLOW_MS, or whose ring holds DMX_WS_BACKLOG frames, is
- * disconnected (1008 "too slow") so it never holds up anyone else.
+ * Fan-out frames each state once (a server frame is unmasked, so the bytes
+ * are the same for every client) and gathers the states of one group commit
+ * into one buffer, which goes to every session in one write; a session that
+ * cannot take it at once queues the same refcounted buffer on its ring and
+ * writes from there when lws says its socket is writable. A session whose
+ * oldest unsent frame is older than DMX_WS_SLOW_MS, or whose ring holds
+ * DMX_WS_BACKLOG frames, is disconnected (1008 "too slow") so it never holds
+ * up anyone else. Every write is pre-framed (LWS_WRITE_RAW), so lws's own
+ * control frames (pong, close) can only go between whole frames.
  *
  * Threading: loop thread only.
  */
@@ -24,11 +28,16 @@
 #define SNDBUF_BYTES    (128 * 1024)
 #define WRITES_PER_TURN 32
 
+#define WS_HDR_MAX 10 /* RFC 6455 5.2: 2, 4 or 10 bytes without a mask */
+
+/* One or more complete WebSocket frames, shared by every session that has
+ * not written them yet. */
 typedef struct frame {
     int refs;
-    int broadcast; /* counts toward broadcast latency */
-    size_t len;
-    uint64_t t_us;       /* when it was queued */
+    int broadcast;       /* counts toward broadcast latency */
+    unsigned nframes;    /* WebSocket frames in buf */
+    size_t len, cap;     /* bytes after LWS_PRE, and room for them */
+    uint64_t t_us;       /* when its first state was announced */
     unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
 } frame_t;
 
@@ -38,6 +47,7 @@ typedef struct hub_ws_sess {
     hub_ws_hub_t *hub;
     frame_t **ring;
     size_t cap, head, count;
+    size_t frames; /* WebSocket frames in the ring (entries hold one or more) */
     char *rx;
     size_t rx_len, rx_cap;
     int rx_binary;
@@ -51,17 +61,59 @@ struct hub_ws_hub {
     sess_t *head;
     size_t nclients;
     int closing;
+    frame_t *pend; /* states of the batch being announced, not yet sent */
     hub_metric_t *m_slow, *m_latency, *m_errors;
 };
 
+/* Append one text frame holding data to *fp (created or grown as needed;
+ * only while nobody holds a reference to it). */
+static void frame_append(frame_t **fp, const char *data, size_t len, int broadcast)
+{
+    frame_t *f = *fp;
+    size_t need = (f ? f->len : 0) + WS_HDR_MAX + len;
+    unsigned char *h;
+    size_t n;
+
+    if (f == NULL || need > f->cap) {
+        size_t cap = f ? f->cap * 2 : 256;
+        while (cap < need)
+            cap *= 2;
+        f = hub_realloc(f, sizeof(*f) + LWS_PRE + cap);
+        if (*fp == NULL) {
+            f->refs = 0;
+            f->broadcast = broadcast;
+            f->nframes = 0;
+            f->len = 0;
+            f->t_us = hub_mono_us();
+        }
+        f->cap = cap;
+        *fp = f;
+    }
+    h = f->buf + LWS_PRE + f->len;
+    h[0] = 0x81; /* FIN, text */
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        n = 2;
+    } else if (len <= 0xffff) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        n = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        n = 10;
+    }
+    memcpy(h + n, data, len);
+    f->len += n + len;
+    f->nframes++;
+}
+
 static frame_t *frame_new(const char *data, size_t len, int broadcast)
 {
-    frame_t *f = hub_malloc(sizeof(*f) + LWS_PRE + len);
-    f->refs = 0;
-    f->broadcast = broadcast;
-    f->len = len;
-    f->t_us = hub_mono_us();
-    memcpy(f->buf + LWS_PRE, data, len);
+    frame_t *f = NULL;
+    frame_append(&f, data, len, broadcast);
     return f;
 }
 
@@ -78,6 +130,7 @@ static void ring_clear(sess_t *ss)
         ss->head = (ss->head + 1) % ss->cap;
         ss->count--;
     }
+    ss->frames = 0;
 }
 
 static void kill_sess(sess_t *ss, const char *why)
@@ -87,7 +140,7 @@ static void kill_sess(sess_t *ss, const char *why)
     ss->kill = 1;
     hub_metric_inc(ss->hub->m_slow);
     hub_log(HUB_LOG_WARN, "ws_slow_client", "{s:s,s:I}", "reason", why, "backlog",
-            (json_int_t)ss->count);
+            (json_int_t)ss->frames);
     ring_clear(ss);
     lws_callback_on_writable(ss->wsi);
     /* A socket that never drains never becomes writable: close it anyway. */
@@ -106,7 +159,7 @@ static void enqueue(sess_t *ss, frame_t *f, uint64_t now_us)
         kill_sess(ss, "behind by more than DMX_WS_SLOW_MS");
         return;
     }
-    if (ss->count >= (size_t)cfg->ws_backlog) {
+    if (ss->frames >= (size_t)cfg->ws_backlog) {
         kill_sess(ss, "backlog over DMX_WS_BACKLOG frames");
         return;
     }
@@ -122,14 +175,20 @@ static void enqueue(sess_t *ss, frame_t *f, uint64_t now_us)
     }
     ss->ring[(ss->head + ss->count) % ss->cap] = f;
     ss->count++;
+    ss->frames += f->nframes;
     f->refs++;
     if (ss->count == 1)
         lws_callback_on_writable(ss->wsi);
 }
 
+static void flush_pending(hub_ws_hub_t *h);
+
 static void send_private(sess_t *ss, const char *text, size_t len)
 {
-    frame_t *f = frame_new(text, len, 0);
+    frame_t *f;
+
+    flush_pending(ss->hub); /* states announced before it go out before it */
+    f = frame_new(text, len, 0);
     enqueue(ss, f, f->t_us);
     if (f->refs == 0)
         hub_free(f);
@@ -157,7 +216,7 @@ static int write_direct(sess_t *ss, frame_t *f, uint64_t now_us)
 {
     if (ss->kill || ss->count > 0 || lws_partial_buffered(ss->wsi))
         return 0;
-    if (lws_write(ss->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len) {
+    if (lws_write(ss->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_RAW) < (int)f->len) {
         lws_set_timeout(ss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         ss->kill = 1;
         return 1;
@@ -166,19 +225,30 @@ static int write_direct(sess_t *ss, frame_t *f, uint64_t now_us)
     return 1;
 }
 
-static void on_state(const hub_view_t *view, void *ud)
+/* Send the gathered states: one write per session per group commit. */
+static void flush_pending(hub_ws_hub_t *h)
 {
-    hub_ws_hub_t *h = ud;
-    frame_t *f;
+    frame_t *f = h->pend;
 
-    if (h->nclients == 0 || h->closing)
+    if (f == NULL)
         return;
-    f = frame_new(view->ws_json, view->ws_len, 1);
+    h->pend = NULL;
     for (sess_t *ss = h->head; ss != NULL; ss = ss->next)
         if (!write_direct(ss, f, f->t_us))
             enqueue(ss, f, f->t_us);
     if (f->refs == 0)
         hub_free(f);
+}
+
+static void on_state(const hub_view_t *view, void *ud)
+{
+    hub_ws_hub_t *h = ud;
+
+    if (h->nclients == 0 || h->closing)
+        return;
+    frame_append(&h->pend, view->ws_json, view->ws_len, 1);
+    if (!view->more)
+        flush_pending(h);
 }
 
 static double clients_fn(void *ud)
@@ -208,6 +278,7 @@ hub_ws_hub_t *hub__ws_hub_new(hub_server_t *s)
 
 void hub__ws_hub_free(hub_ws_hub_t *h)
 {
+    hub_free(h->pend);
     hub_free(h);
 }
 
@@ -450,12 +521,13 @@ static int on_writeable(sess_t *ss, struct lws *wsi)
     }
     while (ss->count > 0 && n++ < WRITES_PER_TURN) {
         frame_t *f = ss->ring[ss->head];
-        if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len)
+        if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_RAW) < (int)f->len)
             return -1;
         if (f->broadcast)
             hub_metric_observe(ss->hub->m_latency, (double)(now - f->t_us) / 1e6);
         ss->head = (ss->head + 1) % ss->cap;
         ss->count--;
+        ss->frames -= f->nframes;
         frame_unref(f);
         if (lws_partial_buffered(wsi))
             break;

@@ -268,3 +268,31 @@ def test_huge_integer_clamped_like_rest(hub, closer):
     c.send_text('{"type":"set","cmdId":"%s","r":100000000000000000000,"g":0,"b":0}' % ulid())
     st = next_state(c)
     assert (st["r"], st["g"], st["b"]) == (255, 0, 0)
+
+
+def test_burst_in_one_commit_arrives_frame_by_frame_in_order(hub, closer):
+    """States of one group commit go to each client in one write: every state
+    must still be its own well-formed frame, in seq order, none missing, and a
+    duplicate's ack must not overtake the states announced before it."""
+    n = 300
+    a, b = hub.ws(), hub.ws()
+    closer += [a, b]
+    assert next_state(a)["seq"] == 0 and next_state(b)["seq"] == 0
+    ids = [ulid() for _ in range(n)]
+    burst = [ws_frame(OP_TEXT, json.dumps(set_msg(i % 256, 1, 2, ids[i]))) for i in range(n)]
+    burst.insert(n // 2, ws_frame(OP_TEXT, json.dumps(set_msg(9, 9, 9, ids[0]))))  # duplicate
+    a.send_raw(b"".join(burst))  # one TCP write: the hub reads them in a few turns
+    seqs_b = [next_state(b)["seq"] for _ in range(n)]
+    assert seqs_b == list(range(1, n + 1))
+    seen, ack = 0, None
+    while seen < n or ack is None:
+        m = a.recv_json()
+        if m["type"] == "state":
+            assert m["seq"] == seen + 1, m
+            seen = m["seq"]
+        else:
+            assert m["type"] == "ack" and m["cmdId"] == ids[0], m
+            assert m["seq"] <= seen, f"ack for seq {m['seq']} before that state ({seen})"
+            ack = m
+    commits = hub.metrics().value("dmx_store_commits_total")
+    assert commits < n, f"{commits} commits for {n} commands: the burst was not batched"
