@@ -4,12 +4,14 @@
  *    each. A step holds when, at its end, the commands not yet answered and
  *    the server's queue are each below 100 ms worth of that rate (plus the
  *    connection count) and nothing was refused; the first step that fails
- *    ends the ramp. Sinks stay on throughout: a WS reader, an MQTT
- *    subscriber of the state topic, the server's store and MQTT publishing.
+ *    ends the ramp, and two more steps halve the gap between the last rate
+ *    that held and the first that did not. Sinks stay on throughout: a WS
+ *    reader, an MQTT subscriber of the state topic, the server's store and
+ *    MQTT publishing.
  * 2. Hold: the best rate for --hold s; latency from intended send times. A
  *    2 s step can pass at a rate that 30 s cannot (the store's WAL grows, the
- *    machine is shared): if the hold fails, it is tried once more at the step
- *    below, and the result says which rate held.
+ *    machine is shared): if the hold fails, it is tried once more at the
+ *    next lower rate that passed, and the result says which rate held.
  * 3. Overload: --over-mult x that rate for --over s, round-robin over REST,
  *    two WS writers and MQTT. What the loadgen cannot even put on the wire
  *    (bounded queues) is counted as unsent, not as commands.
@@ -40,6 +42,7 @@
 #define WS_QUEUE_MAX      5000
 #define MQTT_INFLIGHT_MAX 20000
 #define READER_ID         100
+#define BISECT_STEPS      2
 
 enum { PH_IDLE, PH_RAMP, PH_HOLD, PH_OVER };
 
@@ -436,24 +439,42 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
 
     /* 1. Ramp. */
     json_t *steps = json_array();
-    double best = 0;
+    double best = 0, below = 0, failed = 0;
     for (double rate = o->start_rate; rate <= o->max_rate; rate *= 1.5) {
         run_phase(&loop, &r, &pace, PH_RAMP, rate, o->step_s, &res);
         json_array_append_new(steps, phase_json(&res, &r, &pace));
         settle(&loop, &r, 5);
-        if (!res.pass)
+        if (!res.pass) {
+            failed = rate;
             break;
+        }
+        below = best;
         best = rate;
+    }
+    /* x1.5 steps leave the limit anywhere in a 50 % band: halve it twice. */
+    for (int i = 0; i < BISECT_STEPS && best > 0 && failed > 0; i++) {
+        double rate = (best + failed) / 2;
+        run_phase(&loop, &r, &pace, PH_RAMP, rate, o->step_s, &res);
+        json_array_append_new(steps, phase_json(&res, &r, &pace));
+        settle(&loop, &r, 5);
+        if (res.pass) {
+            below = best;
+            best = rate;
+        } else {
+            failed = rate;
+        }
     }
     int found = best > 0;
     if (!found)
         best = o->start_rate / 2;
+    if (below <= 0)
+        below = best / 1.5;
 
     /* 2. Hold (a second try one step lower if the first does not hold). */
     lg_snap_t sh0;
     json_t *holds = json_array(), *hold = NULL;
     for (int attempt = 0; attempt < 2; attempt++) {
-        double rate = attempt == 0 ? best : best / 1.5;
+        double rate = attempt == 0 ? best : below;
         lg_snap_take(o, &sh0);
         run_phase(&loop, &r, &pace, PH_HOLD, rate, o->hold_s, &res);
         hold = phase_json(&res, &r, &pace);
