@@ -213,6 +213,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
     }
 
     hub_server_deps_t sd = {.loop = &app->loop,
+                            .inbox = app->inbox,
                             .cfg = cfg,
                             .engine = app->engine,
                             .metrics = app->metrics,
@@ -271,7 +272,6 @@ void hub_app_free(hub_app_t *app)
         for (int i = 0; i < 100 && !hub_server_closed(app->server); i++)
             uv_run(&app->loop, UV_RUN_NOWAIT);
     }
-    hub_server_free(app->server);
     hub_ola_free(app->ola); /* sends the blackout */
     if (app->engine != NULL)
         hub_engine_close_store(app->engine);
@@ -280,6 +280,7 @@ void hub_app_free(hub_app_t *app)
     if (app->inbox != NULL)
         hub_inbox_drain(app->inbox);
     hub_engine_free(app->engine);
+    hub_server_free(app->server); /* after the engine: it answers into the contexts */
     hub_mqtt_free(app->mqtt);
     if (app->inbox != NULL)
         hub_inbox_close(app->inbox);

@@ -46,6 +46,8 @@ static const struct entry table[] = {
     {"DMX_OLA_FPS", K_INT, F(ola_fps), "44", 1, 1000, "Max frame rate for OLA"},
     {"DMX_HTTP_HOST", K_STR, F(http_host), "0.0.0.0", 0, 0, "HTTP/WebSocket listen address"},
     {"DMX_HTTP_PORT", K_INT, F(http_port), "8080", 1, 65535, "HTTP/WebSocket listen port"},
+    {"DMX_HTTP_THREADS", K_INT, F(http_threads), "0", 0, 64,
+     "Threads serving HTTP/WebSocket connections (0: one per CPU core, at most 8)"},
     {"DMX_DATA_DIR", K_STR, F(data_dir), "./data", 0, 0, "Directory of showhub.db"},
     {"DMX_API_KEY", K_OSTR, F(api_key), NULL, 0, 0,
      "Require this key (x-api-key header, ?token= on /ws); unset: accept and audit"},

@@ -38,6 +38,7 @@ typedef struct hub_config {
     int ws_slow_ms;        /* a WS client this far behind is dropped */
     int ws_backlog;        /* frames queued per WS client before it is dropped */
     int max_body;          /* bytes, REST body and WS frame limit */
+    int http_threads;      /* HTTP/WebSocket contexts; 0 = one per core (at most 8) */
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

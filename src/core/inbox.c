@@ -73,3 +73,8 @@ void hub_inbox_close(hub_inbox_t *in)
     hub_inbox_drain(in);
     uv_close((uv_handle_t *)&in->async, on_closed);
 }
+
+int hub_inbox_is_handle(const hub_inbox_t *in, const uv_handle_t *h)
+{
+    return in != NULL && h == (const uv_handle_t *)&in->async;
+}

@@ -29,5 +29,7 @@ void hub_inbox_drain(hub_inbox_t *inbox);
 /* Close the async handle; messages still queued are run first. Frees inbox
  * when the handle has closed (uv_close semantics: run the loop after). */
 void hub_inbox_close(hub_inbox_t *inbox);
+/* 1 if h is the inbox's own handle (to tell it apart when walking a loop). */
+int hub_inbox_is_handle(const hub_inbox_t *inbox, const uv_handle_t *h);
 
 #endif

@@ -281,6 +281,11 @@ void hub_cmd_detach(hub_cmd_t *cmd)
     cmd->ud = NULL;
 }
 
+hub_metric_t *hub_engine_refused_counter(hub_engine_t *e)
+{
+    return e->m_refused;
+}
+
 size_t hub_engine_room(const hub_engine_t *e)
 {
     if (e->stopping)

@@ -68,6 +68,10 @@ void hub_engine_free(hub_engine_t *e);
 int hub_engine_submit(hub_engine_t *e, hub_cmd_t *cmd);
 /* The adapter that submitted cmd no longer waits for it (its client left). */
 void hub_cmd_detach(hub_cmd_t *cmd);
+/* dmx_engine_refused_total, for an adapter that refuses a command on the
+ * engine's behalf before it reaches the queue (its own bound); counting is
+ * thread-safe. */
+hub_metric_t *hub_engine_refused_counter(hub_engine_t *e);
 /* Free room in the queue (for adapters that can apply back-pressure). */
 size_t hub_engine_room(const hub_engine_t *e);
 /* Called when room goes from 0 to > 0, so a paused adapter resumes. */

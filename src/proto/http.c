@@ -1,9 +1,10 @@
 /* proto/http.c - REST routes: /rgb, /healthz, /readyz, /metrics, /devices.
  *
- * Every response is staged on the connection and written from
- * LWS_CALLBACK_HTTP_WRITEABLE (headers first, then the body), so an answer
- * that arrives later from the engine (POST /rgb waits until its command is
- * durable) goes out the same way as an immediate one.
+ * Runs on a network context's thread (proto_int.h). A response is written
+ * from the lws callback that asked for it when it can be, else staged on
+ * the connection; answers from the loop thread (POST /rgb waits until its
+ * command is durable; /readyz, /metrics and /devices read the loop's state)
+ * arrive through proto/relay.c and are written when they do.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -28,12 +29,19 @@ static void resp_reset(hub_http_resp_t *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* The connection no longer waits: an answer that still comes is dropped. */
+static void drop_pending(hub_pss_t *pss)
+{
+    if (pss->pending == NULL)
+        return;
+    pss->pending->conn = NULL;
+    hub__peer_release(pss->pending);
+    pss->pending = NULL;
+}
+
 static void pss_reset(hub_pss_t *pss)
 {
-    if (pss->pending != NULL) {
-        hub_cmd_detach(pss->pending);
-        pss->pending = NULL;
-    }
+    drop_pending(pss);
     hub_free(pss->body);
     pss->body = NULL;
     pss->body_len = pss->body_cap = 0;
@@ -147,19 +155,17 @@ static void method_not_allowed(struct lws *wsi, hub_pss_t *pss, const char *allo
 
 /* --- POST /rgb ------------------------------------------------------------ */
 
-static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
+static void answer_cmd(hub_pss_t *pss, const hub_answer_t *a)
 {
-    hub_pss_t *pss = ud;
     char body[512];
     int n;
 
-    pss->pending = NULL;
-    switch (outcome) {
+    switch (a->outcome) {
     case HUB_CMD_APPLIED:
     case HUB_CMD_DUPLICATE:
         n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"state\":%.*s}",
-                     outcome == HUB_CMD_APPLIED ? "applied" : "duplicate", (int)view->rgb_len,
-                     view->rgb_json);
+                     a->outcome == HUB_CMD_APPLIED ? "applied" : "duplicate", (int)a->len,
+                     a->body ? a->body : "null");
         hub__http_respond(pss->wsi, pss, 200, "application/json", body, (size_t)n);
         return;
     case HUB_EDROPPED:
@@ -175,6 +181,11 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
                       "durably, retry (see the hub's log: store_commit_failed)",
                       NULL);
         return;
+    case HUB_EOVERLOAD:
+        hub__http_add_header(pss, "retry-after:", "1");
+        respond_error(pss->wsi, pss, 503,
+                      "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later", NULL);
+        return;
     default:
         hub__http_add_header(pss, "retry-after:", "1");
         respond_error(pss->wsi, pss, 503, "shutting down: retry against the restarted hub", NULL);
@@ -182,7 +193,27 @@ static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, voi
     }
 }
 
-static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+/* An answer from the loop thread for this connection. pss may be gone when
+ * this returns (the response completes the exchange). */
+void hub__http_answer(hub_pss_t *pss, const hub_answer_t *a)
+{
+    int is_cmd = pss->method == HUB_M_POST;
+
+    drop_pending(pss);
+    if (is_cmd)
+        answer_cmd(pss, a);
+    else
+        hub__http_respond(pss->wsi, pss, a->status, a->ctype, a->body ? a->body : "", a->len);
+}
+
+/* Hand the rest of this exchange to the loop thread (POST /rgb, pages). */
+static hub_peer_t *wait_for_loop(hub_net_t *net, hub_pss_t *pss)
+{
+    pss->pending = hub__peer_new(net, pss, 0);
+    return pss->pending;
+}
+
+static void submit_rgb(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
     hub_parse_err_t perr;
     hub_cmd_t *cmd;
@@ -201,27 +232,15 @@ static void submit_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         return;
     }
     cmd->recv_us = hub_mono_us();
-    cmd->done = on_cmd_done;
-    cmd->ud = pss;
-    rc = hub_engine_submit(s->d.engine, cmd);
-    if (rc != 0) {
-        hub_cmd_free(cmd);
-        hub__http_add_header(pss, "retry-after:", "1");
-        respond_error(wsi, pss, 503,
-                      rc == HUB_EOVERLOAD
-                          ? "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later"
-                          : "shutting down: retry against the restarted hub",
-                      NULL);
-        return;
-    }
-    pss->pending = cmd;
+    hub__relay_submit(net, wait_for_loop(net, pss), cmd);
 }
 
 /* Decide at header time what a POST /rgb will get; the body is read either
  * way (unless too large or streamed: then the answer closes the connection)
  * so the connection stays usable. */
-static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+static void begin_post_rgb(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
+    hub_server_t *s = net->s;
     char buf[256];
     int max = s->d.cfg->max_body;
     int clen_present = hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, buf, sizeof(buf)) > 0;
@@ -255,7 +274,7 @@ static void begin_post_rgb(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         if (pss->body_error)
             respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
         else
-            submit_rgb(s, wsi, pss);
+            submit_rgb(net, wsi, pss);
     }
 }
 
@@ -271,9 +290,9 @@ static int busy(hub_pss_t *pss)
     return 1;
 }
 
-static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void *in, size_t len)
+static int on_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const void *in, size_t len)
 {
-    size_t max = (size_t)s->d.cfg->max_body;
+    size_t max = (size_t)net->s->d.cfg->max_body;
     if (busy(pss))
         return 0;
     if (pss->body_error || pss->resp.status)
@@ -292,7 +311,7 @@ static int on_body(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const void 
     return 0;
 }
 
-static void on_body_done(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+static void on_body_done(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
     if (busy(pss) || pss->resp.status)
         return;
@@ -300,64 +319,10 @@ static void on_body_done(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
         return;
     }
-    submit_rgb(s, wsi, pss);
+    submit_rgb(net, wsi, pss);
 }
 
 /* --- the other routes ------------------------------------------------------ */
-
-static void get_readyz(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
-{
-    json_t *o = json_object();
-    int ready = 1;
-    char why[256];
-    size_t depth = hub_engine_queue_depth(s->d.engine);
-
-    if (s->d.mqtt != NULL) {
-        json_object_set_new(o, "mqtt", json_string(hub_mqtt_status(s->d.mqtt)));
-        if (!hub_mqtt_connected(s->d.mqtt))
-            ready = 0;
-    } else {
-        json_object_set_new(o, "mqtt", json_string("disabled (DMX_MQTT_ENABLED=false)"));
-    }
-    json_object_set_new(o, "queue_depth", json_integer((json_int_t)depth));
-    if (depth > 0)
-        ready = 0;
-    if (s->d.ready != NULL) {
-        why[0] = '\0';
-        if (!s->d.ready(s->d.ready_ud, why, sizeof(why))) {
-            ready = 0;
-            json_object_set_new(o, "store", json_string(why));
-        }
-    }
-    if (s->closing)
-        ready = 0;
-    json_object_set_new(o, "status", json_string(ready ? "ready" : "not ready"));
-    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    hub__http_respond(wsi, pss, ready ? 200 : 503, "application/json", text, strlen(text));
-    free(text);
-    json_decref(o);
-}
-
-static void get_metrics(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
-{
-    size_t len;
-    char *text = hub_metrics_render(s->d.metrics, &len);
-    hub__http_respond(wsi, pss, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-    hub_free(text);
-}
-
-static void get_devices(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
-{
-    size_t len;
-    char *text;
-    if (s->d.mqtt == NULL) {
-        hub__http_respond(wsi, pss, 200, "application/json", "[]", 2);
-        return;
-    }
-    text = hub_mqtt_devices_json(s->d.mqtt, &len);
-    hub__http_respond(wsi, pss, 200, "application/json", text, len);
-    hub_free(text);
-}
 
 static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 {
@@ -369,8 +334,9 @@ static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
     hub__http_respond(wsi, pss, 204, "application/json", "", 0);
 }
 
-static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const char *uri)
+static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *uri)
 {
+    hub_server_t *s = net->s;
     int m;
 
     if (busy(pss))
@@ -393,10 +359,12 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
     }
     if (strcmp(uri, "/rgb") == 0) {
         if (m == HUB_M_GET || m == HUB_M_HEAD) {
-            const hub_view_t *v = hub_engine_view(s->d.engine);
-            hub__http_respond(wsi, pss, 200, "application/json", v->rgb_json, v->rgb_len);
+            char json[HUB_JSON_MAX];
+            uint64_t seq;
+            size_t n = hub__snapshot_get(s, 1, json, &seq);
+            hub__http_respond(wsi, pss, 200, "application/json", json, n);
         } else if (m == HUB_M_POST) {
-            begin_post_rgb(s, wsi, pss);
+            begin_post_rgb(net, wsi, pss);
         } else {
             method_not_allowed(wsi, pss, "GET, POST, OPTIONS");
         }
@@ -404,11 +372,11 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
     }
     static const struct {
         const char *path;
-        void (*fn)(hub_server_t *, struct lws *, hub_pss_t *);
+        int what;
     } gets[] = {
-        {"/readyz", get_readyz},
-        {"/metrics", get_metrics},
-        {"/devices", get_devices},
+        {"/readyz", HUB_Q_READYZ},
+        {"/metrics", HUB_Q_METRICS},
+        {"/devices", HUB_Q_DEVICES},
     };
     if (strcmp(uri, "/healthz") == 0) {
         if (m == HUB_M_GET || m == HUB_M_HEAD)
@@ -421,7 +389,7 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
         if (strcmp(uri, gets[i].path) != 0)
             continue;
         if (m == HUB_M_GET || m == HUB_M_HEAD)
-            gets[i].fn(s, wsi, pss);
+            hub__relay_query(net, wait_for_loop(net, pss), gets[i].what);
         else
             method_not_allowed(wsi, pss, "GET");
         return 0;
@@ -432,7 +400,7 @@ static int on_request(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const ch
         return 0;
     }
     if (m == HUB_M_GET || m == HUB_M_HEAD) {
-        int rc = hub__http_static(s, wsi, pss, uri);
+        int rc = hub__http_static(net, wsi, pss, uri);
         if (rc != 0)
             return rc < 0 ? -1 : 0;
     }
@@ -529,26 +497,26 @@ static int leave(struct lws *wsi, hub_pss_t *pss, int rc)
     return rc;
 }
 
-int hub__http_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons reason,
+int hub__http_callback(hub_net_t *net, struct lws *wsi, enum lws_callback_reasons reason,
                        hub_pss_t *pss, void *in, size_t len)
 {
     int rc;
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (s->closing)
+        if (net->closing || atomic_load(&net->s->closing))
             return -1;
         pss->want_close = 0;
         enter(pss);
-        rc = on_request(s, wsi, pss, (const char *)in);
+        rc = on_request(net, wsi, pss, (const char *)in);
         return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_BODY:
         enter(pss);
-        rc = on_body(s, wsi, pss, in, len);
+        rc = on_body(net, wsi, pss, in, len);
         return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         enter(pss);
-        on_body_done(s, wsi, pss);
+        on_body_done(net, wsi, pss);
         return leave(wsi, pss, 0);
     case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;

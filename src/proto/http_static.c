@@ -49,8 +49,9 @@ static int safe_path(const char *p)
     return 1;
 }
 
-int hub__http_static(hub_server_t *s, struct lws *wsi, hub_pss_t *pss, const char *path)
+int hub__http_static(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *path)
 {
+    hub_server_t *s = net->s;
     static const char no_cache[] = "cache-control: no-cache\r\n"
                                    "x-content-type-options: nosniff\r\n";
     char full[1024];

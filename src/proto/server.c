@@ -1,54 +1,35 @@
-/* proto/server.c - the lws context on the libuv loop and the protocol
- * callback that routes each event to the HTTP or the WebSocket side. */
+/* proto/server.c - the HTTP + WebSocket server: listener, network contexts,
+ * and what they share (the latest state, the fan-out of each batch).
+ *
+ * The loop thread owns the listening socket and hands each accepted
+ * connection to the next network context in turn (net.c), each on a thread
+ * of its own, so HTTP parsing, answers and WebSocket writes spread over the
+ * cores while the engine stays the single writer on the loop thread. See
+ * docs/decisions/network-threads.md.
+ *
+ * Threading: everything here on the loop thread, except hub__snapshot_get.
+ */
 #include "proto/server.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <sys/resource.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "proto/proto_int.h"
 
-static int on_event(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
-{
-    struct lws_context *ctx = lws_get_context(wsi);
-    hub_server_t *s = ctx ? lws_context_user(ctx) : NULL;
-
-    if (s == NULL)
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    switch (reason) {
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    case LWS_CALLBACK_ESTABLISHED:
-    case LWS_CALLBACK_RECEIVE:
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_CLOSED:
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        return hub__ws_callback(s, wsi, reason, user, in, len);
-    default: return hub__http_callback(s, wsi, reason, user, in, len);
-    }
-}
-
-static const struct lws_protocols protocols[] = {
-    /* First protocol: gets plain HTTP and any WS upgrade without a subprotocol.
-     * rx buffer 512: lws allocates it per connection; commands are < 200 bytes
-     * and ws.c joins longer messages from fragments (10,000 clients: -35 MB).
-     * tx_packet_size: without it lws sends at most rx buffer + 20 bytes per
-     * write and queues the rest for POLLOUT (7 KB of /metrics took 14 writes). */
-    {"showhub", on_event, sizeof(hub_pss_t), 512, 0, NULL, 128 * 1024},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-
-/* Server-side keepalive: ping an idle WebSocket after 30 s, drop it at 60 s. */
-static const lws_retry_bo_t idle_policy = {
-    .secs_since_valid_ping = 30,
-    .secs_since_valid_hangup = 60,
-};
+#define ACCEPT_BURST     64
+#define LISTEN_BACKLOG   4096
+#define ACCEPT_PAUSE_MS  100
+#define MAX_NETS_DEFAULT 8
+#define EMFILE_LOG_US    10000000u
 
 static void on_lws_log(int level, const char *line)
 {
@@ -60,12 +41,58 @@ static void on_lws_log(int level, const char *line)
     hub_log(level == LLL_ERR ? HUB_LOG_ERROR : HUB_LOG_WARN, "lws", "{s:s}", "msg", msg);
 }
 
-static int can_bind(const char *host, int port, char *err, size_t errlen)
+/* ---- the latest state ---------------------------------------------------- */
+
+static void snapshot_set(hub_snapshot_t *sn, const hub_view_t *v)
+{
+    pthread_mutex_lock(&sn->lock);
+    sn->seq = v->seq;
+    sn->rgb_len = v->rgb_len < HUB_JSON_MAX ? v->rgb_len : HUB_JSON_MAX - 1;
+    memcpy(sn->rgb_json, v->rgb_json, sn->rgb_len);
+    sn->rgb_json[sn->rgb_len] = '\0';
+    sn->ws_len = v->ws_len < HUB_JSON_MAX ? v->ws_len : HUB_JSON_MAX - 1;
+    memcpy(sn->ws_json, v->ws_json, sn->ws_len);
+    sn->ws_json[sn->ws_len] = '\0';
+    pthread_mutex_unlock(&sn->lock);
+}
+
+size_t hub__snapshot_get(hub_server_t *s, int rgb, char *buf, uint64_t *seq)
+{
+    hub_snapshot_t *sn = &s->snap;
+    size_t n;
+
+    pthread_mutex_lock(&sn->lock);
+    n = rgb ? sn->rgb_len : sn->ws_len;
+    memcpy(buf, rgb ? sn->rgb_json : sn->ws_json, n + 1);
+    *seq = sn->seq;
+    pthread_mutex_unlock(&sn->lock);
+    return n;
+}
+
+/* Every announced state, before its sender is answered. */
+static void on_state(const hub_view_t *view, void *ud)
+{
+    hub_server_t *s = ud;
+
+    snapshot_set(&s->snap, view);
+    hub__fanout_state(s, view);
+}
+
+static double ws_clients_fn(void *ud)
+{
+    return (double)atomic_load(&((hub_server_t *)ud)->ws_clients);
+}
+
+/* ---- the listener ---------------------------------------------------------- */
+
+static int open_listener(hub_server_t *s, const char *host, int port, char *err, size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
     char sport[16];
     int rc, fd, one = 1, e = 0;
 
@@ -78,109 +105,190 @@ static int can_bind(const char *host, int port, char *err, size_t errlen)
                  host, gai_strerror(rc));
         return -1;
     }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
         e = errno;
-    if (fd >= 0)
-        close(fd);
     freeaddrinfo(res);
-    if (e == 0)
-        return 0;
-    snprintf(err, errlen, "cannot listen on %s:%d: %s; %s", host, port, strerror(e),
-             e == EADDRINUSE
-                 ? "another process uses the port: stop it or set DMX_HTTP_PORT"
-                 : "set DMX_HTTP_HOST to a local address or DMX_HTTP_PORT to a free port");
-    return -1;
+    if (e != 0) {
+        if (fd >= 0)
+            close(fd);
+        snprintf(err, errlen, "cannot listen on %s:%d: %s; %s", host, port, strerror(e),
+                 e == EADDRINUSE
+                     ? "another process uses the port: stop it or set DMX_HTTP_PORT"
+                     : "set DMX_HTTP_HOST to a local address or DMX_HTTP_PORT to a free port");
+        return -1;
+    }
+    s->listen_fd = fd;
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
+}
+
+static void on_accept(uv_poll_t *p, int status, int events);
+
+static void on_accept_pause(uv_timer_t *t)
+{
+    hub_server_t *s = t->data;
+    if (!atomic_load(&s->closing))
+        uv_poll_start(s->listen_poll, UV_READABLE, on_accept);
+}
+
+static void on_accept(uv_poll_t *p, int status, int events)
+{
+    hub_server_t *s = p->data;
+    int one = 1;
+
+    for (int i = 0; i < ACCEPT_BURST; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The backlog keeps the rest; try again once descriptors free up. */
+                uint64_t now = hub_mono_us();
+                if (now - s->emfile_logged_us > EMFILE_LOG_US) {
+                    s->emfile_logged_us = now;
+                    hub_log(HUB_LOG_WARN, "http_accept_paused", "{s:s,s:s}", "error",
+                            strerror(errno), "hint",
+                            "out of file descriptors: raise the open-files limit (ulimit -n)");
+                }
+                uv_poll_stop(s->listen_poll);
+                uv_timer_start(s->accept_pause, on_accept_pause, ACCEPT_PAUSE_MS, 0);
+            }
+            return; /* EAGAIN, or a connection that died in the backlog */
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        hub__net_adopt(s->nets[s->next_net], fd);
+        s->next_net = (s->next_net + 1) % s->nnets;
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static int net_count(const hub_config_t *cfg)
+{
+    long n = cfg->http_threads;
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        if (n > MAX_NETS_DEFAULT)
+            n = MAX_NETS_DEFAULT;
+    }
+    return n < 1 ? 1 : (int)n;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    hub_free(h);
 }
 
 int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err, size_t errlen)
 {
-    struct lws_context_creation_info info;
-    void *loops[1];
-    struct rlimit rl;
+    static const double lat[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5};
     hub_server_t *s = hub_calloc(1, sizeof(*s));
+    hub_metrics_t *m = deps->metrics;
+    int rc;
 
     s->d = *deps;
-    s->m_requests =
-        hub_metrics_counter(deps->metrics, "dmx_http_requests_total", "HTTP requests answered");
-    s->m_auth_fail =
-        hub_metrics_counter(deps->metrics, "dmx_auth_failures_total",
-                            "Requests and WebSocket handshakes refused for the API key");
-    s->ws = hub__ws_hub_new(s);
-
+    s->listen_fd = -1;
+    pthread_mutex_init(&s->snap.lock, NULL);
+    snapshot_set(&s->snap, hub_engine_view(deps->engine));
+    s->m_requests = hub_metrics_counter(m, "dmx_http_requests_total", "HTTP requests answered");
+    s->m_auth_fail = hub_metrics_counter(
+        m, "dmx_auth_failures_total", "Requests and WebSocket handshakes refused for the API key");
+    hub_metrics_gauge_fn(m, "dmx_ws_clients", "Connected WebSocket clients", ws_clients_fn, s);
+    s->m_ws_slow = hub_metrics_counter(m, "dmx_ws_slow_dropped_total",
+                                       "WebSocket clients disconnected for being too slow");
+    s->m_ws_errors =
+        hub_metrics_counter(m, "dmx_ws_errors_total", "Error frames sent to WebSocket clients");
+    s->m_ws_latency =
+        hub_metrics_histogram(m, "dmx_ws_broadcast_latency_seconds",
+                              "From a state being announced to its frame being written to a client",
+                              lat, sizeof(lat) / sizeof(lat[0]));
+    s->m_refused = hub_engine_refused_counter(deps->engine);
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
-    memset(&info, 0, sizeof(info));
-    info.port = deps->cfg->http_port;
-    info.iface = deps->cfg->http_host;
-    info.protocols = protocols;
-    info.user = s;
-    info.pcontext = &s->ctx;
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (strchr(deps->cfg->http_host, ':') == NULL)
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    loops[0] = deps->loop;
-    info.foreign_loops = loops;
-    info.retry_and_idle_policy = &idle_policy;
-    info.keepalive_timeout = 5;
-    info.timeout_secs = 10;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        info.fd_limit_per_thread = (unsigned int)rl.rlim_cur;
-    info.max_http_header_pool = 1024;
 
-    /* lws answers a failed bind with a context that has no vhost, and that
-     * context cannot be destroyed cleanly on a foreign loop; so try the bind
-     * first and say what to do. */
-    if (can_bind(deps->cfg->http_host, deps->cfg->http_port, err, errlen) != 0) {
-        hub__ws_hub_free(s->ws);
-        hub_free(s);
-        return HUB_EINVAL;
+    if (open_listener(s, deps->cfg->http_host, deps->cfg->http_port, err, errlen) != 0) {
+        rc = HUB_EINVAL;
+        goto fail;
     }
-    s->ctx = lws_create_context(&info);
-    if (s->ctx != NULL && (s->vhost = lws_get_vhost_by_name(s->ctx, "default")) == NULL) {
-        /* Lost a race for the port after can_bind(): nothing sane to unwind. */
-        hub_log(HUB_LOG_ERROR, "startup_failed", "{s:s}", "error", "HTTP listener vanished");
-        hub_log_flush();
-        _exit(1);
+    s->nnets = net_count(deps->cfg);
+    s->nets = hub_calloc((size_t)s->nnets, sizeof(*s->nets));
+    for (int i = 0; i < s->nnets; i++) {
+        rc = hub__net_new(&s->nets[i], s, i, err, errlen);
+        if (rc < 0)
+            goto fail;
     }
-    if (s->ctx == NULL) {
-        snprintf(err, errlen,
-                 "cannot listen on %s:%d (is the port in use or the address not local?); "
-                 "set DMX_HTTP_HOST / DMX_HTTP_PORT",
-                 deps->cfg->http_host, deps->cfg->http_port);
-        hub__ws_hub_free(s->ws);
-        hub_free(s);
-        return HUB_EINVAL;
+    for (int i = 0; i < s->nnets; i++) {
+        rc = hub__net_start(s->nets[i]);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot start network thread %d: %s", i, strerror(-rc));
+            goto fail;
+        }
     }
+    s->listen_poll = hub_calloc(1, sizeof(*s->listen_poll));
+    uv_poll_init(deps->loop, s->listen_poll, s->listen_fd);
+    s->listen_poll->data = s;
+    s->accept_pause = hub_calloc(1, sizeof(*s->accept_pause));
+    uv_timer_init(deps->loop, s->accept_pause);
+    s->accept_pause->data = s;
+    uv_poll_start(s->listen_poll, UV_READABLE, on_accept);
+    hub_engine_subscribe(deps->engine, on_state, s);
+    hub_log(HUB_LOG_INFO, "http_contexts", "{s:i}", "threads", s->nnets);
     *out = s;
     return 0;
+
+fail:
+    hub_server_free(s);
+    return rc;
 }
 
 int hub_server_port(const hub_server_t *s)
 {
-    return s->vhost ? lws_get_vhost_listen_port(s->vhost) : s->d.cfg->http_port;
+    return s->port;
 }
 
 void hub_server_close(hub_server_t *s)
 {
-    if (s->closing || s->ctx == NULL)
+    if (atomic_exchange(&s->closing, 1))
         return;
-    s->closing = 1;
-    hub__ws_close_all(s->ws);
-    lws_context_destroy(s->ctx); /* finishes on the loop; sets s->ctx = NULL */
+    if (s->listen_poll != NULL)
+        uv_poll_stop(s->listen_poll);
+    if (s->accept_pause != NULL)
+        uv_timer_stop(s->accept_pause);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    s->listen_fd = -1;
+    for (int i = 0; i < s->nnets; i++)
+        hub__net_close(s->nets[i]);
 }
 
 int hub_server_closed(const hub_server_t *s)
 {
-    return s->ctx == NULL;
+    int done = 1;
+    for (int i = 0; i < s->nnets; i++)
+        if (!hub__net_closed(s->nets[i]))
+            done = 0;
+    return done;
 }
 
 void hub_server_free(hub_server_t *s)
 {
     if (s == NULL)
         return;
-    if (s->ctx != NULL)
-        lws_context_destroy(s->ctx);
-    hub__ws_hub_free(s->ws);
+    for (int i = 0; i < s->nnets; i++)
+        hub__net_free(s->nets[i]);
+    s->nets_joined = 1;
+    hub_free(s->nets);
+    s->nets = NULL;
+    s->nnets = 0;
+    hub__fanout_free(s);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->listen_poll != NULL)
+        uv_close((uv_handle_t *)s->listen_poll, free_handle);
+    if (s->accept_pause != NULL)
+        uv_close((uv_handle_t *)s->accept_pause, free_handle);
+    pthread_mutex_destroy(&s->snap.lock);
     hub_free(s);
 }

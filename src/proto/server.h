@@ -1,8 +1,12 @@
-/* proto/server.h - the HTTP + WebSocket server (libwebsockets on the loop).
+/* proto/server.h - the HTTP + WebSocket server (libwebsockets on libuv).
  *
- * One lws context joins the libuv loop as a foreign loop. One protocol
- * handles both roles: REST routes and static files (proto/http.c, http_static.c)
- * and the /ws WebSocket (proto/ws.c). Threading: loop thread only.
+ * The loop thread listens and hands connections round-robin to
+ * DMX_HTTP_THREADS network contexts, each an lws context on a libuv loop of
+ * its own, on a thread of its own. One
+ * protocol handles both roles: REST routes and static files (proto/http.c,
+ * http_static.c) and the /ws WebSocket (proto/ws.c). Contexts reach the
+ * engine only by messages through the loop thread's inbox (proto/relay.c).
+ * Threading: these functions on the loop thread only.
  */
 #ifndef HUB_PROTO_SERVER_H
 #define HUB_PROTO_SERVER_H
@@ -12,6 +16,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/inbox.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
 #include "proto/mqtt.h"
@@ -20,6 +25,7 @@ typedef struct hub_server hub_server_t;
 
 typedef struct hub_server_deps {
     uv_loop_t *loop;
+    hub_inbox_t *inbox; /* the loop thread's: commands and page requests come here */
     const hub_config_t *cfg;
     hub_engine_t *engine;
     hub_metrics_t *metrics;
@@ -35,6 +41,8 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
  * afterwards for lws to finish; hub_server_closed() tells when it has. */
 void hub_server_close(hub_server_t *s);
 int hub_server_closed(const hub_server_t *s);
+/* Join the network threads and free. Call after the engine is freed: its
+ * last answers go to the contexts, which must still exist to drop them. */
 void hub_server_free(hub_server_t *s);
 int hub_server_port(const hub_server_t *s);
 

@@ -1,16 +1,19 @@
 /* proto/ws.c - the /ws WebSocket: sessions, commands in, state fan-out.
  *
- * Fan-out frames each state once (a server frame is unmasked, so the bytes
- * are the same for every client) and gathers the states of one group commit
- * into one buffer, which goes to every session in one write; a session that
- * cannot take it at once queues the same refcounted buffer on its ring and
- * writes from there when lws says its socket is writable. A session whose
- * oldest unsent frame is older than DMX_WS_SLOW_MS, or whose ring holds
- * DMX_WS_BACKLOG frames, is disconnected (1008 "too slow") so it never holds
- * up anyone else. Every write is pre-framed (LWS_WRITE_RAW), so lws's own
- * control frames (pong, close) can only go between whole frames.
+ * Runs on a network context's thread (proto_int.h). The loop thread frames
+ * the states of each group commit into one buffer (ws_fanout.c) and posts it
+ * to every context; here it goes to each session in one write, or, for a
+ * session that cannot take it at once, onto the session's ring of the same
+ * refcounted buffers, written when lws says the socket is writable. A
+ * session whose oldest unsent frame is older than DMX_WS_SLOW_MS, or whose
+ * ring holds DMX_WS_BACKLOG frames, is disconnected (1008 "too slow") so it
+ * never holds up anyone else. Every write is pre-framed (LWS_WRITE_RAW), so
+ * lws's own control frames (pong, close) can only go between whole frames.
  *
- * Threading: loop thread only.
+ * A new session's first frame is the latest state (the snapshot); broadcast
+ * frames it already covers are skipped, so its stream has no gap and no
+ * repeat. Commands go to the engine through proto/relay.c; an applied one is
+ * answered by its state, anything else by an ack or error frame.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,110 +26,39 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "proto/frame.h"
 #include "proto/proto_int.h"
 
 #define SNDBUF_BYTES    (128 * 1024)
 #define WRITES_PER_TURN 32
 
-#define WS_HDR_MAX 10 /* RFC 6455 5.2: 2, 4 or 10 bytes without a mask */
-
-/* One or more complete WebSocket frames, shared by every session that has
- * not written them yet. */
-typedef struct frame {
-    int refs;
-    int broadcast;       /* counts toward broadcast latency */
-    unsigned nframes;    /* WebSocket frames in buf */
-    size_t len, cap;     /* bytes after LWS_PRE, and room for them */
-    uint64_t t_us;       /* when its first state was announced */
-    unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
-} frame_t;
-
 typedef struct hub_ws_sess {
     struct hub_ws_sess *next, *prev;
     struct lws *wsi;
     hub_ws_hub_t *hub;
-    frame_t **ring;
+    hub_frame_t **ring;
     size_t cap, head, count;
-    size_t frames; /* WebSocket frames in the ring (entries hold one or more) */
+    size_t frames;     /* WebSocket frames in the ring (entries hold one or more) */
+    uint64_t last_seq; /* the newest state this session has been given */
+    hub_peer_t *peer;  /* commands' way back to this session */
     char *rx;
     size_t rx_len, rx_cap;
     int rx_binary;
-    hub_cmd_t **pending; /* commands waiting for the engine */
-    size_t npending, cappending;
     int kill;
 } sess_t;
 
 struct hub_ws_hub {
+    hub_net_t *net;
     hub_server_t *s;
     sess_t *head;
     size_t nclients;
     int closing;
-    frame_t *pend; /* states of the batch being announced, not yet sent */
-    hub_metric_t *m_slow, *m_latency, *m_errors;
 };
-
-/* Append one text frame holding data to *fp (created or grown as needed;
- * only while nobody holds a reference to it). */
-static void frame_append(frame_t **fp, const char *data, size_t len, int broadcast)
-{
-    frame_t *f = *fp;
-    size_t need = (f ? f->len : 0) + WS_HDR_MAX + len;
-    unsigned char *h;
-    size_t n;
-
-    if (f == NULL || need > f->cap) {
-        size_t cap = f ? f->cap * 2 : 256;
-        while (cap < need)
-            cap *= 2;
-        f = hub_realloc(f, sizeof(*f) + LWS_PRE + cap);
-        if (*fp == NULL) {
-            f->refs = 0;
-            f->broadcast = broadcast;
-            f->nframes = 0;
-            f->len = 0;
-            f->t_us = hub_mono_us();
-        }
-        f->cap = cap;
-        *fp = f;
-    }
-    h = f->buf + LWS_PRE + f->len;
-    h[0] = 0x81; /* FIN, text */
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-        n = 2;
-    } else if (len <= 0xffff) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        n = 4;
-    } else {
-        h[1] = 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-        n = 10;
-    }
-    memcpy(h + n, data, len);
-    f->len += n + len;
-    f->nframes++;
-}
-
-static frame_t *frame_new(const char *data, size_t len, int broadcast)
-{
-    frame_t *f = NULL;
-    frame_append(&f, data, len, broadcast);
-    return f;
-}
-
-static void frame_unref(frame_t *f)
-{
-    if (--f->refs <= 0)
-        hub_free(f);
-}
 
 static void ring_clear(sess_t *ss)
 {
     while (ss->count > 0) {
-        frame_unref(ss->ring[ss->head]);
+        hub__frame_unref(ss->ring[ss->head]);
         ss->head = (ss->head + 1) % ss->cap;
         ss->count--;
     }
@@ -138,7 +70,7 @@ static void kill_sess(sess_t *ss, const char *why)
     if (ss->kill)
         return;
     ss->kill = 1;
-    hub_metric_inc(ss->hub->m_slow);
+    hub_metric_inc(ss->hub->s->m_ws_slow);
     hub_log(HUB_LOG_WARN, "ws_slow_client", "{s:s,s:I}", "reason", why, "backlog",
             (json_int_t)ss->frames);
     ring_clear(ss);
@@ -149,13 +81,15 @@ static void kill_sess(sess_t *ss, const char *why)
 
 /* Queue f on ss. Grows the ring up to the backlog limit (small clients stay
  * small: 10,000 sessions must fit in a few MB). */
-static void enqueue(sess_t *ss, frame_t *f, uint64_t now_us)
+static void enqueue(sess_t *ss, hub_frame_t *f, uint64_t now_us)
 {
     const hub_config_t *cfg = ss->hub->s->d.cfg;
 
     if (ss->kill)
         return;
-    if (ss->count > 0 && now_us - ss->ring[ss->head]->t_us > (uint64_t)cfg->ws_slow_ms * 1000) {
+    /* Frames are made on other threads, so a head newer than now is age 0. */
+    if (ss->count > 0 && now_us > ss->ring[ss->head]->t_us &&
+        now_us - ss->ring[ss->head]->t_us > (uint64_t)cfg->ws_slow_ms * 1000) {
         kill_sess(ss, "behind by more than DMX_WS_SLOW_MS");
         return;
     }
@@ -165,7 +99,7 @@ static void enqueue(sess_t *ss, frame_t *f, uint64_t now_us)
     }
     if (ss->count == ss->cap) {
         size_t ncap = ss->cap ? ss->cap * 2 : 4;
-        frame_t **nr = hub_malloc(ncap * sizeof(*nr));
+        hub_frame_t **nr = hub_malloc(ncap * sizeof(*nr));
         for (size_t i = 0; i < ss->count; i++)
             nr[i] = ss->ring[(ss->head + i) % ss->cap];
         hub_free(ss->ring);
@@ -176,22 +110,17 @@ static void enqueue(sess_t *ss, frame_t *f, uint64_t now_us)
     ss->ring[(ss->head + ss->count) % ss->cap] = f;
     ss->count++;
     ss->frames += f->nframes;
-    f->refs++;
+    hub__frame_ref(f, 1);
     if (ss->count == 1)
         lws_callback_on_writable(ss->wsi);
 }
 
-static void flush_pending(hub_ws_hub_t *h);
-
 static void send_private(sess_t *ss, const char *text, size_t len)
 {
-    frame_t *f;
-
-    flush_pending(ss->hub); /* states announced before it go out before it */
-    f = frame_new(text, len, 0);
-    enqueue(ss, f, f->t_us);
-    if (f->refs == 0)
-        hub_free(f);
+    hub_frame_t *f = hub__frame_new(text, len);
+    enqueue(ss, f, hub_mono_us());
+    if (atomic_load(&f->refs) == 0)
+        hub__frame_free(f);
 }
 
 static void send_error(sess_t *ss, const char *cmd_id, const char *msg, const char *field)
@@ -200,7 +129,7 @@ static void send_error(sess_t *ss, const char *cmd_id, const char *msg, const ch
                           cmd_id && cmd_id[0] ? json_string(cmd_id) : json_null(), "error", msg,
                           "field", field ? field : "");
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    hub_metric_inc(ss->hub->m_errors);
+    hub_metric_inc(ss->hub->s->m_ws_errors);
     send_private(ss, text, strlen(text));
     free(text);
     json_decref(o);
@@ -209,10 +138,10 @@ static void send_error(sess_t *ss, const char *cmd_id, const char *msg, const ch
 /* Write f to ss at once when nothing is waiting ahead of it: one write()
  * instead of asking lws for a writable callback, which costs two epoll_ctl
  * and a loop turn per client per state. Only from outside lws callbacks
- * (states are announced from the engine's idle and store completions). A
+ * (broadcasts arrive through the context's inbox). A
  * partial write is buffered by lws; frames after it queue in the ring, where
  * their age counts towards DMX_WS_SLOW_MS. Returns 1 if written. */
-static int write_direct(sess_t *ss, frame_t *f, uint64_t now_us)
+static int write_direct(sess_t *ss, hub_frame_t *f)
 {
     if (ss->kill || ss->count > 0 || lws_partial_buffered(ss->wsi))
         return 0;
@@ -221,64 +150,42 @@ static int write_direct(sess_t *ss, frame_t *f, uint64_t now_us)
         ss->kill = 1;
         return 1;
     }
-    hub_metric_observe(ss->hub->m_latency, (double)(hub_mono_us() - now_us) / 1e6);
+    if (f->broadcast)
+        hub_metric_observe(ss->hub->s->m_ws_latency, (double)(hub_mono_us() - f->t_us) / 1e6);
     return 1;
 }
 
-/* Send the gathered states: one write per session per group commit. */
-static void flush_pending(hub_ws_hub_t *h)
+/* One batch's states (posted by ws_fanout.c) to every session here. */
+void hub__ws_deliver(hub_ws_hub_t *h, hub_frame_t *f)
 {
-    frame_t *f = h->pend;
+    uint64_t last = f->seq0 + f->nframes - 1, now = hub_mono_us();
 
-    if (f == NULL)
+    if (h->closing)
         return;
-    h->pend = NULL;
-    for (sess_t *ss = h->head; ss != NULL; ss = ss->next)
-        if (!write_direct(ss, f, f->t_us))
-            enqueue(ss, f, f->t_us);
-    if (f->refs == 0)
-        hub_free(f);
+    for (sess_t *ss = h->head; ss != NULL; ss = ss->next) {
+        hub_frame_t *g = f;
+        if (last <= ss->last_seq)
+            continue; /* its first frame was newer */
+        if (f->seq0 <= ss->last_seq)
+            g = hub__frame_tail(f, ss->last_seq + 1);
+        ss->last_seq = last;
+        if (!write_direct(ss, g))
+            enqueue(ss, g, now);
+        if (g != f && atomic_load(&g->refs) == 0)
+            hub__frame_free(g);
+    }
 }
 
-static void on_state(const hub_view_t *view, void *ud)
+hub_ws_hub_t *hub__ws_hub_new(hub_net_t *net)
 {
-    hub_ws_hub_t *h = ud;
-
-    if (h->nclients == 0 || h->closing)
-        return;
-    frame_append(&h->pend, view->ws_json, view->ws_len, 1);
-    if (!view->more)
-        flush_pending(h);
-}
-
-static double clients_fn(void *ud)
-{
-    return (double)((hub_ws_hub_t *)ud)->nclients;
-}
-
-hub_ws_hub_t *hub__ws_hub_new(hub_server_t *s)
-{
-    static const double lat[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                 0.01,   0.025,   0.05,   0.1,   0.25,   0.5};
     hub_ws_hub_t *h = hub_calloc(1, sizeof(*h));
-    h->s = s;
-    hub_metrics_gauge_fn(s->d.metrics, "dmx_ws_clients", "Connected WebSocket clients", clients_fn,
-                         h);
-    h->m_slow = hub_metrics_counter(s->d.metrics, "dmx_ws_slow_dropped_total",
-                                    "WebSocket clients disconnected for being too slow");
-    h->m_errors = hub_metrics_counter(s->d.metrics, "dmx_ws_errors_total",
-                                      "Error frames sent to WebSocket clients");
-    h->m_latency =
-        hub_metrics_histogram(s->d.metrics, "dmx_ws_broadcast_latency_seconds",
-                              "From a state being announced to its frame being written to a client",
-                              lat, sizeof(lat) / sizeof(lat[0]));
-    hub_engine_subscribe(s->d.engine, on_state, h);
+    h->net = net;
+    h->s = net->s;
     return h;
 }
 
 void hub__ws_hub_free(hub_ws_hub_t *h)
 {
-    hub_free(h->pend);
     hub_free(h);
 }
 
@@ -289,49 +196,40 @@ void hub__ws_close_all(hub_ws_hub_t *h)
 
 /* --- commands from a client ------------------------------------------------ */
 
-static void pending_remove(sess_t *ss, hub_cmd_t *cmd)
+/* The fate of a command this session sent (not sent for an applied one:
+ * the broadcast state says it). */
+void hub__ws_answer(struct hub_ws_sess *ss, const hub_answer_t *a)
 {
-    for (size_t i = 0; i < ss->npending; i++)
-        if (ss->pending[i] == cmd) {
-            ss->pending[i] = ss->pending[--ss->npending];
-            return;
-        }
-}
-
-static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
-{
-    sess_t *ss = ud;
     char buf[256];
 
-    pending_remove(ss, cmd);
-    if (outcome == HUB_CMD_APPLIED)
-        return; /* the broadcast state frame is the answer */
-    if (outcome == HUB_CMD_DUPLICATE) {
+    if (a->outcome == HUB_CMD_APPLIED)
+        return;
+    if (a->outcome == HUB_CMD_DUPLICATE) {
         int n =
             snprintf(buf, sizeof(buf),
                      "{\"type\":\"ack\",\"status\":\"duplicate\",\"cmdId\":\"%s\",\"seq\":%llu}",
-                     cmd->cmd_id, (unsigned long long)view->seq);
+                     a->cmd_id, (unsigned long long)a->seq);
         send_private(ss, buf, (size_t)n);
         return;
     }
-    send_error(ss, cmd->cmd_id,
-               outcome == HUB_EDROPPED
+    send_error(ss, a->cmd_id,
+               a->outcome == HUB_EDROPPED
                    ? "dropped: the command queue was full and this was its oldest ui command "
                      "(overload policy); send again"
-               : outcome == HUB_ESTORE ? "not durable: the store could not commit; send again"
-                                       : "shutting down: reconnect and send again",
+               : a->outcome == HUB_ESTORE ? "not durable: the store could not commit; send again"
+               : a->outcome == HUB_EOVERLOAD
+                   ? "overloaded: the command queue is full (DMX_QUEUE_SIZE); send again"
+                   : "shutting down: reconnect and send again",
                "");
 }
 
 static void on_message(sess_t *ss, const char *text, size_t len)
 {
-    hub_server_t *s = ss->hub->s;
     json_error_t jerr;
     hub_parse_err_t perr;
     hub_cmd_t *cmd;
     json_t *obj, *type;
     char msg[256];
-    int rc;
 
     obj = json_loadb(text, len, HUB_CMD_JSON_FLAGS, &jerr);
     if (obj == NULL) {
@@ -355,23 +253,7 @@ static void on_message(sess_t *ss, const char *text, size_t len)
         send_error(ss, perr.cmd_id, perr.msg, perr.field);
     } else {
         cmd->recv_us = hub_mono_us();
-        cmd->done = on_cmd_done;
-        cmd->ud = ss;
-        rc = hub_engine_submit(s->d.engine, cmd);
-        if (rc != 0) {
-            send_error(ss, cmd->cmd_id,
-                       rc == HUB_EOVERLOAD
-                           ? "overloaded: the command queue is full (DMX_QUEUE_SIZE); send again"
-                           : "shutting down: reconnect and send again",
-                       "");
-            hub_cmd_free(cmd);
-        } else {
-            if (ss->npending == ss->cappending) {
-                ss->cappending = ss->cappending ? ss->cappending * 2 : 4;
-                ss->pending = hub_realloc(ss->pending, ss->cappending * sizeof(*ss->pending));
-            }
-            ss->pending[ss->npending++] = cmd;
-        }
+        hub__relay_submit(ss->hub->net, ss->peer, cmd);
     }
     json_decref(obj);
 }
@@ -436,11 +318,12 @@ static int reject(struct lws *wsi, int status, const char *why)
     return -1;
 }
 
-static int confirm_upgrade(hub_server_t *s, struct lws *wsi, const char *proto)
+static int confirm_upgrade(hub_net_t *net, struct lws *wsi, const char *proto)
 {
+    hub_server_t *s = net->s;
     char buf[512];
 
-    if (s->closing)
+    if (net->closing || atomic_load(&s->closing))
         return -1;
     if (proto == NULL || strcmp(proto, "websocket") != 0)
         return reject(wsi, 400, "only WebSocket upgrades are accepted");
@@ -458,13 +341,14 @@ static int confirm_upgrade(hub_server_t *s, struct lws *wsi, const char *proto)
     return 0;
 }
 
-static void on_established(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
+static void on_established(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
-    hub_ws_hub_t *h = s->ws;
+    hub_ws_hub_t *h = net->ws;
     sess_t *ss = hub_calloc(1, sizeof(*ss));
     int fd = lws_get_socket_fd(wsi);
     int sndbuf = SNDBUF_BYTES;
-    const hub_view_t *v = hub_engine_view(s->d.engine);
+    char json[HUB_JSON_MAX];
+    size_t n;
 
     /* A bounded kernel buffer keeps "behind" measurable: beyond it, frames
      * wait in our ring where their age is known. */
@@ -480,7 +364,12 @@ static void on_established(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         h->head->prev = ss;
     h->head = ss;
     h->nclients++;
-    send_private(ss, v->ws_json, v->ws_len);
+    ss->peer = hub__peer_new(net, ss, 1);
+    /* Counted before the snapshot is read: the loop thread frames states
+     * only while someone is counted, and one it skipped is in the snapshot. */
+    atomic_fetch_add(&net->s->ws_clients, 1);
+    n = hub__snapshot_get(net->s, 0, json, &ss->last_seq);
+    send_private(ss, json, n);
 }
 
 static void on_closed(hub_pss_t *pss)
@@ -491,8 +380,9 @@ static void on_closed(hub_pss_t *pss)
     if (ss == NULL)
         return;
     h = ss->hub;
-    for (size_t i = 0; i < ss->npending; i++)
-        hub_cmd_detach(ss->pending[i]);
+    ss->peer->conn = NULL; /* answers still on their way are dropped */
+    hub__peer_release(ss->peer);
+    atomic_fetch_sub(&h->s->ws_clients, 1);
     if (ss->prev)
         ss->prev->next = ss->next;
     else
@@ -503,7 +393,6 @@ static void on_closed(hub_pss_t *pss)
     ring_clear(ss);
     hub_free(ss->ring);
     hub_free(ss->rx);
-    hub_free(ss->pending);
     hub_free(ss);
     pss->ws = NULL;
 }
@@ -520,15 +409,15 @@ static int on_writeable(sess_t *ss, struct lws *wsi)
         return -1;
     }
     while (ss->count > 0 && n++ < WRITES_PER_TURN) {
-        frame_t *f = ss->ring[ss->head];
+        hub_frame_t *f = ss->ring[ss->head];
         if (lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_RAW) < (int)f->len)
             return -1;
         if (f->broadcast)
-            hub_metric_observe(ss->hub->m_latency, (double)(now - f->t_us) / 1e6);
+            hub_metric_observe(ss->hub->s->m_ws_latency, (double)(now - f->t_us) / 1e6);
         ss->head = (ss->head + 1) % ss->cap;
         ss->count--;
         ss->frames -= f->nframes;
-        frame_unref(f);
+        hub__frame_unref(f);
         if (lws_partial_buffered(wsi))
             break;
     }
@@ -537,12 +426,12 @@ static int on_writeable(sess_t *ss, struct lws *wsi)
     return 0;
 }
 
-int hub__ws_callback(hub_server_t *s, struct lws *wsi, enum lws_callback_reasons reason,
+int hub__ws_callback(hub_net_t *net, struct lws *wsi, enum lws_callback_reasons reason,
                      hub_pss_t *pss, void *in, size_t len)
 {
     switch (reason) {
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(s, wsi, (const char *)in);
-    case LWS_CALLBACK_ESTABLISHED: on_established(s, wsi, pss); return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return confirm_upgrade(net, wsi, (const char *)in);
+    case LWS_CALLBACK_ESTABLISHED: on_established(net, wsi, pss); return 0;
     case LWS_CALLBACK_RECEIVE: return pss->ws ? on_receive(pss->ws, wsi, in, len) : -1;
     case LWS_CALLBACK_SERVER_WRITEABLE: return pss->ws ? on_writeable(pss->ws, wsi) : 0;
     case LWS_CALLBACK_CLOSED: on_closed(pss); return 0;

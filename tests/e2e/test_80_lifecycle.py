@@ -22,6 +22,7 @@ ALL_VARS = {
     "DMX_DATA_DIR": "./data", "DMX_API_KEY": None, "DMX_LOG_LEVEL": "info",
     "DMX_MQTT_ENABLED": "true", "DMX_WEB_DIR": None, "DMX_STORE_SYNC": "full",
     "DMX_JOURNAL_RETENTION": "100000", "DMX_WS_SLOW_MS": "200", "DMX_WS_BACKLOG": "1024",
+    "DMX_HTTP_THREADS": "0",
 }
 
 
@@ -57,6 +58,7 @@ def test_version():
     ("DMX_CMD_DEDUPE_CAPACITY", "1.5"), ("DMX_OLA_ENABLED", "maybe"),
     ("DMX_MQTT_ENABLED", "2"), ("DMX_OLA_FPS", "0"), ("DMX_LOG_LEVEL", "loud"),
     ("DMX_STORE_SYNC", "sometimes"), ("DMX_WS_SLOW_MS", "-1"),
+    ("DMX_HTTP_THREADS", "65"), ("DMX_HTTP_THREADS", "-1"), ("DMX_HTTP_THREADS", "two"),
     ("DMX_QUEUE_SIZE", "99999999999999999999")])
 def test_bad_config_exits_2_naming_the_variable(tmp_path, var, value):
     env = {"DMX_HTTP_HOST": "127.0.0.1", "DMX_HTTP_PORT": str(free_port()),
