@@ -10,8 +10,9 @@
  *    MQTT publishing.
  * 2. Hold: the best rate for --hold s; latency from intended send times. A
  *    2 s step can pass at a rate that 30 s cannot (the store's WAL grows, the
- *    machine is shared): if the hold fails, it is tried once more at the
- *    next lower rate that passed, and the result says which rate held.
+ *    machine is shared): if the hold fails, it is tried once more 15 %
+ *    lower (or at the next lower rate that passed, if closer), and the
+ *    result says which rate held.
  * 3. Overload: --over-mult x that rate for --over s, round-robin over REST,
  *    two WS writers and MQTT. What the loadgen cannot even put on the wire
  *    (bounded queues) is counted as unsent, not as commands.
@@ -43,6 +44,7 @@
 #define MQTT_INFLIGHT_MAX 20000
 #define READER_ID         100
 #define BISECT_STEPS      2
+#define HOLD_FALLBACK     0.85
 
 enum { PH_IDLE, PH_RAMP, PH_HOLD, PH_OVER };
 
@@ -467,8 +469,10 @@ int lg_scn_sustain(const lg_opts_t *o, json_t *out)
     int found = best > 0;
     if (!found)
         best = o->start_rate / 2;
-    if (below <= 0)
-        below = best / 1.5;
+    /* The fallback hold: 15 % under the best step, or the step below if
+     * that is closer (a 30 s hold can fail just above the limit). */
+    if (below < best * HOLD_FALLBACK)
+        below = best * HOLD_FALLBACK;
 
     /* 2. Hold (a second try one step lower if the first does not hold). */
     lg_snap_t sh0;
