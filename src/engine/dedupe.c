@@ -6,6 +6,7 @@
  */
 #include "engine/dedupe.h"
 
+#include <assert.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -23,7 +24,8 @@ typedef struct entry {
 
 struct hub_dedupe {
     entry_t *pool;
-    entry_t *free_list; /* linked through hnext */
+    size_t pool_used;   /* entries of pool handed out at least once */
+    entry_t *free_list; /* released entries, linked through hnext */
     entry_t **buckets;
     size_t nbuckets; /* power of two */
     size_t capacity, size;
@@ -58,11 +60,9 @@ hub_dedupe_t *hub_dedupe_new(size_t capacity, uint64_t ttl_ms)
     while (d->nbuckets < capacity * 2)
         d->nbuckets <<= 1;
     d->buckets = hub_calloc(d->nbuckets, sizeof(entry_t *));
+    /* Entries are handed out in order and only released ones are listed:
+     * the pool's pages stay untouched (not resident) until used. */
     d->pool = hub_calloc(capacity, sizeof(entry_t));
-    for (size_t i = 0; i < capacity; i++) {
-        d->pool[i].hnext = d->free_list;
-        d->free_list = &d->pool[i];
-    }
     if (getrandom(&d->seed, sizeof(d->seed), GRND_NONBLOCK) != sizeof(d->seed))
         d->seed = (uint64_t)(uintptr_t)d ^ 0x5bd1e995u;
     return d;
@@ -184,8 +184,13 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
         drop(d, d->age_head);
     if (d->size >= d->capacity)
         drop(d, d->oldest);
-    e = d->free_list;
-    d->free_list = e->hnext;
+    if (d->free_list != NULL) {
+        e = d->free_list;
+        d->free_list = e->hnext;
+    } else {
+        assert(d->pool_used < d->capacity); /* size < capacity: one is left */
+        e = &d->pool[d->pool_used++];
+    }
     memcpy(e->id, id, HUB_ULID_LEN);
     e->id[HUB_ULID_LEN] = '\0';
     e->seen_ms = seen_ms;
