@@ -9,7 +9,7 @@ add_executable(loadgen
   ${HUB_BENCH_DIR}/lg_ws.c ${HUB_BENCH_DIR}/lg_mqtt.c
   ${HUB_BENCH_DIR}/lg_scn_rest.c ${HUB_BENCH_DIR}/lg_scn_fanout.c
   ${HUB_BENCH_DIR}/lg_scn_mqtt.c ${HUB_BENCH_DIR}/lg_scn_sustain.c
-  ${HUB_BENCH_DIR}/lg_scn_ready.c)
+  ${HUB_BENCH_DIR}/lg_scn_ready.c ${HUB_BENCH_DIR}/nofile.c)
 target_compile_options(loadgen PRIVATE ${HUB_WARNINGS})
 target_link_libraries(loadgen PRIVATE PkgConfig::UV PkgConfig::LWS PkgConfig::MOSQ
                       PkgConfig::JANSSON Threads::Threads m)

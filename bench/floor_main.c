@@ -9,6 +9,7 @@
  * few socket and clock helpers both scenarios use (floor.h).
  */
 #include "floor.h"
+#include "nofile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,17 +42,6 @@ static void usage(FILE *f)
           "  both:   --tail S [2]  wait for stragglers after the last due time\n"
           "          --limit S     wall-clock bound [the run's length + 120 s]\n",
           f);
-}
-
-static int raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    return (int)rl.rlim_cur;
 }
 
 /* The backstop: a run that overruns --limit still ends with a JSON line. */
@@ -163,7 +153,7 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     alarm((unsigned)o.limit_s + 1);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    int nofile = raise_nofile();
+    int nofile = bench_raise_nofile();
 
     json_t *out = json_object();
     json_object_set_new(out, "scenario", json_string(scn));

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include "lg.h"
+#include "nofile.h"
 
 static void usage(FILE *f)
 {
@@ -38,17 +38,6 @@ static void usage(FILE *f)
           "  --hold S [30]  --over S [10]  --over-mult X [10]\n"
           "  --since-us T   wait-ready: epoch microseconds when the server was exec'd\n",
           f);
-}
-
-static int raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    return (int)rl.rlim_cur;
 }
 
 int main(int argc, char **argv)
@@ -125,7 +114,7 @@ int main(int argc, char **argv)
         snprintf(o.src_tab[i], sizeof(o.src_tab[i]), "127.0.0.%u", (unsigned)(i + 1) & 255u);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-    int nofile = raise_nofile();
+    int nofile = bench_raise_nofile();
     mosquitto_lib_init();
 
     json_t *out = json_object();

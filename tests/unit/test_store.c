@@ -165,15 +165,22 @@ static void load_ok(hub_store_t *s, hub_restore_t *r)
         fail_msg("load: %s", err);
 }
 
-/* Open, load, start, write the batches one after another, close. */
-static void write_batches(env_t *e, hub_batch_t **bs, int n)
+/* Open, load (discarding what is restored), start. */
+static hub_store_t *start_ok(env_t *e)
 {
-    done_log_t *d = bs[0]->done_ud;
     hub_store_t *s = open_ok(e);
     hub_restore_t r;
     load_ok(s, &r);
     hub_restore_free(&r);
     assert_int_equal(hub_store_start(s, e->inbox), 0);
+    return s;
+}
+
+/* Open, load, start, write the batches one after another, close. */
+static void write_batches(env_t *e, hub_batch_t **bs, int n)
+{
+    done_log_t *d = bs[0]->done_ud;
+    hub_store_t *s = start_ok(e);
     const hub_persist_ops_t *ops = hub_store_persist_ops(s);
     for (int i = 0; i < n; i++) {
         int before = d->n;
@@ -286,11 +293,7 @@ static void test_roundtrip_restores_exactly(void **state)
     b2->state.universes[0].slots[511] = 42;
 
     /* Both queued before the thread reports either: completions in order. */
-    hub_store_t *s = open_ok(e);
-    hub_restore_t r;
-    load_ok(s, &r);
-    hub_restore_free(&r);
-    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    hub_store_t *s = start_ok(e);
     const hub_persist_ops_t *ops = hub_store_persist_ops(s);
     ops->submit(ops->ctx, b1);
     ops->submit(ops->ctx, b2);
@@ -318,6 +321,7 @@ static void test_roundtrip_restores_exactly(void **state)
     hub_metrics_free(e->metrics);
     e->metrics = hub_metrics_new();
     s = open_ok(e);
+    hub_restore_t r;
     load_ok(s, &r);
     assert_int_equal(r.found, 1);
     assert_int_equal(r.state.seq, 5);
@@ -391,11 +395,7 @@ static void test_rows_of_a_failed_batch_are_written_later(void **state)
     memcpy(&b3->state.fixtures, &b2->state.fixtures, sizeof(b2->state.fixtures));
     b3->state.nfixtures = 2;
 
-    hub_store_t *s = open_ok(e);
-    hub_restore_t r;
-    load_ok(s, &r);
-    hub_restore_free(&r);
-    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    hub_store_t *s = start_ok(e);
     const hub_persist_ops_t *ops = hub_store_persist_ops(s);
     ops->submit(ops->ctx, b1);
     wait_done(e, &d, 1);
@@ -408,6 +408,7 @@ static void test_rows_of_a_failed_batch_are_written_later(void **state)
     hub_store_close(s);
 
     s = open_ok(e);
+    hub_restore_t r;
     load_ok(s, &r);
     const hub_fixture_t *f = hub_state_fixture(&r.state, "wash");
     assert_non_null(f);
@@ -432,11 +433,7 @@ static void test_wal_checkpointed_in_background(void **state)
 
     e->cfg.checkpoint_frames = FRAMES;
     snprintf(wal, sizeof(wal), "%s-wal", e->db_path);
-    hub_store_t *s = open_ok(e);
-    hub_restore_t r;
-    load_ok(s, &r);
-    hub_restore_free(&r);
-    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    hub_store_t *s = start_ok(e);
     const hub_persist_ops_t *ops = hub_store_persist_ops(s);
     for (int i = 0; i < N; i++) {
         hub_batch_t *b = make_batch((uint64_t)i + 1, 1, 1000 + (uint64_t)i, &d);
@@ -472,11 +469,7 @@ static void test_close_finishes_queued_batch(void **state)
     done_log_t d = {0};
     hub_batch_t *b = make_batch(1, 1, 5000, &d);
 
-    hub_store_t *s = open_ok(e);
-    hub_restore_t r;
-    load_ok(s, &r);
-    hub_restore_free(&r);
-    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    hub_store_t *s = start_ok(e);
     hub_store_persist_ops(s)->submit(s, b);
     hub_store_close(s); /* the completion is posted even so */
     wait_done(e, &d, 1);
@@ -575,11 +568,7 @@ static void test_failed_batch_rolls_back(void **state)
     b2->recs[1].seq = 2;
     b2->state.universes[0].slots[0] = 77;
 
-    hub_store_t *s = open_ok(e);
-    hub_restore_t r;
-    load_ok(s, &r);
-    hub_restore_free(&r);
-    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    hub_store_t *s = start_ok(e);
     const hub_persist_ops_t *ops = hub_store_persist_ops(s);
     ops->submit(ops->ctx, b1);
     wait_done(e, &d, 1);
