@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -268,9 +269,13 @@ void hub_app_free(hub_app_t *app)
     if (app->engine != NULL)
         hub_engine_unsubscribe_all(app->engine);
     if (app->server != NULL && !hub_server_closed(app->server)) {
+        /* The network threads must be done before the engine goes: they
+         * post commands to it. Bounded: at most ~2 s. */
         hub_server_close(app->server);
-        for (int i = 0; i < 100 && !hub_server_closed(app->server); i++)
+        for (int i = 0; i < 2000 && !hub_server_closed(app->server); i++) {
             uv_run(&app->loop, UV_RUN_NOWAIT);
+            usleep(1000);
+        }
     }
     hub_ola_free(app->ola); /* sends the blackout */
     if (app->engine != NULL)
