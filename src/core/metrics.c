@@ -10,7 +10,7 @@
 
 #include "core/mem.h"
 
-#define MAX_BOUNDS 24
+#define MAX_BOUNDS HUB_METRIC_MAX_BOUNDS
 
 enum kind { COUNTER, GAUGE, GAUGE_FN, HISTOGRAM };
 
@@ -122,17 +122,55 @@ void hub_metric_set(hub_metric_t *g, double v)
     atomic_store_explicit(&g->bits, dbits(v), memory_order_relaxed);
 }
 
+static size_t bucket_of(const hub_metric_t *h, double v);
+
 void hub_metric_observe(hub_metric_t *h, double v)
 {
-    size_t i = 0;
-    while (i < h->nbounds && v > h->bounds[i])
-        i++;
+    size_t i = bucket_of(h, v);
     atomic_fetch_add_explicit(&h->buckets[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     uint64_t old = atomic_load_explicit(&h->bits, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&h->bits, &old, dbits(bitsd(old) + v),
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
+}
+
+static size_t bucket_of(const hub_metric_t *h, double v)
+{
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    return i;
+}
+
+void hub_tally_init(hub_tally_t *t, hub_metric_t *h)
+{
+    memset(t, 0, sizeof(*t));
+    t->h = h;
+}
+
+void hub_tally_observe(hub_tally_t *t, double v)
+{
+    t->buckets[bucket_of(t->h, v)]++;
+    t->n++;
+    t->sum += v;
+}
+
+void hub_tally_flush(hub_tally_t *t)
+{
+    hub_metric_t *h = t->h;
+
+    if (t->n == 0)
+        return;
+    for (size_t i = 0; i <= h->nbounds; i++)
+        if (t->buckets[i] != 0)
+            atomic_fetch_add_explicit(&h->buckets[i], t->buckets[i], memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, t->n, memory_order_relaxed);
+    uint64_t old = atomic_load_explicit(&h->bits, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&h->bits, &old, dbits(bitsd(old) + t->sum),
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    hub_tally_init(t, h);
 }
 
 uint64_t hub_metric_count(const hub_metric_t *c)

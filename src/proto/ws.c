@@ -141,7 +141,7 @@ static void send_error(sess_t *ss, const char *cmd_id, const char *msg, const ch
  * (broadcasts arrive through the context's inbox). A
  * partial write is buffered by lws; frames after it queue in the ring, where
  * their age counts towards DMX_WS_SLOW_MS. Returns 1 if written. */
-static int write_direct(sess_t *ss, hub_frame_t *f)
+static int write_direct(sess_t *ss, hub_frame_t *f, hub_tally_t *lat)
 {
     if (ss->kill || ss->count > 0 || lws_partial_buffered(ss->wsi))
         return 0;
@@ -150,8 +150,7 @@ static int write_direct(sess_t *ss, hub_frame_t *f)
         ss->kill = 1;
         return 1;
     }
-    if (f->broadcast)
-        hub_metric_observe(ss->hub->s->m_ws_latency, (double)(hub_mono_us() - f->t_us) / 1e6);
+    hub_tally_observe(lat, (double)(hub_mono_us() - f->t_us) / 1e6);
     return 1;
 }
 
@@ -159,9 +158,11 @@ static int write_direct(sess_t *ss, hub_frame_t *f)
 void hub__ws_deliver(hub_ws_hub_t *h, hub_frame_t *f)
 {
     uint64_t last = f->seq0 + f->nframes - 1, now = hub_mono_us();
+    hub_tally_t lat;
 
     if (h->closing)
         return;
+    hub_tally_init(&lat, h->s->m_ws_latency);
     for (sess_t *ss = h->head; ss != NULL; ss = ss->next) {
         hub_frame_t *g = f;
         if (last <= ss->last_seq)
@@ -169,11 +170,12 @@ void hub__ws_deliver(hub_ws_hub_t *h, hub_frame_t *f)
         if (f->seq0 <= ss->last_seq)
             g = hub__frame_tail(f, ss->last_seq + 1);
         ss->last_seq = last;
-        if (!write_direct(ss, g))
+        if (!write_direct(ss, g, &lat))
             enqueue(ss, g, now);
         if (g != f && atomic_load(&g->refs) == 0)
             hub__frame_free(g);
     }
+    hub_tally_flush(&lat);
 }
 
 hub_ws_hub_t *hub__ws_hub_new(hub_net_t *net)

@@ -149,6 +149,38 @@ static void test_histogram(void **state)
     hub_metrics_free(m);
 }
 
+/* A tally folded in renders exactly as the same values observed one by
+ * one, and flushing clears it (a second flush adds nothing). */
+static void test_tally_same_as_observe(void **state)
+{
+    static const double bounds[] = {0.001, 0.01, 1, 2.5};
+    static const double vals[] = {0.0009765625, 0.25, 1, 2.5, 8, 0.25};
+    hub_metrics_t *a = hub_metrics_new(), *b = hub_metrics_new();
+    hub_metric_t *ha = hub_metrics_histogram(a, "dmx_x_seconds", "X.", bounds, 4);
+    hub_metric_t *hb = hub_metrics_histogram(b, "dmx_x_seconds", "X.", bounds, 4);
+    hub_tally_t t;
+    size_t la, lb;
+
+    hub_metric_observe(ha, 0.5); /* tallies add to what is there */
+    hub_metric_observe(hb, 0.5);
+    hub_tally_init(&t, hb);
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        hub_metric_observe(ha, vals[i]);
+        hub_tally_observe(&t, vals[i]);
+    }
+    assert_true(hub_metric_count(hb) == 1); /* nothing until the flush */
+    hub_tally_flush(&t);
+    hub_tally_flush(&t);
+    char *ta = hub_metrics_render(a, &la), *tb = hub_metrics_render(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ta, tb, la);
+    assert_non_null(strstr(tb, "dmx_x_seconds_count 7\n"));
+    free(ta);
+    free(tb);
+    hub_metrics_free(a);
+    hub_metrics_free(b);
+}
+
 /* Bounds such as 0.1 or 0.005 are not exact binary fractions; the le label
  * must still read as written ("0.1", not "0.10000000000000001"), since
  * Prometheus matches le values as strings across scrapes. */
@@ -240,10 +272,15 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter),          cmocka_unit_test(test_gauge),
-        cmocka_unit_test(test_gauge_fn),         cmocka_unit_test(test_gauge_non_finite),
-        cmocka_unit_test(test_histogram),        cmocka_unit_test(test_histogram_decimal_bounds),
-        cmocka_unit_test(test_several_in_order), cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_counter),
+        cmocka_unit_test(test_gauge),
+        cmocka_unit_test(test_gauge_fn),
+        cmocka_unit_test(test_gauge_non_finite),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_histogram_decimal_bounds),
+        cmocka_unit_test(test_several_in_order),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_tally_same_as_observe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
