@@ -20,7 +20,7 @@ ALL_VARS = {
     "DMX_OLA_URL": "http://localhost:9090/set_dmx", "DMX_OLA_UNIVERSE": "1",
     "DMX_OLA_FPS": "44", "DMX_HTTP_HOST": "0.0.0.0", "DMX_HTTP_PORT": "8080",
     "DMX_DATA_DIR": "./data", "DMX_API_KEY": None, "DMX_LOG_LEVEL": "info",
-    "DMX_MQTT_ENABLED": "true", "DMX_WEB_DIR": None, "DMX_STORE_SYNC": "full",
+    "DMX_MQTT_ENABLED": "true", "DMX_WEB_DIR": None, "DMX_STORE_SYNC": "normal",
     "DMX_JOURNAL_RETENTION": "100000", "DMX_WS_SLOW_MS": "200", "DMX_WS_BACKLOG": "1024",
     "DMX_HTTP_THREADS": "0",
 }
