@@ -61,7 +61,7 @@ void hub__http_add_header(hub_pss_t *pss, const char *name, const char *value)
     r->nextra++;
 }
 
-static int write_resp(struct lws *wsi, hub_pss_t *pss);
+static int write_resp(struct lws *wsi, hub_pss_t *pss, const char *body);
 
 void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *ctype,
                        const char *body, size_t len)
@@ -69,15 +69,13 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
     hub_http_resp_t *r = &pss->resp;
     r->status = status;
     r->ctype = ctype;
-    r->buf = hub_malloc(LWS_PRE + len + 1);
-    memcpy(r->buf + LWS_PRE, body, len);
     r->len = len;
     if (pss->in_cb) {
         /* Inside an HTTP callback lws lets us write: one write, no extra
          * trip through the poll set (that costs two epoll_ctl per request).
          * The exchange is completed by the callback wrapper, last, because
          * lws may free pss when it completes. */
-        if (write_resp(wsi, pss) < 0)
+        if (write_resp(wsi, pss, body) < 0)
             pss->want_close = 1;
         return;
     }
@@ -86,10 +84,13 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
      * than wait a loop turn for POLLOUT; lws buffers a partial write and
      * flushes it before anything else. pss may be gone after this. */
     if (!pss->want_close && !lws_partial_buffered(wsi)) {
-        if (write_resp(wsi, pss) < 0)
+        if (write_resp(wsi, pss, body) < 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return;
     }
+    /* Only a response that must wait for POLLOUT keeps a copy of its body. */
+    r->buf = hub_malloc(LWS_PRE + len + 1);
+    memcpy(r->buf + LWS_PRE, body, len);
     lws_callback_on_writable(wsi);
 }
 
@@ -421,18 +422,23 @@ static int finish(struct lws *wsi, hub_pss_t *pss)
 
 /* Headers and body in one write, as lws itself does for HTTP/1 status
  * pages. The buffer holds LWS_PRE, the headers, then the body. */
-static int write_resp(struct lws *wsi, hub_pss_t *pss)
+/* The staged response, with body (r->len bytes), or the staged copy when
+ * body is NULL. Small responses (every REST answer) are assembled on the
+ * stack. */
+static int write_resp(struct lws *wsi, hub_pss_t *pss, const char *body)
 {
     hub_http_resp_t *r = &pss->resp;
     size_t clen = r->status == 204 ? 0 : r->len;
     size_t blen = pss->method == HUB_M_HEAD ? 0 : clen;
     size_t cap = LWS_PRE + 1536 + blen;
-    unsigned char *buf, *start, *p, *end;
+    unsigned char small[LWS_PRE + 2048], *buf, *start, *p, *end;
     int n, rc = 0;
 
     if (r->status == 0)
         return 0;
-    buf = hub_malloc(cap);
+    if (body == NULL)
+        body = r->buf != NULL ? (const char *)r->buf + LWS_PRE : "";
+    buf = cap <= sizeof(small) ? small : hub_malloc(cap);
     start = p = buf + LWS_PRE;
     end = buf + cap - blen - 1;
     if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype, (lws_filepos_t)clen, &p,
@@ -450,13 +456,14 @@ static int write_resp(struct lws *wsi, hub_pss_t *pss)
     if (rc == 0 && lws_finalize_http_header(wsi, &p, end))
         rc = -1;
     if (rc == 0) {
-        memcpy(p, r->buf + LWS_PRE, blen);
+        memcpy(p, body, blen);
         p += blen;
         n = (int)(p - start);
         if (lws_write(wsi, start, (size_t)n, LWS_WRITE_HTTP) != n)
             rc = -1;
     }
-    hub_free(buf);
+    if (buf != small)
+        hub_free(buf);
     if (rc < 0) {
         resp_reset(r);
         return -1;
@@ -474,7 +481,7 @@ static int on_writeable(struct lws *wsi, hub_pss_t *pss)
 {
     if (pss->want_close)
         return -1;
-    return write_resp(wsi, pss);
+    return write_resp(wsi, pss, NULL);
 }
 
 static void enter(hub_pss_t *pss)

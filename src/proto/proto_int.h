@@ -106,7 +106,7 @@ enum { HUB_Q_READYZ, HUB_Q_METRICS, HUB_Q_DEVICES };
 typedef struct hub_http_resp {
     int status; /* 0: nothing staged */
     const char *ctype;
-    unsigned char *buf;                    /* heap: LWS_PRE headroom, then the body */
+    unsigned char *buf;                    /* heap, only while waiting for POLLOUT: LWS_PRE, body */
     size_t len;                            /* body bytes */
     const char *hname[HUB_HTTP_MAX_EXTRA]; /* extra headers, "name:" with the colon */
     char *hval[HUB_HTTP_MAX_EXTRA];        /* heap: every connection, WS ones too, has a pss */
