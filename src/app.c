@@ -1,20 +1,35 @@
-/* app.c - wiring and lifecycle of the hub. */
+/* app.c - wiring and lifecycle of the hub.
+ *
+ * Start: the domains (each registered with the engine in one line), the
+ * store (their schema steps and tables), the engine's restored state, the
+ * outputs and their clock, MQTT, the HTTP/WS server. Stop (SIGINT/SIGTERM):
+ * stop intake, drain the queue, MQTT "offline", close the server, blackout
+ * every output, flush the store. SIGHUP reloads the patch file as one
+ * intent.
+ */
 #include "app.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "core/addr.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/inbox.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "core/ulid.h"
+#include "domains/dmx/dmx.h"
 #include "engine/engine.h"
-#include "out/ola.h"
+#include "output/artnet.h"
+#include "output/frameclock.h"
+#include "output/ola.h"
+#include "output/sacn.h"
 #include "proto/mqtt.h"
 #include "proto/server.h"
 #include "store/store.h"
@@ -27,16 +42,20 @@ enum { RUNNING, DRAINING, MQTT_CLOSING, SERVER_CLOSING, DONE };
 struct hub_app {
     const hub_config_t *cfg;
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t flush_timer; /* log flush, 100 ms */
     uv_timer_t stop_timer;  /* shutdown steps */
     hub_metrics_t *metrics;
     hub_inbox_t *inbox;
     hub_store_t *store;
     hub_engine_t *engine;
+    hub_dmx_t *dmx;
     hub_mqtt_t *mqtt;
     hub_server_t *server;
     hub_ola_t *ola;
+    hub_artnet_t *artnet;
+    hub_sacn_t *sacn;
+    hub_frameclock_t *clock;
     int phase;
     uint64_t phase_deadline_us;
     uint64_t start_us;
@@ -45,17 +64,6 @@ struct hub_app {
 static void on_flush(uv_timer_t *t)
 {
     hub_log_flush();
-}
-
-static void on_ola_state(const hub_view_t *view, void *ud)
-{
-    hub_app_t *app = ud;
-    const hub_universe_t *u = NULL;
-    for (size_t i = 0; i < view->state->nuniverses; i++)
-        if (view->state->universes[i].id == app->cfg->ola_universe)
-            u = &view->state->universes[i];
-    if (u != NULL)
-        hub_ola_set_frame(app->ola, u->slots, HUB_DMX_SLOTS);
 }
 
 static int store_ready(void *ud, char *why, size_t n)
@@ -67,6 +75,174 @@ static int store_ready(void *ud, char *why, size_t n)
     snprintf(why, n, "last commit failed: %s", err);
     return 0;
 }
+
+/* ---- outputs ------------------------------------------------------------------ */
+
+static void on_dmx_layers(void *ud, int universe, const hub_dmx_layers_t *layers)
+{
+    hub_frameclock_set_universe(ud, universe, layers);
+}
+
+typedef struct event_msg {
+    hub_msg_t msg;
+    int level;
+    char source[16];
+    char text[256];
+} event_msg_t;
+
+static void on_event_msg(hub_msg_t *msg, void *ud)
+{
+    hub_app_t *app = ud;
+    event_msg_t *m = (event_msg_t *)msg;
+    if (app->engine != NULL)
+        hub_engine_event(app->engine, m->level, m->source, "%s", m->text);
+    hub_free(m);
+}
+
+/* Output thread: an operator event, to the loop thread. */
+static void on_output_event(void *ud, int level, const char *source, const char *text)
+{
+    hub_app_t *app = ud;
+    event_msg_t *m = hub_calloc(1, sizeof(*m));
+    m->msg.fn = on_event_msg;
+    m->level = level;
+    snprintf(m->source, sizeof(m->source), "%s", source);
+    snprintf(m->text, sizeof(m->text), "%s", text);
+    hub_inbox_post(app->inbox, &m->msg);
+}
+
+static void on_frames(void *ud, const int *universes, const uint8_t (*slots)[512], size_t n,
+                      uint64_t ts_ms)
+{
+    hub_server_dmx_frames(ud, universes, slots, n, ts_ms);
+}
+
+static int frames_wanted(void *ud)
+{
+    return hub_server_frames_wanted(ud);
+}
+
+static int open_outputs(hub_app_t *app, char *err, size_t errlen)
+{
+    const hub_config_t *c = app->cfg;
+    hub_addr_t *targets = NULL, *listen = NULL;
+    size_t n = 0, nl = 0;
+    int rc = 0;
+
+    if (c->artnet_enabled) {
+        rc = hub_addr_parse_list(c->artnet_targets, 6454, &targets, &n, err, errlen);
+        if (rc == 0 && strcmp(c->artnet_listen, "false") != 0) {
+            rc = hub_addr_parse_list(strcmp(c->artnet_listen, "true") == 0 ? "0.0.0.0:6454"
+                                                                            : c->artnet_listen,
+                                     6454, &listen, &nl, err, errlen);
+        }
+        hub_artnet_cfg_t ac = {.targets = targets,
+                               .ntargets = n,
+                               .sync = c->artnet_sync,
+                               .listen = nl > 0 ? listen : NULL,
+                               .short_name = "showhub",
+                               .long_name = "showhub DMX state hub"};
+        if (rc == 0)
+            rc = hub_artnet_new(&app->artnet, &ac, app->metrics, err, errlen);
+        hub_free(targets);
+        hub_free(listen);
+        if (rc < 0)
+            return rc;
+        hub_log(HUB_LOG_INFO, "artnet_output", "{s:s,s:b,s:s}", "targets", c->artnet_targets,
+                "sync", c->artnet_sync, "listen", c->artnet_listen);
+    }
+    if (c->sacn_enabled) {
+        targets = NULL;
+        n = 0;
+        if (c->sacn_targets != NULL)
+            rc = hub_addr_parse_list(c->sacn_targets, 5568, &targets, &n, err, errlen);
+        hub_sacn_cfg_t sc = {.targets = targets,
+                             .ntargets = n,
+                             .priority = c->sacn_priority,
+                             .source_name = c->sacn_source_name,
+                             .data_dir = c->data_dir};
+        if (rc == 0)
+            rc = hub_sacn_new(&app->sacn, &sc, app->metrics, err, errlen);
+        hub_free(targets);
+        if (rc < 0)
+            return rc;
+        hub_log(HUB_LOG_INFO, "sacn_output", "{s:s,s:i,s:s}", "targets",
+                c->sacn_targets ? c->sacn_targets : "multicast", "priority", c->sacn_priority, "cid",
+                hub_sacn_cid(app->sacn));
+    }
+    if (c->ola_enabled) {
+        hub_ola_cfg_t oc = {.url = c->ola_url,
+                            .universe = c->ola_universe,
+                            .fps = c->ola_fps,
+                            .timeout_ms = 200};
+        rc = hub_ola_new(&app->ola, &oc, app->metrics, err, errlen);
+        if (rc < 0)
+            return rc;
+    } else {
+        /* Same series either way, so dashboards need no special case. */
+        hub_metrics_counter(app->metrics, "dmx_ola_frames_total",
+                            "DMX frames sent to OLA (output disabled: DMX_OLA_ENABLED=false)");
+        hub_metrics_counter(app->metrics, "dmx_ola_errors_total",
+                            "Failed OLA sends (output disabled: DMX_OLA_ENABLED=false)");
+    }
+    hub_frameclock_cfg_t fc = {.fps = c->output_fps,
+                               .keepalive_ms = c->output_keepalive_ms,
+                               .ws_hz = c->ws_frame_hz,
+                               .test_pattern = strcmp(c->output_test, "chase") == 0
+                                                   ? HUB_TEST_CHASE
+                                                   : HUB_TEST_OFF,
+                               .artnet = app->artnet,
+                               .sacn = app->sacn,
+                               .ola = app->ola};
+    rc = hub_frameclock_new(&app->clock, &fc, app->metrics);
+    if (rc < 0) {
+        snprintf(err, errlen, "output clock: %s", hub_strerror(rc));
+        return rc;
+    }
+    hub_frameclock_set_events(app->clock, on_output_event, app);
+    hub_dmx_set_sink(app->dmx, on_dmx_layers, app->clock);
+    hub_dmx_sink_all(app->dmx); /* the restored state to the lights */
+    return 0;
+}
+
+/* ---- SIGHUP: reload the patch file ---------------------------------------------- */
+
+static void on_reload_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
+{
+    hub_app_t *app = ud;
+    (void)ann;
+    if (in->outcome == HUB_INTENT_APPLIED)
+        hub_log(HUB_LOG_INFO, "fixtures_reloaded", "{s:I,s:s}", "seq", (json_int_t)in->seq, "via",
+                "SIGHUP");
+    else
+        hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx", "reload refused: %s", in->err.msg);
+}
+
+static void reload(hub_app_t *app)
+{
+    char id[HUB_REQ_ID_MAX + 1];
+    hub_error_t err;
+    hub_intent_t *in;
+
+    hub_ulid_new(id);
+    in = hub_intent_new(id, "signal", "dmx.reload_fixtures");
+    in->recv_us = hub_mono_us();
+    in->done = on_reload_done;
+    in->ud = app;
+    if (hub_engine_prepare(app->engine, in, &err) != 0) {
+        hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx", "reload refused: %s", err.msg);
+        hub_intent_free(in);
+        return;
+    }
+    if (hub_engine_submit(app->engine, in) != 0) {
+        hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx",
+                         "reload refused: the queue is full or the hub is stopping; send SIGHUP "
+                         "again");
+        hub_intent_free(in);
+    }
+}
+
+/* ---- shutdown ------------------------------------------------------------------- */
 
 static void step(hub_app_t *app);
 
@@ -117,6 +293,11 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     hub_app_t *app = h->data;
 
+    if (signum == SIGHUP) {
+        if (app->phase == RUNNING)
+            reload(app);
+        return;
+    }
     if (app->phase != RUNNING) {
         hub_log(HUB_LOG_WARN, "shutdown_forced", "{s:i}", "signal", signum);
         hub_log_flush();
@@ -124,81 +305,100 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     hub_log(HUB_LOG_INFO, "shutdown", "{s:s}", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
     hub_engine_stop_intake(app->engine);
+    /* The clock must not post frames to network contexts about to close. */
+    hub_frameclock_set_frames(app->clock, NULL, NULL, NULL);
     app->phase = DRAINING;
     app->phase_deadline_us = hub_mono_us() + DRAIN_BUDGET_MS * 1000;
     uv_timer_start(&app->stop_timer, on_stop_timer, 0, 5);
 }
 
-static int open_store(hub_app_t *app, hub_restore_t *restore, char *err, size_t errlen)
+/* ---- start ---------------------------------------------------------------------- */
+
+static void read_journal(void *ud, uint64_t since, size_t limit, hub_journal_cb cb, void *cb_ud)
+{
+    hub_store_read_journal(ud, since, limit, cb, cb_ud);
+}
+
+static int open_state(hub_app_t *app, char *err, size_t errlen)
 {
     const hub_config_t *c = app->cfg;
+    char path[1024];
+    hub_restore_t restore;
+    int rc;
+
+    /* The domains: one line each. */
+    snprintf(path, sizeof(path), "%s/fixtures.json", c->data_dir);
+    hub_dmx_cfg_t dc = {.fixtures_file = c->fixtures_file ? c->fixtures_file : path,
+                        .file_explicit = c->fixtures_file != NULL,
+                        .demo_universe = c->ola_universe};
+    rc = hub_dmx_new(&app->dmx, &dc, err, errlen);
+    if (rc < 0)
+        return HUB_ECONFIG;
+
+    hub_engine_cfg_t ec = {
+        .queue_size = (size_t)c->queue_size,
+        .dedupe_capacity = (size_t)c->dedupe_capacity,
+        .dedupe_ttl_ms = (uint64_t)c->dedupe_ttl_s * 1000,
+    };
+    rc = hub_engine_new(&app->engine, &app->loop, &ec, app->metrics);
+    if (rc < 0) {
+        snprintf(err, errlen, "engine: %s", hub_strerror(rc));
+        return rc;
+    }
+    rc = hub_engine_register(app->engine, hub_dmx_domain(), app->dmx);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot register the dmx domain");
+        return rc;
+    }
+
     hub_store_cfg_t sc = {
         .data_dir = c->data_dir,
         .sync_full = c->store_sync_full,
         .journal_retention = (size_t)c->journal_retention,
         .dedupe_capacity = (size_t)c->dedupe_capacity,
         .dedupe_ttl_ms = (uint64_t)c->dedupe_ttl_s * 1000,
-        .demo_universe = c->ola_universe,
     };
-    int rc = hub_store_open(&app->store, &sc, app->metrics, err, errlen);
+    rc = hub_store_open(&app->store, &sc, app->metrics, err, errlen);
     if (rc < 0)
         return rc;
-    rc = hub_store_load(app->store, restore, err, errlen);
+    for (size_t i = 0; i < hub_engine_ndomains(app->engine); i++) {
+        void *ctx;
+        const hub_domain_def_t *def = hub_engine_domain_at(app->engine, i, &ctx);
+        rc = hub_store_attach(app->store, def, ctx, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    rc = hub_store_load(app->store, &restore, err, errlen);
     if (rc < 0)
         return rc;
+    rc = hub_engine_start(app->engine, &restore, hub_store_persist_ops(app->store));
+    hub_log(HUB_LOG_INFO, "state_restored", "{s:b,s:I,s:I}", "found", restore.found, "seq",
+            (json_int_t)restore.seq, "dedupe_ids", (json_int_t)restore.nids);
+    hub_restore_free(&restore);
+    if (rc < 0) {
+        snprintf(err, errlen, "engine: %s", hub_strerror(rc));
+        return rc;
+    }
     return hub_store_start(app->store, app->inbox);
 }
 
 int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errlen)
 {
     hub_app_t *app = hub_calloc(1, sizeof(*app));
-    hub_restore_t restore;
     int rc;
 
-    memset(&restore, 0, sizeof(restore));
     app->cfg = cfg;
     app->start_us = hub_mono_us();
     uv_loop_init(&app->loop);
     app->metrics = hub_metrics_new();
     hub_inbox_new(&app->inbox, &app->loop, app);
 
-    rc = open_store(app, &restore, err, errlen);
+    rc = open_state(app, err, errlen);
     if (rc < 0)
         goto fail;
-
-    hub_engine_cfg_t ec = {
-        .queue_size = (size_t)cfg->queue_size,
-        .dedupe_capacity = (size_t)cfg->dedupe_capacity,
-        .dedupe_ttl_ms = (uint64_t)cfg->dedupe_ttl_s * 1000,
-        .demo_universe = cfg->ola_universe,
-    };
-    rc = hub_engine_new(&app->engine, &app->loop, &ec, app->metrics,
-                        hub_store_persist_ops(app->store), &restore);
-    hub_log(HUB_LOG_INFO, "state_restored", "{s:b,s:I,s:I}", "found", restore.found, "seq",
-            (json_int_t)restore.state.seq, "dedupe_ids", (json_int_t)restore.nids);
-    hub_restore_free(&restore);
-    if (rc < 0) {
-        snprintf(err, errlen, "engine: %s", hub_strerror(rc));
+    rc = open_outputs(app, err, errlen);
+    if (rc < 0)
         goto fail;
-    }
-
-    if (cfg->ola_enabled) {
-        hub_ola_cfg_t oc = {.url = cfg->ola_url,
-                            .universe = cfg->ola_universe,
-                            .fps = cfg->ola_fps,
-                            .timeout_ms = 200};
-        rc = hub_ola_new(&app->ola, &oc, app->metrics, err, errlen);
-        if (rc < 0)
-            goto fail;
-        hub_engine_subscribe(app->engine, on_ola_state, app);
-        on_ola_state(hub_engine_view(app->engine), app); /* restored state to the lights */
-    } else {
-        /* Same series either way, so dashboards need no special case. */
-        hub_metrics_counter(app->metrics, "dmx_ola_frames_total",
-                            "DMX frames sent to OLA (output disabled: DMX_OLA_ENABLED=false)");
-        hub_metrics_counter(app->metrics, "dmx_ola_errors_total",
-                            "Failed OLA sends (output disabled: DMX_OLA_ENABLED=false)");
-    }
 
     if (cfg->mqtt_enabled) {
         hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host,
@@ -220,16 +420,26 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
                             .metrics = app->metrics,
                             .mqtt = app->mqtt,
                             .ready = store_ready,
-                            .ready_ud = app};
+                            .ready_ud = app,
+                            .read_journal = read_journal,
+                            .journal_ud = app->store};
     rc = hub_server_new(&app->server, &sd, err, errlen);
     if (rc < 0)
         goto fail;
+    hub_frameclock_set_frames(app->clock, on_frames, frames_wanted, app->server);
+    rc = hub_frameclock_start(app->clock);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the output thread: %s", strerror(-rc));
+        goto fail;
+    }
 
     uv_signal_init(&app->loop, &app->sigint);
     uv_signal_init(&app->loop, &app->sigterm);
-    app->sigint.data = app->sigterm.data = app;
+    uv_signal_init(&app->loop, &app->sighup);
+    app->sigint.data = app->sigterm.data = app->sighup.data = app;
     uv_signal_start(&app->sigint, on_signal, SIGINT);
     uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app->sighup, on_signal, SIGHUP);
     uv_timer_init(&app->loop, &app->flush_timer);
     uv_timer_start(&app->flush_timer, on_flush, 100, 100);
     uv_timer_init(&app->loop, &app->stop_timer);
@@ -266,18 +476,23 @@ void hub_app_free(hub_app_t *app)
 {
     if (app == NULL)
         return;
+    if (app->clock != NULL)
+        hub_frameclock_set_frames(app->clock, NULL, NULL, NULL);
     if (app->engine != NULL)
         hub_engine_unsubscribe_all(app->engine);
     if (app->server != NULL && !hub_server_closed(app->server)) {
         /* The network threads must be done before the engine goes: they
-         * post commands to it. Bounded: at most ~2 s. */
+         * post intents to it. Bounded: at most ~2 s. */
         hub_server_close(app->server);
         for (int i = 0; i < 2000 && !hub_server_closed(app->server); i++) {
             uv_run(&app->loop, UV_RUN_NOWAIT);
             usleep(1000);
         }
     }
-    hub_ola_free(app->ola); /* sends the blackout */
+    hub_frameclock_free(app->clock); /* blackout on every output, sACN terminated */
+    hub_ola_free(app->ola);          /* its own blackout, and its thread */
+    hub_artnet_free(app->artnet);
+    hub_sacn_free(app->sacn);
     if (app->engine != NULL)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
@@ -285,6 +500,7 @@ void hub_app_free(hub_app_t *app)
     if (app->inbox != NULL)
         hub_inbox_drain(app->inbox);
     hub_engine_free(app->engine);
+    app->engine = NULL;
     hub_server_free(app->server); /* after the engine: it answers into the contexts */
     hub_mqtt_free(app->mqtt);
     if (app->inbox != NULL)
@@ -292,6 +508,7 @@ void hub_app_free(hub_app_t *app)
     uv_walk(&app->loop, close_walk, NULL);
     uv_run(&app->loop, UV_RUN_DEFAULT);
     uv_loop_close(&app->loop);
+    hub_dmx_free(app->dmx);
     hub_metrics_free(app->metrics);
     hub_log(HUB_LOG_INFO, "stopped", NULL);
     hub_log_flush();

@@ -6,15 +6,17 @@
 
 #include "app.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "showhub %s - authoritative DMX/device state hub (REST, WebSocket, MQTT, OLA)\n\n"
+            "showhub %s - authoritative DMX/device state hub (REST, WebSocket, MQTT, Art-Net, sACN, OLA)\n\n"
             "Usage: showhub [--help] [--version]\n\n"
             "Configuration is read from the environment. Logs are JSON lines on stdout.\n"
-            "Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration.\n\n",
+            "Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or patch file.\n"
+            "SIGHUP reloads the patch file (DMX_FIXTURES_FILE).\n\n",
             HUB_VERSION);
     hub_config_print_help(f);
 }
@@ -63,9 +65,10 @@ int main(int argc, char **argv)
     rc = hub_app_new(&app, &cfg, err, sizeof(err));
     if (rc != 0) {
         hub_log(HUB_LOG_ERROR, "startup_failed", "{s:s}", "error", err);
+        hub_log_flush();
         fprintf(stderr, "showhub: %s\n", err);
         hub_config_close(&cfg);
-        return 1;
+        return rc == HUB_ECONFIG ? 2 : 1;
     }
     rc = hub_app_run(app);
     hub_app_free(app);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/addr.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -62,6 +63,31 @@ static const struct entry table[] = {
      "A WebSocket client this many ms behind is disconnected"},
     {"DMX_WS_BACKLOG", K_INT, F(ws_backlog), "1024", 16, 1000000,
      "Frames queued per WebSocket client before it is disconnected"},
+    {"DMX_FIXTURES_FILE", K_OSTR, F(fixtures_file), NULL, 0, 0,
+     "The patch file (universes, fixtures, POIs); unset: <DMX_DATA_DIR>/fixtures.json, "
+     "absent = only the demo fixture"},
+    {"DMX_OUTPUT_FPS", K_INT, F(output_fps), "44", 1, 100,
+     "DMX output frame clock (Art-Net, sACN, WS room frames), frames per second"},
+    {"DMX_OUTPUT_KEEPALIVE_MS", K_INT, F(output_keepalive_ms), "1000", 100, 60000,
+     "Resend an unchanged universe this often (Art-Net/sACN keep-alive)"},
+    {"DMX_OUTPUT_TEST_PATTERN", K_STR, F(output_test), "off", 0, 0,
+     "off, or chase: a moving test pattern on every slot of every universe, under the manual "
+     "layer (checking cables, benchmarks)"},
+    {"DMX_ARTNET_ENABLED", K_BOOL, F(artnet_enabled), "false", 0, 0, "Send Art-Net (ArtDmx)"},
+    {"DMX_ARTNET_TARGETS", K_STR, F(artnet_targets), "255.255.255.255", 0, 0,
+     "Art-Net destinations: host[:port],… (port 6454 by default)"},
+    {"DMX_ARTNET_SYNC", K_BOOL, F(artnet_sync), "false", 0, 0,
+     "Send ArtSync after each tick's ArtDmx packets"},
+    {"DMX_ARTNET_LISTEN", K_STR, F(artnet_listen), "false", 0, 0,
+     "Answer ArtPoll: false, true (0.0.0.0:6454) or host[:port]"},
+    {"DMX_SACN_ENABLED", K_BOOL, F(sacn_enabled), "false", 0, 0, "Send sACN (E1.31)"},
+    {"DMX_SACN_TARGETS", K_OSTR, F(sacn_targets), NULL, 0, 0,
+     "sACN destinations: host[:port],…; unset: multicast 239.255.<hi>.<lo>:5568"},
+    {"DMX_SACN_PRIORITY", K_INT, F(sacn_priority), "100", 0, 200, "sACN priority"},
+    {"DMX_SACN_SOURCE_NAME", K_STR, F(sacn_source_name), "showhub", 0, 0,
+     "sACN source name (at most 63 bytes are sent)"},
+    {"DMX_WS_FRAME_HZ", K_INT, F(ws_frame_hz), "30", 1, 100,
+     "Room \"frames\": at most this many frames per universe per second"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
@@ -149,6 +175,59 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+/* Values whose form one table entry cannot say: destination lists, the
+ * listen address, the test pattern. */
+static int check(const hub_config_t *cfg, char *err, size_t errlen)
+{
+    hub_addr_t *a = NULL;
+    size_t n = 0;
+    char why[256];
+
+    if (hub_addr_parse_list(cfg->artnet_targets, 6454, &a, &n, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "DMX_ARTNET_TARGETS=\"%.100s\" is not valid: %s", cfg->artnet_targets,
+                 why);
+        return HUB_EINVAL;
+    }
+    hub_free(a);
+    if (cfg->artnet_enabled && n == 0) {
+        snprintf(err, errlen, "DMX_ARTNET_TARGETS is empty: give host[:port],… or "
+                              "255.255.255.255 for broadcast");
+        return HUB_EINVAL;
+    }
+    if (cfg->sacn_targets != NULL &&
+        hub_addr_parse_list(cfg->sacn_targets, 5568, &a, &n, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "DMX_SACN_TARGETS=\"%.100s\" is not valid: %s", cfg->sacn_targets,
+                 why);
+        return HUB_EINVAL;
+    }
+    if (cfg->sacn_targets != NULL)
+        hub_free(a);
+    bool b;
+    if (parse_bool(cfg->artnet_listen, &b) != 0) {
+        if (hub_addr_parse_list(cfg->artnet_listen, 6454, &a, &n, why, sizeof(why)) != 0 || n != 1) {
+            if (n > 1)
+                hub_free(a);
+            snprintf(err, errlen,
+                     "DMX_ARTNET_LISTEN=\"%.100s\" is not valid: expected false, true or one "
+                     "host[:port]%s%s",
+                     cfg->artnet_listen, n > 1 ? "" : ": ", n > 1 ? "" : why);
+            return HUB_EINVAL;
+        }
+        hub_free(a);
+    }
+    if (strcmp(cfg->output_test, "off") != 0 && strcmp(cfg->output_test, "chase") != 0) {
+        snprintf(err, errlen, "DMX_OUTPUT_TEST_PATTERN=\"%.40s\" is not valid: expected off or chase",
+                 cfg->output_test);
+        return HUB_EINVAL;
+    }
+    if (cfg->fixtures_file != NULL && cfg->fixtures_file[0] == '\0') {
+        snprintf(err, errlen, "DMX_FIXTURES_FILE must not be empty: unset it for "
+                              "<DMX_DATA_DIR>/fixtures.json");
+        return HUB_EINVAL;
+    }
+    return 0;
+}
+
 int hub_config_load(hub_config_t *cfg, const char *(*get)(const char *name), char *err,
                     size_t errlen)
 {
@@ -166,7 +245,7 @@ int hub_config_load(hub_config_t *cfg, const char *(*get)(const char *name), cha
         if (v != NULL && apply(cfg, &table[i], v, err, errlen) != 0)
             return HUB_EINVAL;
     }
-    return 0;
+    return check(cfg, err, errlen);
 }
 
 void hub_config_close(hub_config_t *cfg)

@@ -15,6 +15,7 @@ const char *hub_strerror(int rc)
     case HUB_ESTORE: return "store failure";
     case HUB_ENOTFOUND: return "not found";
     case HUB_EAUTH: return "unauthorized";
+    case HUB_ECONFIG: return "bad configuration";
     default: break;
     }
     if (rc < 0 && rc > -4096)

@@ -15,6 +15,7 @@ enum {
     HUB_ESTORE = -10006,    /* the store could not commit */
     HUB_ENOTFOUND = -10007,
     HUB_EAUTH = -10008,
+    HUB_ECONFIG = -10009, /* the configuration (or a file it names) is wrong: exit 2 */
 };
 
 /* Name of rc: a HUB_E* code, or strerror(-rc) for -errno. Never NULL. */

@@ -16,6 +16,9 @@ enum kind { COUNTER, GAUGE, GAUGE_FN, HISTOGRAM };
 
 struct hub_metric {
     hub_metric_t *next;
+    hub_metric_t *sibling; /* next series of the same family (labeled counters) */
+    int member;            /* a series after the first of its family */
+    char *labels;          /* heap: `proto="artnet",universe="1"`, or NULL */
     enum kind kind;
     const char *name;
     const char *help;
@@ -44,6 +47,7 @@ void hub_metrics_free(hub_metrics_t *m)
         return;
     for (hub_metric_t *x = m->head, *next; x != NULL; x = next) {
         next = x->next;
+        hub_free(x->labels);
         hub_free(x);
     }
     hub_free(m);
@@ -66,6 +70,25 @@ static hub_metric_t *add(hub_metrics_t *m, enum kind kind, const char *name, con
 hub_metric_t *hub_metrics_counter(hub_metrics_t *m, const char *name, const char *help)
 {
     return add(m, COUNTER, name, help);
+}
+
+hub_metric_t *hub_metrics_counter_labeled(hub_metrics_t *m, const char *name, const char *help,
+                                          const char *labels)
+{
+    hub_metric_t *head = NULL, *x;
+
+    for (x = m->head; x != NULL && head == NULL; x = x->next)
+        if (!x->member && x->labels != NULL && strcmp(x->name, name) == 0)
+            head = x;
+    x = add(m, COUNTER, name, help);
+    x->labels = hub_strdup(labels);
+    if (head != NULL) {
+        x->member = 1;
+        while (head->sibling != NULL)
+            head = head->sibling;
+        head->sibling = x;
+    }
+    return x;
 }
 
 hub_metric_t *hub_metrics_gauge(hub_metrics_t *m, const char *name, const char *help)
@@ -233,10 +256,18 @@ char *hub_metrics_render(hub_metrics_t *m, size_t *len)
 
     for (hub_metric_t *x = m->head; x != NULL; x = x->next) {
         static const char *const types[] = {"counter", "gauge", "gauge", "histogram"};
+        if (x->member)
+            continue; /* rendered with its family's first series */
         sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", x->name, x->help, x->name, types[x->kind]);
         switch (x->kind) {
         case COUNTER:
-            sb_printf(&b, "%s %llu\n", x->name, (unsigned long long)hub_metric_count(x));
+            if (x->labels == NULL) {
+                sb_printf(&b, "%s %llu\n", x->name, (unsigned long long)hub_metric_count(x));
+                break;
+            }
+            for (hub_metric_t *y = x; y != NULL; y = y->sibling)
+                sb_printf(&b, "%s{%s} %llu\n", y->name, y->labels,
+                          (unsigned long long)hub_metric_count(y));
             break;
         case GAUGE:
         case GAUGE_FN:

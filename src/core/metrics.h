@@ -20,6 +20,12 @@ void hub_metrics_free(hub_metrics_t *m);
 
 /* Registration returns a handle owned by m; names must be string literals. */
 hub_metric_t *hub_metrics_counter(hub_metrics_t *m, const char *name, const char *help);
+/* One series of a counter family told apart by labels, e.g.
+ * `proto="artnet",universe="1"` (copied; values must be escaped already).
+ * Every series of a family has the same name and help; they are rendered
+ * together. Registration is not thread-safe against rendering: loop thread. */
+hub_metric_t *hub_metrics_counter_labeled(hub_metrics_t *m, const char *name, const char *help,
+                                          const char *labels);
 hub_metric_t *hub_metrics_gauge(hub_metrics_t *m, const char *name, const char *help);
 /* A gauge whose value is read by fn at render time, on the loop thread. */
 hub_metric_t *hub_metrics_gauge_fn(hub_metrics_t *m, const char *name, const char *help,

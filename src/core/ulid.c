@@ -1,6 +1,9 @@
 /* core/ulid.c - ULID validation and generation (Crockford base32). */
 #include "core/ulid.h"
 
+#include <sys/random.h>
+#include <time.h>
+
 static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /* Value of a Crockford base32 digit, or -1. I, L, O and U are not digits. */
@@ -57,4 +60,18 @@ void hub_ulid_encode(char out[HUB_ULID_LEN + 1], uint64_t ms, const uint8_t rnd[
         out[10 + i] = alphabet[v];
     }
     out[HUB_ULID_LEN] = '\0';
+}
+
+void hub_ulid_new(char out[HUB_ULID_LEN + 1])
+{
+    struct timespec ts;
+    uint8_t rnd[10] = {0};
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        /* getrandom only fails before the pool is seeded; mix the clock in. */
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            rnd[i] ^= (uint8_t)(ts.tv_nsec >> (i % 4 * 8));
+    }
+    hub_ulid_encode(out, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, rnd);
 }

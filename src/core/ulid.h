@@ -22,4 +22,7 @@ uint64_t hub_ulid_time_ms(const char *s);
 /* Encode ms and 10 random bytes into out (NUL-terminated). */
 void hub_ulid_encode(char out[HUB_ULID_LEN + 1], uint64_t ms, const uint8_t rnd[10]);
 
+/* A new ULID for now (getrandom), canonical upper case. Any thread. */
+void hub_ulid_new(char out[HUB_ULID_LEN + 1]);
+
 #endif

@@ -1,4 +1,4 @@
-/* engine/dedupe.c - TTL + LRU set of command ids.
+/* engine/dedupe.c - TTL + LRU map of request ids to their seq.
  *
  * A fixed pool of `capacity` entries, a chained hash table with twice as many
  * buckets, and a recency list (head = most recent). The hash is seeded at
@@ -11,15 +11,16 @@
 #include <sys/random.h>
 
 #include "core/mem.h"
-#include "core/ulid.h"
 
 typedef struct entry {
     struct entry *hnext;               /* hash chain */
     struct entry *newer, *older;       /* recency list */
     struct entry *age_next, *age_prev; /* age list: oldest seen_ms first */
     uint64_t seen_ms;
-    char id[HUB_ULID_LEN + 1];
+    uint64_t seq;
+    unsigned char len;
     int used;
+    char id[HUB_REQ_ID_MAX + 1];
 } entry_t;
 
 struct hub_dedupe {
@@ -35,10 +36,10 @@ struct hub_dedupe {
     entry_t *age_head, *age_tail; /* age; expired entries gather at the head */
 };
 
-static uint64_t hash_id(const hub_dedupe_t *d, const char *id)
+static uint64_t hash_id(const hub_dedupe_t *d, const char *id, size_t len)
 {
     uint64_t h = d->seed ^ 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < HUB_ULID_LEN; i++) {
+    for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)id[i];
         h *= 0x100000001b3ull;
         h ^= h >> 29;
@@ -79,8 +80,9 @@ void hub_dedupe_free(hub_dedupe_t *d)
 
 static entry_t **slot_of(hub_dedupe_t *d, const char *id)
 {
-    entry_t **pp = &d->buckets[hash_id(d, id) & (d->nbuckets - 1)];
-    while (*pp != NULL && memcmp((*pp)->id, id, HUB_ULID_LEN) != 0)
+    size_t len = strnlen(id, HUB_REQ_ID_MAX);
+    entry_t **pp = &d->buckets[hash_id(d, id, len) & (d->nbuckets - 1)];
+    while (*pp != NULL && ((*pp)->len != len || memcmp((*pp)->id, id, len) != 0))
         pp = &(*pp)->hnext;
     return pp;
 }
@@ -150,7 +152,7 @@ static int expired(const hub_dedupe_t *d, const entry_t *e, uint64_t now_ms)
     return now_ms >= e->seen_ms && now_ms - e->seen_ms >= d->ttl_ms;
 }
 
-int hub_dedupe_seen(hub_dedupe_t *d, const char *id, uint64_t now_ms)
+int hub_dedupe_seen(hub_dedupe_t *d, const char *id, uint64_t now_ms, uint64_t *seq)
 {
     entry_t *e = *slot_of(d, id);
     if (e == NULL)
@@ -161,16 +163,19 @@ int hub_dedupe_seen(hub_dedupe_t *d, const char *id, uint64_t now_ms)
     }
     list_unlink(d, e);
     list_push_newest(d, e);
+    if (seq != NULL)
+        *seq = e->seq;
     return 1;
 }
 
-void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
+void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms, uint64_t seq)
 {
     entry_t **pp = slot_of(d, id);
     entry_t *e = *pp;
 
     if (e != NULL) { /* re-added: refresh both age and recency */
         e->seen_ms = seen_ms;
+        e->seq = seq;
         list_unlink(d, e);
         list_push_newest(d, e);
         age_unlink(d, e);
@@ -191,9 +196,11 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms)
         assert(d->pool_used < d->capacity); /* size < capacity: one is left */
         e = &d->pool[d->pool_used++];
     }
-    memcpy(e->id, id, HUB_ULID_LEN);
-    e->id[HUB_ULID_LEN] = '\0';
+    e->len = (unsigned char)strnlen(id, HUB_REQ_ID_MAX);
+    memcpy(e->id, id, e->len);
+    e->id[e->len] = '\0';
     e->seen_ms = seen_ms;
+    e->seq = seq;
     e->used = 1;
     pp = slot_of(d, id); /* drops above may have changed the chain */
     e->hnext = NULL;

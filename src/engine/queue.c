@@ -10,7 +10,7 @@ void hub_queue_init(hub_queue_t *q, size_t capacity)
     q->capacity = capacity;
 }
 
-static void unlink_cmd(hub_queue_t *q, hub_cmd_t *c)
+static void unlink_intent(hub_queue_t *q, hub_intent_t *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -34,14 +34,14 @@ static void unlink_cmd(hub_queue_t *q, hub_cmd_t *c)
     q->len--;
 }
 
-int hub_queue_push(hub_queue_t *q, hub_cmd_t *cmd, hub_cmd_t **dropped)
+int hub_queue_push(hub_queue_t *q, hub_intent_t *cmd, hub_intent_t **dropped)
 {
     *dropped = NULL;
     if (q->len >= q->capacity) {
         if (q->ui_head == NULL)
             return HUB_EOVERLOAD;
         *dropped = q->ui_head;
-        unlink_cmd(q, q->ui_head);
+        unlink_intent(q, q->ui_head);
     }
     cmd->next = NULL;
     cmd->prev = q->tail;
@@ -63,18 +63,18 @@ int hub_queue_push(hub_queue_t *q, hub_cmd_t *cmd, hub_cmd_t **dropped)
     return 0;
 }
 
-hub_cmd_t *hub_queue_pop(hub_queue_t *q)
+hub_intent_t *hub_queue_pop(hub_queue_t *q)
 {
-    hub_cmd_t *c = q->head;
+    hub_intent_t *c = q->head;
     if (c != NULL)
-        unlink_cmd(q, c);
+        unlink_intent(q, c);
     return c;
 }
 
-hub_cmd_t *hub_queue_take_all(hub_queue_t *q)
+hub_intent_t *hub_queue_take_all(hub_queue_t *q)
 {
-    hub_cmd_t *all = q->head;
-    for (hub_cmd_t *c = all; c != NULL; c = c->next)
+    hub_intent_t *all = q->head;
+    for (hub_intent_t *c = all; c != NULL; c = c->next)
         c->prev = c->ui_next = c->ui_prev = NULL;
     q->head = q->tail = q->ui_head = q->ui_tail = NULL;
     q->len = 0;

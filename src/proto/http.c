@@ -1,10 +1,20 @@
-/* proto/http.c - REST routes: /rgb, /healthz, /readyz, /metrics, /devices.
+/* proto/http.c - the HTTP exchange: routing, bodies, writing answers.
  *
- * Runs on a network context's thread (proto_int.h). A response is written
- * from the lws callback that asked for it when it can be, else staged on
- * the connection; answers from the loop thread (POST /rgb waits until its
- * command is durable; /readyz, /metrics and /devices read the loop's state)
- * arrive through proto/relay.c and are written when they do.
+ * Runs on a network context's thread (proto_int.h). Routes: the seed-000
+ * ones (/rgb, /healthz, /readyz, /metrics, /devices), the core /api/v1 ones
+ * (http_api.c), the domains' routes (registered with the engine) and the web
+ * UI's static files. A response is written from the lws callback that asked
+ * for it when it can be, else staged on the connection; answers from the
+ * loop thread (an intent waits until it is durable; pages read the loop's
+ * state) arrive through proto/relay.c and are written when they do.
+ *
+ * A request with a body (POST /rgb, POST /api/v1/intents, a domain's
+ * mutation) is checked at header time (size, API key, content type) and its
+ * body read either way, so the connection stays usable. An answer given
+ * before the body is all read (413, 411) closes the connection only after
+ * reading and dropping the rest for a bounded time (a lingering close, as
+ * nginx and Apache do), so a client that writes its whole body before it
+ * reads still sees the answer instead of a reset.
  */
 #include <assert.h>
 #include <stdarg.h>
@@ -12,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -20,6 +31,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "proto/proto_int.h"
+
+#define LINGER_SECS      2         /* how long a lingering close reads */
+#define LINGER_MAX_BYTES (1 << 20) /* and how much it reads at most */
 
 static void resp_reset(hub_http_resp_t *r)
 {
@@ -47,6 +61,13 @@ static void pss_reset(hub_pss_t *pss)
     pss->body_len = pss->body_cap = 0;
     pss->body_error = 0;
     pss->body_error_msg = NULL;
+    hub_free(pss->rq);
+    pss->rq = NULL;
+    pss->route = NULL;
+    pss->action = HUB_ACT_NONE;
+    pss->idem[0] = '\0';
+    pss->idem_bad = 0;
+    pss->lingering = 0;
     resp_reset(&pss->resp);
 }
 
@@ -70,6 +91,8 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
     r->status = status;
     r->ctype = ctype;
     r->len = len;
+    if (pss->http10)
+        r->close_after = 1;
     if (pss->in_cb) {
         /* Inside an HTTP callback lws lets us write: one write, no extra
          * trip through the poll set (that costs two epoll_ctl per request).
@@ -79,10 +102,10 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
             pss->want_close = 1;
         return;
     }
-    /* An answer from the engine (POST /rgb): nothing else writes on an
-     * HTTP/1 connection between request and answer, so write it now rather
-     * than wait a loop turn for POLLOUT; lws buffers a partial write and
-     * flushes it before anything else. pss may be gone after this. */
+    /* An answer from the engine: nothing else writes on an HTTP/1
+     * connection between request and answer, so write it now rather than
+     * wait a loop turn for POLLOUT; lws buffers a partial write and flushes
+     * it before anything else. pss may be gone after this. */
     if (!pss->want_close && !lws_partial_buffered(wsi)) {
         if (write_resp(wsi, pss, body) < 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -121,6 +144,18 @@ static void respond_error(struct lws *wsi, hub_pss_t *pss, int status, const cha
     json_decref(o);
 }
 
+/* The /api/v1 error shape: {"ok":false,"error":{"code","message"}}. */
+static void respond_api_error(struct lws *wsi, hub_pss_t *pss, int status, hub_errcode_t code,
+                              const char *msg)
+{
+    json_t *o = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", hub_errcode_name(code),
+                          "message", msg);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    hub__http_respond(wsi, pss, status, "application/json", text, strlen(text));
+    free(text);
+    json_decref(o);
+}
+
 static int method_of(struct lws *wsi)
 {
     static const struct {
@@ -136,6 +171,23 @@ static int method_of(struct lws *wsi)
         if (lws_hdr_total_length(wsi, map[i].tok) > 0)
             return map[i].m;
     return HUB_M_OTHER;
+}
+
+/* HTTP/1.0 (unless it asks for keep-alive) and "Connection: close" both
+ * mean: close once answered. */
+static int wants_close(struct lws *wsi)
+{
+    char conn[128];
+    int is10 = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP1_0) > 0;
+
+    hub__hdr(wsi, WSI_TOKEN_CONNECTION, conn, sizeof(conn));
+    for (char *t = strtok(conn, ", \t"); t != NULL; t = strtok(NULL, ", \t")) {
+        if (strcasecmp(t, "close") == 0)
+            return 1;
+        if (strcasecmp(t, "keep-alive") == 0)
+            is10 = 0;
+    }
+    return is10;
 }
 
 static void add_cors(hub_server_t *s, hub_pss_t *pss)
@@ -154,102 +206,114 @@ static void method_not_allowed(struct lws *wsi, hub_pss_t *pss, const char *allo
                            allow);
 }
 
-/* --- POST /rgb ------------------------------------------------------------ */
-
-static void answer_cmd(hub_pss_t *pss, const hub_answer_t *a)
-{
-    char body[512];
-    int n;
-
-    switch (a->outcome) {
-    case HUB_CMD_APPLIED:
-    case HUB_CMD_DUPLICATE:
-        n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"state\":%.*s}",
-                     a->outcome == HUB_CMD_APPLIED ? "applied" : "duplicate", (int)a->len,
-                     a->body ? a->body : "null");
-        hub__http_respond(pss->wsi, pss, 200, "application/json", body, (size_t)n);
-        return;
-    case HUB_EDROPPED:
-        hub__http_add_header(pss, "retry-after:", "1");
-        respond_error(pss->wsi, pss, 503,
-                      "dropped: the command queue was full and this was its oldest ui command "
-                      "(overload policy); retry later",
-                      NULL);
-        return;
-    case HUB_ESTORE:
-        respond_error(pss->wsi, pss, 500,
-                      "not durable: the store could not commit this command; it was not applied "
-                      "durably, retry (see the hub's log: store_commit_failed)",
-                      NULL);
-        return;
-    case HUB_EOVERLOAD:
-        hub__http_add_header(pss, "retry-after:", "1");
-        respond_error(pss->wsi, pss, 503,
-                      "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later", NULL);
-        return;
-    default:
-        hub__http_add_header(pss, "retry-after:", "1");
-        respond_error(pss->wsi, pss, 503, "shutting down: retry against the restarted hub", NULL);
-        return;
-    }
-}
+/* ---- answers from the loop thread ------------------------------------------ */
 
 /* An answer from the loop thread for this connection. pss may be gone when
  * this returns (the response completes the exchange). */
 void hub__http_answer(hub_pss_t *pss, const hub_answer_t *a)
 {
-    int is_cmd = pss->method == HUB_M_POST;
-
     drop_pending(pss);
-    if (is_cmd)
-        answer_cmd(pss, a);
-    else
-        hub__http_respond(pss->wsi, pss, a->status, a->ctype, a->body ? a->body : "", a->len);
+    if (a->retry_after)
+        hub__http_add_header(pss, "retry-after:", "1");
+    if (a->etag[0] != '\0')
+        hub__http_add_header(pss, "etag:", a->etag);
+    hub__http_respond(pss->wsi, pss, a->status, a->ctype ? a->ctype : "application/json",
+                      a->body ? a->body : "", a->len);
 }
 
-/* Hand the rest of this exchange to the loop thread (POST /rgb, pages). */
+/* Hand the rest of this exchange to the loop thread. */
 static hub_peer_t *wait_for_loop(hub_net_t *net, hub_pss_t *pss)
 {
     pss->pending = hub__peer_new(net, pss, 0);
     return pss->pending;
 }
 
+/* ---- requests with a body ---------------------------------------------------- */
+
 static void submit_rgb(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
-    hub_parse_err_t perr;
-    hub_cmd_t *cmd;
+    hub_error_t err;
+    hub_intent_t *in;
+    char cmd_id[HUB_REQ_ID_MAX + 1];
     int rc;
 
     if (pss->body_len == 0) {
         respond_error(wsi, pss, 400, "empty body: send a JSON command object", "");
         return;
     }
-    rc = hub_cmd_parse(pss->body, pss->body_len, "api", &cmd, &perr);
+    rc = hub_intent_parse_rgb(pss->body, pss->body_len, "api", &in, &err, cmd_id);
     hub_free(pss->body); /* not needed past parsing; keep idle connections small */
     pss->body = NULL;
     pss->body_len = pss->body_cap = 0;
     if (rc != 0) {
-        respond_error(wsi, pss, 400, perr.msg, perr.field);
+        respond_error(wsi, pss, 400, err.msg, err.field);
         return;
     }
-    cmd->recv_us = hub_mono_us();
-    hub__relay_submit(net, wait_for_loop(net, pss), cmd);
+    in->recv_us = hub_mono_us();
+    hub__relay_submit(net, wait_for_loop(net, pss), in);
 }
 
-/* Decide at header time what a POST /rgb will get; the body is read either
- * way (unless too large or streamed: then the answer closes the connection)
- * so the connection stays usable. */
-static void begin_post_rgb(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
+static void dispatch(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
+{
+    if (pss->action == HUB_ACT_RGB) {
+        submit_rgb(net, wsi, pss);
+        return;
+    }
+    hub_intent_t *in = hub__http_api_intent(net, wsi, pss);
+    hub_free(pss->body);
+    pss->body = NULL;
+    pss->body_len = pss->body_cap = 0;
+    if (in == NULL)
+        return; /* answered */
+    in->recv_us = hub_mono_us();
+    hub__relay_submit(net, wait_for_loop(net, pss), in);
+}
+
+static void respond_body_error(struct lws *wsi, hub_pss_t *pss, int status, const char *msg)
+{
+    if (pss->action == HUB_ACT_RGB)
+        respond_error(wsi, pss, status, msg, NULL);
+    else
+        respond_api_error(wsi, pss, status,
+                          status == 401 ? HUB_ERR_UNAUTHORIZED : HUB_ERR_INVALID, msg);
+}
+
+/* An answer given before the body is read: answer, stop writing (FIN),
+ * read and drop the rest for a bounded time and amount, then close. */
+static void answer_early(struct lws *wsi, hub_pss_t *pss, int status, const char *msg)
+{
+    pss->lingering = 1;
+    pss->resp.close_after = 1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LINGER_SECS);
+    if (pss->action == HUB_ACT_RGB) {
+        respond_error(wsi, pss, status, msg, NULL);
+        return;
+    }
+    respond_api_error(wsi, pss, status, HUB_ERR_INVALID, msg);
+}
+
+static int is_json(const char *ctype)
+{
+    size_t n = strcspn(ctype, "; \t");
+    return n == strlen("application/json") && strncasecmp(ctype, "application/json", n) == 0;
+}
+
+/* Decide at header time what a request with a body will get; the body is
+ * read either way (unless too large or streamed: then the answer comes at
+ * once and the connection closes after a lingering read) so the connection
+ * stays usable. */
+static void begin_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, int action)
 {
     hub_server_t *s = net->s;
-    char buf[256];
+    char buf[256], msg[96];
     int max = s->d.cfg->max_body;
     int clen_present = hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, buf, sizeof(buf)) > 0;
     long clen = clen_present ? strtol(buf, NULL, 10) : 0;
 
+    pss->action = action;
     if (clen > max) {
-        pss->resp.close_after = 1;
-        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", NULL);
+        snprintf(msg, sizeof(msg), "body too large: at most %d bytes", max);
+        answer_early(wsi, pss, 413, msg);
         return;
     }
     hub__hdr_custom(wsi, "x-api-key:", buf, sizeof(buf));
@@ -258,29 +322,27 @@ static void begin_post_rgb(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
         pss->body_error_msg = "missing or wrong API key: send it in the x-api-key header";
     } else {
         hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, buf, sizeof(buf));
-        size_t n = strcspn(buf, "; \t");
-        if (n != strlen("application/json") || strncasecmp(buf, "application/json", n) != 0) {
+        /* seed 000 always asked for JSON; the API only when there is a body */
+        if ((action == HUB_ACT_RGB || clen > 0) && !is_json(buf)) {
             pss->body_error = 415;
             pss->body_error_msg = "unsupported content type: send Content-Type: application/json";
         }
     }
     if (!clen_present && hub__hdr(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, buf, sizeof(buf)) != 0) {
-        /* A streamed body has no size to check up front: ask for one, then
-         * close, since its bytes are still coming. */
-        pss->resp.close_after = 1;
-        respond_error(wsi, pss, 411, "length required: send the body with a Content-Length", NULL);
+        /* A streamed body has no size to check up front: ask for one. */
+        answer_early(wsi, pss, 411, "length required: send the body with a Content-Length");
         return;
     }
     if (!clen_present || clen <= 0) { /* no body to wait for */
         if (pss->body_error)
-            respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
+            respond_body_error(wsi, pss, pss->body_error, pss->body_error_msg);
         else
-            submit_rgb(net, wsi, pss);
+            dispatch(net, wsi, pss);
     }
 }
 
-/* A POST /rgb waits for the engine while lws may already be reading the
- * next pipelined request (it even repeats BODY_COMPLETION). Parsing past it
+/* An intent waits for the engine while lws may already be reading the next
+ * pipelined request (it even repeats BODY_COMPLETION). Parsing past it
  * would mix the two exchanges: answer the pending one, then close, and let
  * the client send the rest again. */
 static int busy(hub_pss_t *pss)
@@ -296,11 +358,17 @@ static int on_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const void *
     size_t max = (size_t)net->s->d.cfg->max_body;
     if (busy(pss))
         return 0;
+    if (pss->lingering) {
+        pss->body_len += len; /* counted, dropped */
+        return pss->body_len > LINGER_MAX_BYTES ? -1 : 0;
+    }
     if (pss->body_error || pss->resp.status)
         return 0; /* discard: the answer is already decided */
     if (pss->body_len + len > max) {
-        pss->resp.close_after = 1;
-        respond_error(wsi, pss, 413, "body too large: at most 16384 bytes", NULL);
+        char msg[96];
+        snprintf(msg, sizeof(msg), "body too large: at most %zu bytes", max);
+        answer_early(wsi, pss, 413, msg);
+        pss->body_len += len;
         return 0;
     }
     if (pss->body_len + len > pss->body_cap) {
@@ -312,27 +380,90 @@ static int on_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const void *
     return 0;
 }
 
-static void on_body_done(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
+static int on_body_done(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
+    if (pss->lingering)
+        return -1; /* the rest is read: now close */
     if (busy(pss) || pss->resp.status)
-        return;
+        return 0;
     if (pss->body_error) {
-        respond_error(wsi, pss, pss->body_error, pss->body_error_msg, NULL);
-        return;
+        respond_body_error(wsi, pss, pss->body_error, pss->body_error_msg);
+        return 0;
     }
-    submit_rgb(net, wsi, pss);
+    dispatch(net, wsi, pss);
+    return 0;
 }
 
-/* --- the other routes ------------------------------------------------------ */
+/* ---- routing ------------------------------------------------------------------ */
 
 static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 {
     if (pss->origin[0] != '\0' && hub_config_origin_allowed(s->d.cfg, pss->origin)) {
-        hub__http_add_header(pss, "access-control-allow-methods:", "GET, POST, OPTIONS");
-        hub__http_add_header(pss, "access-control-allow-headers:", "content-type, x-api-key");
+        hub__http_add_header(pss, "access-control-allow-methods:",
+                             "GET, POST, PATCH, PUT, DELETE, OPTIONS");
+        hub__http_add_header(pss, "access-control-allow-headers:",
+                             "content-type, x-api-key, idempotency-key, if-none-match");
         hub__http_add_header(pss, "access-control-max-age:", "600");
     }
     hub__http_respond(wsi, pss, 204, "application/json", "", 0);
+}
+
+static int engine_method(int m)
+{
+    switch (m) {
+    case HUB_M_GET:
+    case HUB_M_HEAD: return HUB_HTTP_GET;
+    case HUB_M_POST: return HUB_HTTP_POST;
+    case HUB_M_PUT: return HUB_HTTP_PUT;
+    case HUB_M_PATCH: return HUB_HTTP_PATCH;
+    case HUB_M_DELETE: return HUB_HTTP_DELETE;
+    default: return 0;
+    }
+}
+
+static void allow_list(unsigned allow, char *out, size_t n)
+{
+    static const char *const names[] = {"", "GET", "POST", "PUT", "PATCH", "DELETE"};
+    out[0] = '\0';
+    for (int m = HUB_HTTP_GET; m <= HUB_HTTP_DELETE; m++)
+        if (allow & (1u << m)) {
+            size_t l = strlen(out);
+            snprintf(out + l, n - l, "%s%s", l ? ", " : "", names[m]);
+        }
+    size_t l = strlen(out);
+    snprintf(out + l, n - l, "%sOPTIONS", l ? ", " : "");
+}
+
+/* A domain's route: a read goes to the loop thread, a mutation reads its
+ * body first. Returns 1 if path is a domain route (answered or pending). */
+static int domain_route(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *path)
+{
+    hub_server_t *s = net->s;
+    hub_route_req_t *rq = hub_calloc(1, sizeof(*rq));
+    unsigned allow = 0;
+    void *ctx = NULL;
+    const hub_route_def_t *r =
+        hub_engine_route(s->d.engine, engine_method(pss->method), path, rq, &ctx, &allow);
+
+    if (r == NULL) {
+        hub_free(rq);
+        if (allow == 0)
+            return 0;
+        char list[96];
+        allow_list(allow, list, sizeof(list));
+        method_not_allowed(wsi, pss, list);
+        return 1;
+    }
+    rq->query = pss->query;
+    if (r->read != NULL) {
+        hub_query_t q = {.what = HUB_Q_ROUTE, .route = r, .route_ctx = ctx, .rq = rq};
+        hub__relay_query(net, wait_for_loop(net, pss), &q);
+        return 1;
+    }
+    pss->route = r;
+    pss->rq = rq;
+    begin_body(net, wsi, pss, HUB_ACT_ROUTE);
+    return 1;
 }
 
 static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *uri)
@@ -345,6 +476,7 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
     pss_reset(pss);
     pss->wsi = wsi;
     pss->method = m = method_of(wsi);
+    pss->http10 = wants_close(wsi);
     hub__hdr(wsi, WSI_TOKEN_ORIGIN, pss->origin, sizeof(pss->origin));
     hub_metric_inc(s->m_requests);
     add_cors(s, pss);
@@ -353,6 +485,7 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
         return 0;
     }
     snprintf(pss->path, sizeof(pss->path), "%s", uri);
+    pss->query[0] = '\0';
 
     if (m == HUB_M_OPTIONS) {
         preflight(s, wsi, pss);
@@ -365,7 +498,7 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
             size_t n = hub__snapshot_get(s, 1, json, &seq);
             hub__http_respond(wsi, pss, 200, "application/json", json, n);
         } else if (m == HUB_M_POST) {
-            begin_post_rgb(net, wsi, pss);
+            begin_body(net, wsi, pss, HUB_ACT_RGB);
         } else {
             method_not_allowed(wsi, pss, "GET, POST, OPTIONS");
         }
@@ -389,12 +522,25 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
     for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
         if (strcmp(uri, gets[i].path) != 0)
             continue;
-        if (m == HUB_M_GET || m == HUB_M_HEAD)
-            hub__relay_query(net, wait_for_loop(net, pss), gets[i].what);
-        else
+        if (m == HUB_M_GET || m == HUB_M_HEAD) {
+            hub_query_t q = {.what = gets[i].what};
+            hub__relay_query(net, wait_for_loop(net, pss), &q);
+        } else {
             method_not_allowed(wsi, pss, "GET");
+        }
         return 0;
     }
+    if (strcmp(uri, "/api/v1/intents") == 0) {
+        if (m == HUB_M_POST)
+            begin_body(net, wsi, pss, HUB_ACT_INTENT);
+        else
+            method_not_allowed(wsi, pss, "POST, OPTIONS");
+        return 0;
+    }
+    if (hub__http_api_get(net, wsi, pss))
+        return 0;
+    if (domain_route(net, wsi, pss, uri))
+        return 0;
     if (strcmp(uri, "/ws") == 0) {
         hub__http_add_header(pss, "upgrade:", "websocket");
         respond_error(wsi, pss, 426, "upgrade required: /ws is a WebSocket endpoint", NULL);
@@ -409,26 +555,32 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
     return 0;
 }
 
-/* --- writing --------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------- */
 
 static int finish(struct lws *wsi, hub_pss_t *pss)
 {
     int close_after = pss->resp.close_after;
+    int linger = pss->lingering == 1;
     resp_reset(&pss->resp);
+    if (linger) {
+        /* Keep reading (and dropping) the body; FIN tells the client we
+         * are done writing. The lws timeout bounds the rest. */
+        shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+        return 0;
+    }
     if (close_after)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Headers and body in one write, as lws itself does for HTTP/1 status
- * pages. The buffer holds LWS_PRE, the headers, then the body. */
 /* The staged response, with body (r->len bytes), or the staged copy when
- * body is NULL. Small responses (every REST answer) are assembled on the
- * stack. */
+ * body is NULL: headers and body in one write, as lws itself does for
+ * HTTP/1 status pages. Small responses (every REST answer) are assembled
+ * on the stack. */
 static int write_resp(struct lws *wsi, hub_pss_t *pss, const char *body)
 {
     hub_http_resp_t *r = &pss->resp;
-    size_t clen = r->status == 204 ? 0 : r->len;
+    size_t clen = r->status == 204 || r->status == 304 ? 0 : r->len;
     size_t blen = pss->method == HUB_M_HEAD ? 0 : clen;
     size_t cap = LWS_PRE + 1536 + blen;
     unsigned char small[LWS_PRE + 2048], *buf, *start, *p, *end;
@@ -469,6 +621,11 @@ static int write_resp(struct lws *wsi, hub_pss_t *pss, const char *body)
         return -1;
     }
     if (pss->in_cb) {
+        if (pss->lingering == 1) {
+            resp_reset(r);
+            shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+            return 0;
+        }
         pss->want_close |= r->close_after;
         pss->done_pending = 1;
         resp_reset(r);
@@ -523,8 +680,8 @@ int hub__http_callback(hub_net_t *net, struct lws *wsi, enum lws_callback_reason
         return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         enter(pss);
-        on_body_done(net, wsi, pss);
-        return leave(wsi, pss, 0);
+        rc = on_body_done(net, wsi, pss);
+        return leave(wsi, pss, rc);
     case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION: return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -34,68 +34,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "proto/mqtt_devices.h"
-
-#define TOPIC_CMD     "v1/demo/rgb/cmd"
-#define TOPIC_STATE   "v1/demo/rgb/state"
-#define TOPIC_ERROR   "v1/demo/rgb/error"
-#define TOPIC_SERVER  "v1/devices/server/state"
-#define TOPIC_DEVICES "v1/devices/+/state"
-
-#define PAYLOAD_MAX      16384 /* bytes; a larger command is malformed */
-#define SEND_MAXIMUM     1000  /* our QoS 1 publishes awaiting PUBACK on the wire */
-#define UNACKED_MAX      10000 /* beyond this, state publishes are conflated */
-#define BACKOFF_MIN_MS   1000
-#define BACKOFF_MAX_MS   30000
-#define MISC_INTERVAL_MS 1000
-#define READ_BURST       256 /* packets per readable event, then yield to the loop */
-#define DEVICES_MAX      10000
-
-enum conn { C_IDLE, C_CONNECTING, C_CONNECTED, C_BACKOFF, C_CLOSING, C_CLOSED };
-
-struct hub_mqtt {
-    uv_loop_t *loop;      /* not owned */
-    hub_engine_t *engine; /* not owned */
-    struct mosquitto *mosq;
-    char *host;
-    int port;
-    int keepalive_s;
-
-    enum conn conn;
-    int started;               /* hub_mqtt_start was called: timers exist */
-    uv_poll_t *poll;           /* heap; the current socket's watch, NULL if none */
-    int poll_events;           /* UV_READABLE|UV_WRITABLE being watched */
-    int paused;                /* reading stopped: the engine's queue is full */
-    uv_timer_t misc_timer;     /* 1 s: mosquitto_loop_misc */
-    uv_timer_t retry_timer;    /* reconnect backoff */
-    uv_timer_t shutdown_timer; /* bounds hub_mqtt_shutdown */
-    int handles_open;          /* handles not yet through their close callback */
-    int free_pending;          /* hub_mqtt_free ran first: free m on the last close */
-
-    uint64_t backoff_ms;   /* delay before the next reconnect */
-    unsigned attempt;      /* failed attempts since the last CONNACK */
-    uint64_t retry_due_ms; /* uv_now() when the retry timer fires */
-    char reason[192];      /* why the last connection failed or ended */
-    int refused;           /* reason holds a CONNACK refusal */
-
-    int after_connack;            /* publish online + state once this read returns */
-    size_t unacked;               /* state/error/presence publishes awaiting PUBACK */
-    uint64_t rx_done;             /* packets whose callback ran (see read_some) */
-    int state_dirty;              /* a state publish was skipped (unacked too high) */
-    int sub_mid_cmd, sub_mid_dev; /* mids of our SUBSCRIBEs, to name a refusal */
-
-    int offline_mid; /* shutdown: mid of the "offline" publish, -1 none */
-    int offline_acked;
-    int disconnect_sent;
-    void (*done)(void *ud);
-    void *done_ud;
-
-    hub__mqtt_devices_t *devices;
-    int devices_full_logged;
-
-    hub_metric_t *m_connected, *m_reconnects, *m_malformed, *m_published;
-    char *status; /* hub_mqtt_status buffer (STATUS_LEN) */
-};
+#include "proto/mqtt_int.h"
 
 #define STATUS_LEN 512
 
@@ -167,61 +106,66 @@ static void close_poll(hub_mqtt_t *m)
     uv_close((uv_handle_t *)p, handle_closed);
 }
 
-/* Publish at QoS 1 while a connection is up (CONNECTED or draining in
- * CLOSING). Returns the mid or -1. */
-static int publish(hub_mqtt_t *m, const char *topic, const void *buf, size_t len, int retain)
+/* Publish while a connection is up (CONNECTED or draining in CLOSING).
+ * Returns the mid or -1. */
+int hub__mqtt_publish(hub_mqtt_t *m, const char *topic, const void *buf, size_t len, int qos,
+                      int retain)
 {
     int mid = -1, rc;
 
     if ((m->conn != C_CONNECTED && m->conn != C_CLOSING) || !socket_open(m))
         return -1;
-    rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, buf, 1, retain != 0);
+    rc = mosquitto_publish(m->mosq, &mid, topic, (int)len, buf, qos, retain != 0);
     if (rc != MOSQ_ERR_SUCCESS) {
         /* A write error here is seen again, and handled, by the next read. */
         hub_log(HUB_LOG_DEBUG, "mqtt_publish_failed", "{s:s,s:s}", "topic", topic, "error",
                 mosquitto_strerror(rc));
         return -1;
     }
-    m->unacked++;
+    if (qos > 0)
+        m->unacked++;
     return mid;
 }
 
-static void publish_state(hub_mqtt_t *m, const hub_view_t *v, int log_it)
+static int publish(hub_mqtt_t *m, const char *topic, const void *buf, size_t len, int retain)
 {
-    if (v == NULL || v->rgb_json == NULL)
-        return;
-    if (m->unacked >= UNACKED_MAX) {
-        /* The broker is not acknowledging: keep only the latest state. */
-        m->state_dirty = 1;
-        return;
-    }
-    if (publish(m, TOPIC_STATE, v->rgb_json, v->rgb_len, 1) < 0)
-        return;
-    m->state_dirty = 0;
-    hub_metric_inc(m->m_published);
-    if (log_it)
-        hub_log(HUB_LOG_INFO, "publish_state", "{s:I,s:s}", "seq", (json_int_t)v->seq, "topic",
-                TOPIC_STATE);
+    return hub__mqtt_publish(m, topic, buf, len, 1, retain);
 }
 
-/* {"cmdId":<id or null>,"error":msg[,"field":field]} on v1/demo/rgb/error. */
-static void publish_error(hub_mqtt_t *m, const char *cmd_id, const char *msg, const char *field)
+/* A retained message a domain published (the engine keeps its current
+ * payload too, for reconnects). log_it: the seed-000 "publish_state" line. */
+static void publish_retained(hub_mqtt_t *m, const char *topic, const char *payload, size_t len,
+                             int qos, int log_it)
 {
-    json_t *o = json_object();
-    json_t *s;
-    char *text;
-
-    json_object_set_new(o, "cmdId", cmd_id && cmd_id[0] ? json_string(cmd_id) : json_null());
-    s = json_string(msg);
-    json_object_set_new(o, "error", s ? s : json_string("invalid message"));
-    if (field != NULL)
-        json_object_set_new(o, "field", json_string(field));
-    text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (text == NULL)
+    if (m->unacked >= UNACKED_MAX) {
+        /* The broker is not acknowledging: republish the latest later. */
+        m->retained_dirty = 1;
         return;
-    publish(m, TOPIC_ERROR, text, strlen(text), 0);
-    free(text);
+    }
+    if (hub__mqtt_publish(m, topic, payload, len, qos, 1) < 0)
+        return;
+    if (strcmp(topic, TOPIC_STATE) == 0) {
+        hub_metric_inc(m->m_published);
+        if (log_it) {
+            json_t *st = json_loadb(payload, len, 0, NULL);
+            hub_log(HUB_LOG_INFO, "publish_state", "{s:I,s:s}", "seq",
+                    (json_int_t)json_integer_value(json_object_get(st, "seq")), "topic",
+                    TOPIC_STATE);
+            json_decref(st);
+        }
+    }
+}
+
+static void republish_one(void *ud, const char *topic, const char *payload, size_t len, int qos)
+{
+    publish_retained(ud, topic, payload, len, qos, 1);
+}
+
+/* Every retained topic the domains keep current, e.g. after a (re)connect. */
+static void republish_all(hub_mqtt_t *m)
+{
+    m->retained_dirty = 0;
+    hub_engine_retained_foreach(m->engine, republish_one, m);
 }
 
 /* ---- connection lifecycle ---- */
@@ -359,8 +303,8 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags)
     hub_log(HUB_LOG_INFO, "mqtt_connected", "{s:s,s:i,s:b}", "host", m->host, "port", m->port,
             "session_present", flags & 1);
     /* In a callback these are only queued; update_poll sends them. */
-    mosquitto_subscribe(m->mosq, &m->sub_mid_cmd, TOPIC_CMD, 1);
-    mosquitto_subscribe(m->mosq, &m->sub_mid_dev, TOPIC_DEVICES, 1);
+    for (int i = 0; i < m->nsubs; i++)
+        mosquitto_subscribe(m->mosq, &m->sub_mids[i], m->sub_topics[i], 1);
     /* Not here: after on_connect, libmosquitto re-sends QoS 1 messages left
      * unacknowledged by the previous connection. Publishing the state after
      * the read returns puts it behind them, so the retained state is the
@@ -394,71 +338,14 @@ static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int n, const
 
     m->rx_done++;
     for (int i = 0; i < n; i++) {
+        const char *topic = "?";
         if (granted[i] < 0x80)
             continue;
-        hub_log(HUB_LOG_ERROR, "mqtt_subscribe_refused", "{s:s,s:s}", "topic",
-                mid == m->sub_mid_cmd ? TOPIC_CMD : TOPIC_DEVICES, "hint",
+        for (int k = 0; k < m->nsubs; k++)
+            if (m->sub_mids[k] == mid)
+                topic = m->sub_topics[k];
+        hub_log(HUB_LOG_ERROR, "mqtt_subscribe_refused", "{s:s,s:s}", "topic", topic, "hint",
                 "the broker's ACL must allow this client to subscribe");
-    }
-}
-
-static void malformed(hub_mqtt_t *m, const char *topic, const char *cmd_id, const char *msg,
-                      const char *field)
-{
-    hub_metric_inc(m->m_malformed);
-    hub_log(HUB_LOG_WARN, "mqtt_malformed", "{s:s,s:s,s:s,s:s}", "topic", topic, "reason", msg,
-            "field", field, "cmdId", cmd_id && cmd_id[0] ? cmd_id : "");
-    if (strcmp(topic, TOPIC_CMD) == 0)
-        publish_error(m, cmd_id, msg, field);
-}
-
-static void on_cmd_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
-{
-    hub_mqtt_t *m = ud;
-
-    if (outcome == HUB_CMD_APPLIED || outcome == HUB_CMD_DUPLICATE)
-        return; /* the state publish (or none, for a duplicate) says it */
-    hub_log(HUB_LOG_WARN, "mqtt_cmd_failed", "{s:s,s:s}", "cmdId", cmd->cmd_id, "error",
-            hub_strerror(outcome));
-    publish_error(m, cmd->cmd_id, hub_strerror(outcome), NULL);
-}
-
-static void on_cmd(hub_mqtt_t *m, const struct mosquitto_message *msg)
-{
-    size_t len = (size_t)msg->payloadlen, bad;
-    hub_parse_err_t perr;
-    hub_cmd_t *cmd;
-    char text[96];
-    int rc;
-
-    if (len == 0) { /* also how a retained command is cleared */
-        malformed(m, TOPIC_CMD, NULL, "empty payload: expected a JSON command object", "");
-        return;
-    }
-    if (len > PAYLOAD_MAX) {
-        snprintf(text, sizeof(text), "payload too large: %zu bytes (limit %d)", len, PAYLOAD_MAX);
-        malformed(m, TOPIC_CMD, NULL, text, "");
-        return;
-    }
-    if (!hub__mqtt_utf8_valid(msg->payload, len, &bad)) {
-        snprintf(text, sizeof(text), "payload is not valid UTF-8 (byte %zu)", bad);
-        malformed(m, TOPIC_CMD, NULL, text, "");
-        return;
-    }
-    if (hub_cmd_parse(msg->payload, len, "mqtt", &cmd, &perr) != 0) {
-        malformed(m, TOPIC_CMD, perr.cmd_id, perr.msg, perr.field);
-        return;
-    }
-    cmd->recv_us = hub_mono_us();
-    cmd->done = on_cmd_done;
-    cmd->ud = m;
-    rc = hub_engine_submit(m->engine, cmd);
-    if (rc != 0) {
-        /* Rare: reading stops while the queue is full (read_some). */
-        hub_log(HUB_LOG_WARN, "mqtt_cmd_refused", "{s:s,s:s}", "cmdId", cmd->cmd_id, "error",
-                hub_strerror(rc));
-        publish_error(m, cmd->cmd_id, hub_strerror(rc), NULL);
-        hub_cmd_free(cmd);
     }
 }
 
@@ -472,9 +359,10 @@ static void on_presence(hub_mqtt_t *m, const struct mosquitto_message *msg, cons
         return; /* our own presence */
     p = len > PAYLOAD_MAX ? HUB__PRESENCE_INVALID : hub__mqtt_presence_parse(msg->payload, len);
     if (p == HUB__PRESENCE_INVALID) {
-        malformed(m, msg->topic, NULL,
-                  "presence must be \"online\", \"offline\" or {\"state\":\"online\"|\"offline\"}",
-                  "state");
+        hub__mqtt_malformed(m, msg->topic, NULL,
+                            "presence must be \"online\", \"offline\" or "
+                            "{\"state\":\"online\"|\"offline\"}",
+                            "state");
         return;
     }
     rc = hub__mqtt_devices_update(m->devices, id, id_len, p, hub_wall_ms());
@@ -493,10 +381,12 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 
     m->rx_done++;
     if (strcmp(msg->topic, TOPIC_CMD) == 0)
-        on_cmd(m, msg);
+        hub__mqtt_on_cmd(m, msg);
+    else if (strcmp(msg->topic, TOPIC_INTENT) == 0)
+        hub__mqtt_on_intent(m, msg);
     else if (hub__mqtt_device_topic_id(msg->topic, &id, &id_len))
         on_presence(m, msg, id, id_len);
-    else
+    else if (!hub__mqtt_on_domain(m, msg))
         hub_log(HUB_LOG_DEBUG, "mqtt_ignored", "{s:s}", "topic", msg->topic);
     /* End mosquitto_loop_read after this packet (see read_some). */
     errno = EAGAIN;
@@ -541,9 +431,9 @@ static void after_read(hub_mqtt_t *m)
     if (m->conn == C_CONNECTED && m->after_connack) {
         m->after_connack = 0;
         publish(m, TOPIC_SERVER, "online", 6, 1);
-        publish_state(m, hub_engine_view(m->engine), 1);
-    } else if (m->conn == C_CONNECTED && m->state_dirty && m->unacked < UNACKED_MAX / 2) {
-        publish_state(m, hub_engine_view(m->engine), 0);
+        republish_all(m);
+    } else if (m->conn == C_CONNECTED && m->retained_dirty && m->unacked < UNACKED_MAX / 2) {
+        republish_all(m);
     }
     if (m->conn == C_CLOSING && m->offline_acked && !m->disconnect_sent)
         finish_disconnect(m);
@@ -650,15 +540,58 @@ static void on_room(void *ud)
     update_poll(m);
 }
 
-static void on_state(const hub_view_t *view, void *ud)
+/* An announced intent's MQTT messages: retained ones that only need their
+ * last value (HUB_OUT_CONFLATE) wait for the end of the group commit; the
+ * rest go out now, in order. Disconnected: nothing is queued; the retained
+ * ones go out on CONNACK. */
+static void on_fanout(void *ud, const hub_announce_t *ann)
+{
+    hub_mqtt_t *m = ud;
+    int sent = 0;
+
+    for (size_t i = 0; i < ann->nmsgs; i++) {
+        const hub_outmsg_t *o = &ann->msgs[i];
+        if (o->kind != HUB_OUT_MQTT)
+            continue;
+        if (m->conn != C_CONNECTED || m->after_connack)
+            continue;
+        if (o->retain && (o->flags & HUB_OUT_CONFLATE)) {
+            hub_kv_set(m->conflated, o->name, o->text, o->len, o->qos);
+            continue;
+        }
+        if (o->retain)
+            publish_retained(m, o->name, o->text, o->len, o->qos, 0);
+        else
+            hub__mqtt_publish(m, o->name, o->text, o->len, o->qos, 0);
+        sent = 1;
+    }
+    if (sent)
+        update_poll(m);
+}
+
+static void flush_one(void *ud, const char *topic, const char *payload, size_t len, int qos)
+{
+    publish_retained(ud, topic, payload, len, qos, 0);
+}
+
+static void on_flush(void *ud)
 {
     hub_mqtt_t *m = ud;
 
-    /* Disconnected: nothing is queued; the latest state goes out on CONNACK. */
-    if (m->conn != C_CONNECTED || m->after_connack)
+    if (hub_kv_count(m->conflated) == 0)
         return;
-    publish_state(m, view, 0);
+    hub_kv_foreach(m->conflated, flush_one, m);
+    hub_kv_free(m->conflated);
+    m->conflated = hub_kv_new();
     update_poll(m);
+}
+
+static void add_sub(void *ud, const hub_topic_def_t *t, void *ctx)
+{
+    hub_mqtt_t *m = ud;
+    (void)ctx;
+    if (m->nsubs < SUBS_MAX)
+        m->sub_topics[m->nsubs++] = t->filter;
 }
 
 /* ---- public API ---- */
@@ -682,7 +615,11 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
     m->keepalive_s = keepalive;
     m->backoff_ms = BACKOFF_MIN_MS;
     m->offline_mid = -1;
-    m->sub_mid_cmd = m->sub_mid_dev = -1;
+    m->sub_topics[m->nsubs++] = TOPIC_CMD;
+    m->sub_topics[m->nsubs++] = TOPIC_DEVICES;
+    m->sub_topics[m->nsubs++] = TOPIC_INTENT;
+    hub_engine_topics_foreach(engine, add_sub, m);
+    m->conflated = hub_kv_new();
     m->status = hub_malloc(STATUS_LEN);
 
     mosquitto_lib_init();
@@ -720,7 +657,8 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
                                          "MQTT messages rejected as malformed");
     m->m_published = hub_metrics_counter(metrics, "dmx_mqtt_published_total",
                                          "States published to v1/demo/rgb/state");
-    hub_engine_subscribe(engine, on_state, m);
+    hub_subscriber_t sub = {NULL, on_fanout, NULL, on_flush, m};
+    hub_engine_subscribe(engine, &sub);
     hub_engine_on_room(engine, on_room, m);
     *out = m;
     return 0;
@@ -729,6 +667,7 @@ fail_opts:
     mosquitto_destroy(m->mosq);
 fail_new:
     mosquitto_lib_cleanup();
+    hub_kv_free(m->conflated);
     hub_free(m->status);
     hub_free(m->host);
     hub_free(m);
@@ -830,6 +769,8 @@ void hub_mqtt_free(hub_mqtt_t *m)
     mosquitto_destroy(m->mosq); /* closes the socket, if still open */
     mosquitto_lib_cleanup();
     hub__mqtt_devices_free(m->devices);
+    hub_kv_free(m->conflated);
+    m->conflated = NULL;
     hub_free(m->status);
     hub_free(m->host);
     if (m->handles_open > 0)

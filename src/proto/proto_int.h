@@ -16,22 +16,22 @@
 #include <libwebsockets.h>
 
 #include "core/inbox.h"
-#include "core/ulid.h"
+#include "engine/engine.h"
+#include "proto/frame.h"
 #include "proto/server.h"
 
-#define HUB_JSON_MAX 192 /* a rendered state (engine.c's JSON_MAX) */
+#define HUB_JSON_MAX 192 /* a rendered seed-000 state */
 
 typedef struct hub_ws_hub hub_ws_hub_t;
 typedef struct hub_net hub_net_t;
-typedef struct hub_frame hub_frame_t;
 
-/* The latest announced state, for GET /rgb and a new WebSocket's first
- * frame on any thread. Updated by the loop thread before the answers of the
- * commands that made it are sent, so a client never reads older than what
- * it was answered. */
+/* The latest announced seed-000 state, for GET /rgb and a new WebSocket's
+ * first frame on any thread, and the published seq. Updated by the loop
+ * thread before the answers of the intents that made it are sent, so a
+ * client never reads older than what it was answered. */
 typedef struct hub_snapshot {
     pthread_mutex_t lock;
-    uint64_t seq;
+    uint64_t seq; /* the published seq */
     char rgb_json[HUB_JSON_MAX];
     size_t rgb_len;
     char ws_json[HUB_JSON_MAX];
@@ -49,10 +49,13 @@ struct hub_server {
     uv_poll_t *listen_poll;
     uv_timer_t *accept_pause; /* out of descriptors: accept again later */
     uint64_t emfile_logged_us;
-    hub_frame_t *pend;  /* loop thread: states of the batch being announced */
+    hub_frame_t *pend;  /* loop thread: frames of the group commit being announced */
     atomic_int closing; /* set by hub_server_close */
     int nets_joined;    /* loop thread: threads gone, post nothing more */
     atomic_int ws_clients;
+    atomic_int room_clients[HUB_MAX_ROOMS]; /* sessions in each room */
+    int room_demo;                          /* the "demo" room's bit, or -1 */
+    uint64_t default_rooms;                 /* hello without rooms: all but "frames" */
     hub_metric_t *m_requests;
     hub_metric_t *m_auth_fail;
     hub_metric_t *m_ws_slow, *m_ws_latency, *m_ws_errors;
@@ -72,33 +75,70 @@ struct hub_net {
     int closing;         /* this thread: stop serving */
     atomic_int lws_done; /* lws finished closing this context */
     atomic_int exited;   /* the thread has left its loop */
-    atomic_int inflight; /* commands relayed and not yet answered */
+    atomic_int inflight; /* intents relayed and not yet answered */
     int gone;            /* loop thread: no more messages may be posted here */
 };
 
-/* A connection as commands see it: refcounted so an answer can come back
+/* A connection as intents see it: refcounted so an answer can come back
  * after the connection has gone. conn is touched only on net's thread. */
 typedef struct hub_peer {
     atomic_int refs;
+    uint64_t id; /* unique for the process's life: private frames name it */
     hub_net_t *net;
     void *conn; /* hub_pss_t or the WS session; NULL once closed */
     int is_ws;
 } hub_peer_t;
 
-/* The answer to a relayed command or query, run on the peer's thread. */
+/* What the loop thread tells a WebSocket session (hub_answer_t.ws_kind). */
+enum {
+    HUB_WS_FRAMES = 1, /* write frames (a private buffer) */
+    HUB_WS_BEGIN,      /* rooms from seq on; hold frames until REPLAY/SNAPSHOT */
+    HUB_WS_REPLAY,     /* the missed patches; then release what was held */
+    HUB_WS_SNAPSHOT,   /* a snapshot at seq: drop held frames it covers, release */
+    HUB_WS_ROOMS,      /* rooms from seq on (no hold), frames: their snapshot */
+    HUB_WS_JOIN,       /* as ROOMS, but rooms are added to the session's */
+};
+
+/* An answer to a relayed intent or query, run on the peer's thread. */
 typedef struct hub_answer {
     hub_msg_t msg;
     hub_peer_t *peer; /* a reference, released after delivery */
-    int outcome;      /* commands: HUB_CMD_* or HUB_E*; queries: 0 */
-    uint64_t seq;     /* the state's seq (duplicates: the current one) */
-    char cmd_id[HUB_ULID_LEN + 1];
-    int status;        /* queries: the HTTP status */
-    const char *ctype; /* queries: content type (a literal) */
-    char *body;        /* heap: commands, the state's rgb_json; queries, the page */
+    int status;       /* HTTP status */
+    const char *ctype; /* content type (a literal) */
+    char *body;        /* heap */
     size_t len;
+    int retry_after; /* add Retry-After: 1 */
+    char etag[32];   /* add ETag when set */
+    /* WebSocket sessions */
+    int ws_kind;       /* HUB_WS_*; 0: an HTTP answer */
+    uint64_t seq;      /* BEGIN, SNAPSHOT, ROOMS: the seq the session is at from now */
+    uint64_t rooms;    /* BEGIN, ROOMS: its rooms from now */
+    hub_frame_t *frames; /* one reference, or NULL */
 } hub_answer_t;
 
-enum { HUB_Q_READYZ, HUB_Q_METRICS, HUB_Q_DEVICES };
+/* What a relayed query asks the loop thread for. */
+enum {
+    HUB_Q_READYZ,
+    HUB_Q_METRICS,
+    HUB_Q_DEVICES,
+    HUB_Q_STATE,   /* GET /api/v1/state */
+    HUB_Q_ROUTE,   /* a domain's read route */
+    HUB_Q_JOURNAL, /* GET /api/v1/journal */
+    HUB_Q_HELLO,   /* WS hello */
+    HUB_Q_SUBSCRIBE, /* WS subscribe to state rooms */
+};
+
+typedef struct hub_query {
+    int what;         /* HUB_Q_* */
+    uint64_t rooms;   /* STATE, HELLO, SUBSCRIBE */
+    uint64_t since;   /* JOURNAL, HELLO */
+    int has_since;    /* HELLO */
+    size_t limit;     /* JOURNAL */
+    uint64_t if_none_match; /* STATE: the client's ETag seq + 1, 0: none */
+    const hub_route_def_t *route; /* ROUTE */
+    void *route_ctx;
+    hub_route_req_t *rq; /* ROUTE: heap, owned by the query */
+} hub_query_t;
 
 #define HUB_HTTP_MAX_EXTRA 8
 
@@ -114,18 +154,29 @@ typedef struct hub_http_resp {
     int close_after;
 } hub_http_resp_t;
 
+/* What a request with a body will do once it is read. */
+enum { HUB_ACT_NONE = 0, HUB_ACT_RGB, HUB_ACT_INTENT, HUB_ACT_ROUTE };
+
 /* Per-connection data (lws allocates and zeroes it). */
 typedef struct hub_pss {
     int is_ws;
     /* HTTP */
     int method; /* HUB_M_* */
+    int http10; /* an HTTP/1.0 request: close after the answer */
     char path[256];
+    char query[256];
     char origin[256];
+    char idem[HUB_REQ_ID_MAX + 2]; /* Idempotency-Key, "" when none */
+    int idem_bad;                  /* it was there but not a valid req_id */
+    int action;                    /* HUB_ACT_* */
+    const hub_route_def_t *route;  /* HUB_ACT_ROUTE */
+    hub_route_req_t *rq;           /* HUB_ACT_ROUTE: heap */
     char *body;
     size_t body_len, body_cap;
     int body_error; /* status to answer once the body is read, 0 none */
     const char *body_error_msg;
-    hub_peer_t *pending; /* a POST /rgb or a query waiting for the loop thread */
+    int lingering;       /* answered early: read and drop the rest, then close */
+    hub_peer_t *pending; /* an intent or a query waiting for the loop thread */
     hub_http_resp_t resp;
     int in_cb;        /* inside an lws HTTP callback: may write now */
     int want_close;   /* an immediate write asked to close */
@@ -153,21 +204,29 @@ hub_peer_t *hub__peer_new(hub_net_t *net, void *conn, int is_ws);
 hub_peer_t *hub__peer_ref(hub_peer_t *p);
 /* Any thread; frees at the last reference. */
 void hub__peer_release(hub_peer_t *p);
-/* Net thread: hand cmd (owned from here) to the engine for peer. Its fate
- * comes back as a hub_answer (none for an applied WS command: the state
- * broadcast says it). Refuses at once, with an answer, when too many of this
- * context's commands are already waiting. */
-void hub__relay_submit(hub_net_t *net, hub_peer_t *peer, hub_cmd_t *cmd);
-/* Net thread: render page `what` (HUB_Q_*) on the loop thread for peer. */
-void hub__relay_query(hub_net_t *net, hub_peer_t *peer, int what);
+/* Net thread: hand in (owned from here) to the engine for peer. Its fate
+ * comes back as an answer (HTTP) or as frames in the group commit's buffer
+ * (WS). Refuses at once, with an answer, when too many of this context's
+ * intents are already waiting. */
+void hub__relay_submit(hub_net_t *net, hub_peer_t *peer, hub_intent_t *in);
+/* Net thread: ask the loop thread (q is copied; q->rq moves with it). */
+void hub__relay_query(hub_net_t *net, hub_peer_t *peer, const hub_query_t *q);
 /* Loop thread: post (or, once the context is gone, drop) an answer. */
 void hub__relay_answer(hub_net_t *net, hub_answer_t *a);
+/* Net thread: deliver an answer built on this thread. */
+void hub__relay_deliver(hub_answer_t *a);
+/* Render an intent's fate as the HTTP answer (status, body, headers). */
+void hub__answer_intent(hub_answer_t *a, const hub_intent_t *in, const hub_engine_t *e);
+/* The JSON text of an intent's result: {"ok":…} (REST body, MQTT reply). */
+char *hub__result_json(const hub_intent_t *in, size_t *len);
 
 /* --- snapshot (server.c) ------------------------------------------------- */
 
-/* Copy the latest state's JSON (rgb: GET /rgb; else the WS frame) into buf
- * (HUB_JSON_MAX bytes); returns its length and sets *seq. Any thread. */
+/* Copy the latest seed-000 state's JSON (rgb: GET /rgb; else the WS frame)
+ * into buf (HUB_JSON_MAX bytes); returns its length and sets *seq to the
+ * published seq. Any thread. */
 size_t hub__snapshot_get(hub_server_t *s, int rgb, char *buf, uint64_t *seq);
+uint64_t hub__snapshot_seq(hub_server_t *s);
 
 /* --- net.c: one network context ------------------------------------------ */
 
@@ -191,7 +250,7 @@ int hub__ws_callback(hub_net_t *net, struct lws *wsi, enum lws_callback_reasons 
                      hub_pss_t *pss, void *in, size_t len);
 /* Net thread: deliver an answer to its HTTP connection (pss) or session. */
 void hub__http_answer(hub_pss_t *pss, const hub_answer_t *a);
-void hub__ws_answer(struct hub_ws_sess *ss, const hub_answer_t *a);
+void hub__ws_answer(struct hub_ws_sess *ss, hub_answer_t *a);
 /* Stage a response on pss (body copied) and ask for a writable callback. */
 void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *ctype,
                        const char *body, size_t len);
@@ -202,24 +261,40 @@ void hub__http_respond_json(struct lws *wsi, hub_pss_t *pss, int status, const c
 /* Try to serve a file under the web dir. 1 if handled (maybe with an
  * error response), 0 if there is no such file. */
 int hub__http_static(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *path);
+/* The /api/v1 routes that are not a domain's (http_api.c): 1 if handled. */
+int hub__http_api_get(hub_net_t *net, struct lws *wsi, hub_pss_t *pss);
+/* Build the intent of a request with a body (HUB_ACT_INTENT or _ROUTE);
+ * answers the error itself and returns NULL when it cannot. */
+hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *pss);
 
 /* Page bodies rendered on the loop thread (http_pages.c). */
 char *hub__page_readyz(hub_server_t *s, int *status, size_t *len);
+/* The answer to a query, on the loop thread (http_pages.c); NULL when the
+ * answer comes later (a journal read). */
+hub_answer_t *hub__page_query(hub_server_t *s, hub_net_t *net, hub_peer_t *peer,
+                              hub_query_t *q);
 
 /* WebSocket fan-out (ws.c, ws_fanout.c). */
 hub_ws_hub_t *hub__ws_hub_new(hub_net_t *net);
 void hub__ws_hub_free(hub_ws_hub_t *h);
 /* Close every WebSocket client (going away), at shutdown. */
 void hub__ws_close_all(hub_ws_hub_t *h);
-/* Loop thread: gather an announced state; on the last of a batch, post it
- * to every context. */
-void hub__fanout_state(hub_server_t *s, const hub_view_t *view);
-/* Loop thread: post what is gathered now (before a private frame may be
- * posted behind it), and at shutdown free it. */
+/* Loop thread: gather an announced intent's frames (patch, room frames). */
+void hub__fanout_announce(hub_server_t *s, const hub_announce_t *ann);
+/* Loop thread: gather a frame for one session (a result). */
+void hub__fanout_private(hub_server_t *s, hub_peer_t *peer, const char *text, size_t len);
+/* Loop thread: an event for room "system". */
+void hub__fanout_event(hub_server_t *s, const hub_event_t *ev);
+/* Loop thread: post what is gathered to every context; at shutdown free it. */
 void hub__fanout_flush(hub_server_t *s);
 void hub__fanout_free(hub_server_t *s);
-/* Net thread: write one batch's frames to every session of h. */
+/* Any thread: post DMX frames (room "frames") to every context. */
+void hub__fanout_frames(hub_server_t *s, hub_frame_t *f);
+/* Net thread: write one buffer's frames to the sessions of h that want them. */
 void hub__ws_deliver(hub_ws_hub_t *h, hub_frame_t *f);
+/* The WS frame text of a patch / result / event into b. */
+void hub__ws_render_patch(hub_jbuf_t *b, uint64_t seq, const char *patches, size_t len);
+void hub__ws_render_result(hub_jbuf_t *b, const hub_intent_t *in);
 
 /* Auth and origin (proto/auth.c). */
 /* Copy header or custom header (name lower case with colon, e.g. "x-api-key:"). */

@@ -43,16 +43,27 @@ static void on_lws_log(int level, const char *line)
 
 /* ---- the latest state ---------------------------------------------------- */
 
-static void snapshot_set(hub_snapshot_t *sn, const hub_view_t *v)
+/* The seed-000 views as the engine has them now, and the published seq. */
+static void snapshot_set(hub_server_t *s)
 {
+    hub_snapshot_t *sn = &s->snap;
+    const hub_engine_t *e = s->d.engine;
+    size_t rl = 0, wl = 0;
+    const char *rgb = hub_engine_view(e, "rgb", &rl);
+    const char *ws = hub_engine_view(e, "ws_state", &wl);
+
     pthread_mutex_lock(&sn->lock);
-    sn->seq = v->seq;
-    sn->rgb_len = v->rgb_len < HUB_JSON_MAX ? v->rgb_len : HUB_JSON_MAX - 1;
-    memcpy(sn->rgb_json, v->rgb_json, sn->rgb_len);
-    sn->rgb_json[sn->rgb_len] = '\0';
-    sn->ws_len = v->ws_len < HUB_JSON_MAX ? v->ws_len : HUB_JSON_MAX - 1;
-    memcpy(sn->ws_json, v->ws_json, sn->ws_len);
-    sn->ws_json[sn->ws_len] = '\0';
+    sn->seq = hub_engine_seq(e);
+    if (rgb != NULL && rl < HUB_JSON_MAX) {
+        memcpy(sn->rgb_json, rgb, rl);
+        sn->rgb_json[rl] = '\0';
+        sn->rgb_len = rl;
+    }
+    if (ws != NULL && wl < HUB_JSON_MAX) {
+        memcpy(sn->ws_json, ws, wl);
+        sn->ws_json[wl] = '\0';
+        sn->ws_len = wl;
+    }
     pthread_mutex_unlock(&sn->lock);
 }
 
@@ -69,13 +80,38 @@ size_t hub__snapshot_get(hub_server_t *s, int rgb, char *buf, uint64_t *seq)
     return n;
 }
 
-/* Every announced state, before its sender is answered. */
-static void on_state(const hub_view_t *view, void *ud)
+uint64_t hub__snapshot_seq(hub_server_t *s)
+{
+    uint64_t seq;
+    pthread_mutex_lock(&s->snap.lock);
+    seq = s->snap.seq;
+    pthread_mutex_unlock(&s->snap.lock);
+    return seq;
+}
+
+/* Every announced intent, before its sender is answered: what reads serve. */
+static void on_state(void *ud, const hub_announce_t *ann)
+{
+    (void)ann;
+    snapshot_set(ud);
+}
+
+/* After the answer: its frames to the sessions. */
+static void on_fanout(void *ud, const hub_announce_t *ann)
+{
+    hub__fanout_announce(ud, ann);
+}
+
+static void on_event(void *ud, const hub_event_t *ev)
 {
     hub_server_t *s = ud;
+    hub__fanout_event(s, ev);
+    hub__fanout_flush(s);
+}
 
-    snapshot_set(&s->snap, view);
-    hub__fanout_state(s, view);
+static void on_flush(void *ud)
+{
+    hub__fanout_flush(ud);
 }
 
 static double ws_clients_fn(void *ud)
@@ -192,7 +228,11 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
     s->d = *deps;
     s->listen_fd = -1;
     pthread_mutex_init(&s->snap.lock, NULL);
-    snapshot_set(&s->snap, hub_engine_view(deps->engine));
+    snapshot_set(s);
+    s->room_demo = hub_engine_room_bit(deps->engine, "demo", 4);
+    for (int i = 0; i < hub_engine_nrooms(deps->engine); i++)
+        if (i != HUB_ROOM_FRAMES)
+            s->default_rooms |= 1ull << i;
     s->m_requests = hub_metrics_counter(m, "dmx_http_requests_total", "HTTP requests answered");
     s->m_auth_fail = hub_metrics_counter(
         m, "dmx_auth_failures_total", "Requests and WebSocket handshakes refused for the API key");
@@ -233,7 +273,8 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
     uv_timer_init(deps->loop, s->accept_pause);
     s->accept_pause->data = s;
     uv_poll_start(s->listen_poll, UV_READABLE, on_accept);
-    hub_engine_subscribe(deps->engine, on_state, s);
+    hub_subscriber_t sub = {on_state, on_fanout, on_event, on_flush, s};
+    hub_engine_subscribe(deps->engine, &sub);
     hub_log(HUB_LOG_INFO, "http_contexts", "{s:i}", "threads", s->nnets);
     *out = s;
     return 0;

@@ -33,6 +33,9 @@ typedef struct hub_server_deps {
     /* Extra readiness check (e.g. the store); writes why not into why. */
     int (*ready)(void *ud, char *why, size_t n);
     void *ready_ud;
+    /* Journal reads (GET /api/v1/journal, WS hello{since}); NULL: none. */
+    hub_journal_read_fn read_journal;
+    void *journal_ud;
 } hub_server_deps_t;
 
 /* Listen on cfg->http_host:http_port. On failure writes what to do to err. */
@@ -45,5 +48,13 @@ int hub_server_closed(const hub_server_t *s);
  * last answers go to the contexts, which must still exist to drop them. */
 void hub_server_free(hub_server_t *s);
 int hub_server_port(const hub_server_t *s);
+
+/* Any thread (the output clock): the output of n universes changed; each
+ * goes to the sessions in room "frames" as {"type":"frame","universe":u,
+ * "data":"<base64 of 512 bytes>","ts":ts_ms}. Cheap when nobody listens. */
+void hub_server_dmx_frames(hub_server_t *s, const int *universes, const uint8_t (*slots)[512],
+                           size_t n, uint64_t ts_ms);
+/* Any thread: 1 if some session is in room "frames". */
+int hub_server_frames_wanted(const hub_server_t *s);
 
 #endif

@@ -1,19 +1,21 @@
-/* store/store_sqlite.c - the SQLite store: schema, start-up load, writer thread.
+/* store/store_sqlite.c - the SQLite store: open, the writer thread, close.
  *
  * One connection, opened by hub_store_open() on the caller's thread, used for
- * the synchronous load, then handed to the store thread for good: after
- * hub_store_start() only that thread touches it (hence SQLITE_OPEN_NOMUTEX).
- * WAL checkpoints run on a second connection of their own (checkpoint.c).
+ * the schema steps and the synchronous load, then handed to the store thread
+ * for good: after hub_store_start() only that thread touches it (hence
+ * SQLITE_OPEN_NOMUTEX). WAL checkpoints run on a second connection of their
+ * own (checkpoint.c), journal queries on a third, read-only (reader.c).
  *
- * Each batch is one transaction: its journal rows, the state row, the
- * universes and fixtures that changed since the last commit, and journal
- * pruning. A batch is
- * reported committed (rc 0) only after COMMIT returned, so with WAL and
- * synchronous=NORMAL it survives a process kill, and with FULL also a power
- * loss. The journal doubles as the durable dedupe cache (docs/decisions/store.md).
+ * Each batch is one transaction: its journal records, the rows its intents'
+ * domains asked for (each statement prepared once, cached by address), seq
+ * and ts in meta, and journal pruning. A batch is reported committed (rc 0)
+ * only after COMMIT returned, so with WAL and synchronous=NORMAL it survives
+ * a process kill, and with FULL also a power loss. The journal doubles as
+ * the durable dedupe cache (docs/decisions/store.md).
  *
- * Threading: open/load/start/close on the loop (or main) thread; submit on the
- * loop thread; everything that runs SQL after start on the store thread.
+ * Threading: open/attach/load/start/close on the loop (or main) thread;
+ * submit on the loop thread; everything that runs SQL after start on the
+ * store thread.
  */
 #include "store/store.h"
 
@@ -32,10 +34,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "store/checkpoint.h"
-
+#include "store/store_int.h"
 #define DB_NAME         "showhub.db"
-#define SCHEMA_VERSION  1
 #define BUSY_TIMEOUT_MS 5000
 /* WAL frames before a background checkpoint (SQLite's own default), and the
  * size at which commits wait for one (~64 MB of 4 KiB pages). */
@@ -46,69 +46,22 @@
 
 /* A queued batch; after the commit the same allocation travels back to the
  * loop as the inbox message. */
-typedef struct store_job {
+struct store_job {
     hub_msg_t msg;          /* first: the inbox hands us &msg */
     hub_batch_t *batch;     /* the engine's, borrowed until done */
     struct store_job *next; /* store queue link */
-} store_job_t;
-
-enum {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_JOURNAL_INSERT,
-    ST_STATE_UPSERT,
-    ST_UNIVERSE_UPSERT,
-    ST_UNIVERSE_COUNT,
-    ST_UNIVERSE_DELETE,
-    ST_FIXTURE_UPSERT,
-    ST_FIXTURE_COUNT,
-    ST_FIXTURE_DELETE,
-    ST_JOURNAL_PRUNE,
-    ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_JOURNAL_INSERT] = "INSERT INTO journal(seq, cmd_id, src, r, g, b, ts_ms) "
-                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_STATE_UPSERT] = "INSERT INTO state(id, seq, ts_ms) VALUES(1, ?1, ?2) "
-                        "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, ts_ms = excluded.ts_ms",
-    [ST_UNIVERSE_UPSERT] = "INSERT INTO universe(id, slots) VALUES(?1, ?2) "
-                           "ON CONFLICT(id) DO UPDATE SET slots = excluded.slots",
-    [ST_UNIVERSE_COUNT] = "SELECT count(*) FROM universe",
-    [ST_UNIVERSE_DELETE] = "DELETE FROM universe WHERE id = ?1",
-    [ST_FIXTURE_UPSERT] = "INSERT INTO fixture(name, universe, channel, nchannels) "
-                          "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET "
-                          "universe = excluded.universe, channel = excluded.channel, "
-                          "nchannels = excluded.nchannels",
-    [ST_FIXTURE_COUNT] = "SELECT count(*) FROM fixture",
-    [ST_FIXTURE_DELETE] = "DELETE FROM fixture WHERE name = ?1",
+    [ST_JOURNAL_INSERT] = "INSERT INTO journal(seq, req_id, src, name, payload, patches, rooms,"
+                          " ts_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_META_SEQ] = "INSERT INTO meta(key, value) VALUES('seq', ?1) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_META_TS] = "INSERT INTO meta(key, value) VALUES('ts_ms', ?1) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_JOURNAL_PRUNE] = "DELETE FROM journal WHERE seq <= ?1",
-};
-
-struct hub_store {
-    char *data_dir;
-    char *path; /* <data_dir>/showhub.db */
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_COUNT];
-    int demo_universe;
-    size_t dedupe_capacity;
-    uint64_t dedupe_ttl_ms;
-    uint64_t retention;       /* journal rows kept, >= dedupe_capacity */
-    uint64_t journal_min_seq; /* oldest row's seq, 0 when empty (store thread) */
-    hub_state_t saved;        /* universes and fixtures as last committed (store thread) */
-    int saved_known;          /* saved matches the file (after our first commit) */
-    hub__ckpt_t *ckpt;        /* background WAL checkpoints */
-    hub_persist_ops_t ops;
-    hub_inbox_t *inbox; /* completions go here; set by start */
-    pthread_t thread;
-    int started;
-    pthread_mutex_t lock; /* guards head, tail, stopping */
-    pthread_cond_t cond;
-    store_job_t *head, *tail;
-    int stopping;
-    hub_metric_t *m_commits, *m_errors, *m_commit_s, *m_batch_size;
 };
 
 /* ---- open: directory, connection, pragmas, schema ---------------------- */
@@ -144,83 +97,6 @@ static int mkdir_p(const char *dir, char *failed, size_t n)
     hub_free(p);
     return rc;
 }
-
-static int exec_sql(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
-/* The single integer a PRAGMA or count query returns; -1 on error. */
-static int64_t query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* Version 1: the four tables. The seq order of journal rows is the order the
- * engine applied the commands; dedupe reads it newest first by primary key. */
-static const char *const migration_v1 =
-    "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1), seq INTEGER, ts_ms INTEGER);"
-    "CREATE TABLE universe(id INTEGER PRIMARY KEY, slots BLOB NOT NULL);"
-    "CREATE TABLE fixture(name TEXT PRIMARY KEY, universe INTEGER, channel INTEGER,"
-    " nchannels INTEGER);"
-    "CREATE TABLE journal(seq INTEGER PRIMARY KEY, cmd_id TEXT NOT NULL, src TEXT NOT NULL,"
-    " r INTEGER, g INTEGER, b INTEGER, ts_ms INTEGER NOT NULL);";
-
-static const char *const migrations[SCHEMA_VERSION + 1] = {
-    [1] = migration_v1,
-};
-
-/* Bring the schema to SCHEMA_VERSION, one transaction per step. */
-static int migrate(hub_store_t *s, char *err, size_t errlen)
-{
-    int64_t version = query_int(s->db, "PRAGMA user_version");
-
-    if (version < 0) {
-        snprintf(err, errlen, "cannot read the schema version of %s: %s", s->path,
-                 sqlite3_errmsg(s->db));
-        return HUB_ESTORE;
-    }
-    if (version > SCHEMA_VERSION) {
-        snprintf(err, errlen,
-                 "database schema version %lld is newer than this showhub supports (%d); "
-                 "upgrade showhub or use another DMX_DATA_DIR",
-                 (long long)version, SCHEMA_VERSION);
-        return HUB_ESTORE;
-    }
-    if (version == 0 && query_int(s->db, "SELECT count(*) FROM sqlite_master") > 0) {
-        /* Someone else's SQLite file: creating our tables in it would mix data. */
-        snprintf(err, errlen,
-                 "%s is an SQLite database but not a showhub one (user_version 0 with "
-                 "tables); move it away or use another DMX_DATA_DIR",
-                 s->path);
-        return HUB_ESTORE;
-    }
-    for (int64_t v = version + 1; v <= SCHEMA_VERSION; v++) {
-        char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)v);
-        if (exec_sql(s->db, "BEGIN IMMEDIATE") != SQLITE_OK ||
-            exec_sql(s->db, migrations[v]) != SQLITE_OK || exec_sql(s->db, sql) != SQLITE_OK ||
-            exec_sql(s->db, "COMMIT") != SQLITE_OK) {
-            snprintf(err, errlen, "cannot migrate %s to schema version %lld: %s", s->path,
-                     (long long)v, sqlite3_errmsg(s->db));
-            if (!sqlite3_get_autocommit(s->db))
-                exec_sql(s->db, "ROLLBACK");
-            return HUB_ESTORE;
-        }
-        hub_log(HUB_LOG_INFO, "store_migrated", "{s:s,s:I}", "path", s->path, "version",
-                (json_int_t)v);
-    }
-    return 0;
-}
-
 static int configure(hub_store_t *s, int sync_full, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
@@ -254,9 +130,9 @@ static int configure(hub_store_t *s, int sync_full, char *err, size_t errlen)
                      s->path, sqlite3_errmsg(s->db));
         return HUB_ESTORE;
     }
-    if (exec_sql(s->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") !=
+    if (hub__exec(s->db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") !=
             SQLITE_OK ||
-        exec_sql(s->db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != SQLITE_OK) {
+        hub__exec(s->db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != SQLITE_OK) {
         snprintf(err, errlen, "cannot configure %s: %s", s->path, sqlite3_errmsg(s->db));
         return HUB_ESTORE;
     }
@@ -296,8 +172,13 @@ static void store_free(hub_store_t *s)
 {
     hub__ckpt_free(s->ckpt);
     s->ckpt = NULL;
+    hub__reader_free(s->reader);
+    s->reader = NULL;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (size_t i = 0; i < s->capcache; i++)
+        sqlite3_finalize(s->cache[i].st);
+    hub_free(s->cache);
     if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
         hub_log(HUB_LOG_ERROR, "store_close_failed", "{s:s,s:s}", "path", s->path, "error",
                 sqlite3_errmsg(s->db));
@@ -348,7 +229,6 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     plen = strlen(cfg->data_dir) + sizeof("/" DB_NAME);
     s->path = hub_malloc(plen);
     snprintf(s->path, plen, "%s/" DB_NAME, cfg->data_dir);
-    s->demo_universe = cfg->demo_universe;
     s->dedupe_capacity = cfg->dedupe_capacity;
     s->dedupe_ttl_ms = cfg->dedupe_ttl_ms;
     s->retention = cfg->journal_retention > cfg->dedupe_capacity ? cfg->journal_retention
@@ -369,22 +249,22 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     rc = configure(s, cfg->sync_full, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = migrate(s, err, errlen);
+    rc = hub__store_migrate(s, err, errlen);
     if (rc < 0)
         goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
             snprintf(err, errlen,
-                     "database %s does not match schema version %d (%s); move it "
+                     "database %s does not match this showhub's schema (%s); move it "
                      "away or use another DMX_DATA_DIR",
-                     s->path, SCHEMA_VERSION, sqlite3_errmsg(s->db));
+                     s->path, sqlite3_errmsg(s->db));
             rc = HUB_ESTORE;
             goto fail;
         }
     }
     {
-        int64_t min_seq = query_int(s->db, "SELECT coalesce(min(seq), 0) FROM journal");
+        int64_t min_seq = hub__query_int(s->db, "SELECT coalesce(min(seq), 0) FROM journal");
         s->journal_min_seq = min_seq > 0 ? (uint64_t)min_seq : 0;
     }
     {
@@ -410,88 +290,30 @@ fail:
     return rc;
 }
 
-/* ---- load --------------------------------------------------------------- */
+/* ---- attach and load ------------------------------------------------------ */
 
-static hub_universe_t *find_or_add_universe(hub_state_t *st, int id)
+int hub_store_attach(hub_store_t *s, const hub_domain_def_t *def, void *ctx, char *err,
+                     size_t errlen)
 {
-    for (size_t i = 0; i < st->nuniverses; i++)
-        if (st->universes[i].id == id)
-            return &st->universes[i];
-    if (st->nuniverses == HUB_MAX_UNIVERSES)
-        return NULL;
-    hub_universe_t *u = &st->universes[st->nuniverses++];
-    memset(u, 0, sizeof(*u));
-    u->id = id;
-    return u;
+    assert(!s->started);
+    return hub__store_attach(s, def, ctx, err, errlen);
 }
 
-static hub_fixture_t *find_or_add_fixture(hub_state_t *st, const char *name)
-{
-    for (size_t i = 0; i < st->nfixtures; i++)
-        if (strcmp(st->fixtures[i].name, name) == 0)
-            return &st->fixtures[i];
-    if (st->nfixtures == HUB_MAX_FIXTURES)
-        return NULL;
-    hub_fixture_t *f = &st->fixtures[st->nfixtures++];
-    memset(f, 0, sizeof(*f));
-    snprintf(f->name, sizeof(f->name), "%s", name);
-    return f;
-}
-
-/* Overlay the saved universes and fixtures on st (which holds the demo ones). */
-static int load_rows(hub_store_t *s, hub_state_t *st)
+static int64_t meta_int(hub_store_t *s, const char *key, int *found)
 {
     sqlite3_stmt *q;
-    int rc;
+    int64_t v = 0;
 
-    rc = sqlite3_prepare_v2(s->db, "SELECT id, slots FROM universe ORDER BY id", -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int id = sqlite3_column_int(q, 0);
-        const void *blob = sqlite3_column_blob(q, 1);
-        int len = sqlite3_column_bytes(q, 1);
-        if (len != HUB_DMX_SLOTS || blob == NULL) {
-            hub_log(HUB_LOG_WARN, "store_bad_universe", "{s:i,s:i,s:s}", "universe", id, "bytes",
-                    len, "action", "ignored");
-            continue;
-        }
-        hub_universe_t *u = find_or_add_universe(st, id);
-        if (u == NULL) {
-            hub_log(HUB_LOG_WARN, "store_too_many_universes", "{s:i,s:i}", "universe", id, "max",
-                    HUB_MAX_UNIVERSES);
-            continue;
-        }
-        memcpy(u->slots, blob, HUB_DMX_SLOTS);
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &q, NULL) !=
+        SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        v = sqlite3_column_int64(q, 0);
+        *found = 1;
     }
     sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return rc;
-
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT name, universe, channel, nchannels FROM fixture ORDER BY name",
-                            -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(q, 0);
-        if (name == NULL || name[0] == '\0' || strlen(name) > HUB_FIXTURE_NAME_MAX) {
-            hub_log(HUB_LOG_WARN, "store_bad_fixture", "{s:s,s:s}", "name", name ? name : "",
-                    "action", "ignored");
-            continue;
-        }
-        hub_fixture_t *f = find_or_add_fixture(st, name);
-        if (f == NULL) {
-            hub_log(HUB_LOG_WARN, "store_too_many_fixtures", "{s:s,s:i}", "name", name, "max",
-                    HUB_MAX_FIXTURES);
-            continue;
-        }
-        f->universe = sqlite3_column_int(q, 1);
-        f->channel = sqlite3_column_int(q, 2);
-        f->nchannels = sqlite3_column_int(q, 3);
-    }
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return v;
 }
 
 /* The newest ids within the TTL, at most capacity of them, oldest first. */
@@ -506,81 +328,47 @@ static int load_ids(hub_store_t *s, hub_restore_t *out)
     if (cap == 0)
         return SQLITE_OK;
     rc = sqlite3_prepare_v2(s->db,
-                            "SELECT cmd_id, ts_ms FROM (SELECT seq, cmd_id, ts_ms FROM journal "
-                            "WHERE ts_ms >= ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq ASC",
+                            "SELECT req_id, seq, ts_ms FROM (SELECT seq, req_id, ts_ms FROM "
+                            "journal WHERE ts_ms >= ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
                             -1, &q, NULL);
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_bind_int64(q, 1, (sqlite3_int64)cutoff);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)cap);
     out->ids = hub_calloc(cap, sizeof(*out->ids));
-    out->id_ts_ms = hub_calloc(cap, sizeof(*out->id_ts_ms));
     while ((rc = sqlite3_step(q)) == SQLITE_ROW && out->nids < cap) {
         const char *id = (const char *)sqlite3_column_text(q, 0);
-        if (id == NULL || strlen(id) != HUB_ULID_LEN)
+        size_t n = id ? strlen(id) : 0;
+        if (!hub_req_id_valid(id, n))
             continue; /* not written by us: skip rather than hand the engine junk */
-        memcpy(out->ids[out->nids], id, HUB_ULID_LEN + 1);
-        out->id_ts_ms[out->nids] = (uint64_t)sqlite3_column_int64(q, 1);
-        out->nids++;
+        hub_restore_id_t *r = &out->ids[out->nids++];
+        memcpy(r->id, id, n + 1);
+        r->seq = (uint64_t)sqlite3_column_int64(q, 1);
+        r->ts_ms = (uint64_t)sqlite3_column_int64(q, 2);
     }
     sqlite3_finalize(q);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int has_fixture(const hub_state_t *st, const char *name)
-{
-    for (size_t i = 0; i < st->nfixtures; i++)
-        if (strcmp(st->fixtures[i].name, name) == 0)
-            return 1;
-    return 0;
-}
-
 int hub_store_load(hub_store_t *s, hub_restore_t *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *q;
     int rc;
 
     assert(!s->started);
     memset(out, 0, sizeof(*out));
-    /* The demo universe and fixture first, so the result always has them;
-     * saved rows overlay (a saved "demo" fixture wins over the default). */
-    hub_state_init(&out->state, s->demo_universe);
-
-    rc = sqlite3_prepare_v2(s->db, "SELECT seq, ts_ms FROM state WHERE id = 1", -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(q);
-        if (rc == SQLITE_ROW) {
-            out->found = 1;
-            out->state.seq = (uint64_t)sqlite3_column_int64(q, 0);
-            out->state.ts_ms = (uint64_t)sqlite3_column_int64(q, 1);
-            rc = SQLITE_OK;
-        } else if (rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-        }
-        sqlite3_finalize(q);
-    }
-    if (rc == SQLITE_OK && out->found)
-        rc = load_rows(s, &out->state);
-    if (rc == SQLITE_OK)
-        rc = load_ids(s, out);
+    out->seq = (uint64_t)meta_int(s, "seq", &out->found);
+    out->ts_ms = (uint64_t)meta_int(s, "ts_ms", &out->found);
+    rc = load_ids(s, out);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen,
-                 "cannot read saved state from %s: %s; move the file away to "
+        snprintf(err, errlen, "cannot read saved state from %s: %s; move the file away to "
                  "start fresh",
                  s->path, sqlite3_errmsg(s->db));
         hub_restore_free(out);
         memset(out, 0, sizeof(*out));
         return HUB_ESTORE;
     }
-    const hub_fixture_t *demo = hub_state_fixture(&out->state, "demo");
-    assert(demo != NULL); /* hub_state_init made it; overlays only replace */
-    if (demo != NULL && demo->universe != s->demo_universe)
-        hub_log(HUB_LOG_WARN, "store_demo_universe", "{s:i,s:i,s:s}", "saved", demo->universe,
-                "configured", s->demo_universe, "note",
-                "the saved demo fixture is kept; DMX_OLA_UNIVERSE does not move it");
-    hub_log(HUB_LOG_INFO, "store_loaded", "{s:b,s:I,s:i,s:i,s:I}", "found", out->found, "seq",
-            (json_int_t)out->state.seq, "universes", (int)out->state.nuniverses, "fixtures",
-            (int)out->state.nfixtures, "ids", (json_int_t)out->nids);
+    hub_log(HUB_LOG_INFO, "store_loaded", "{s:b,s:I,s:I}", "found", out->found, "seq",
+            (json_int_t)out->seq, "ids", (json_int_t)out->nids);
     return 0;
 }
 
@@ -593,72 +381,9 @@ static int step_reset(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int64_t step_count(sqlite3_stmt *st)
-{
-    int64_t n = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return n;
-}
-
-/* Delete rows of table whose key is not in the state copy: the state is a
- * whole copy, so a removed universe or fixture must not come back. Only runs
- * when the row count says there is something to remove. */
-static int prune_absent(hub_store_t *s, const hub_state_t *st, int universes)
-{
-    sqlite3_stmt *q, *del;
-    int rc;
-
-    rc = sqlite3_prepare_v2(
-        s->db, universes ? "SELECT id FROM universe" : "SELECT name FROM fixture", -1, &q, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    rc = sqlite3_prepare_v2(s->db,
-                            universes ? "DELETE FROM universe WHERE id = ?1"
-                                      : "DELETE FROM fixture WHERE name = ?1",
-                            -1, &del, NULL);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(q);
-        return rc;
-    }
-    /* Collect first: deleting from a table under an open scan of it is not
-     * guaranteed to visit every row. */
-    size_t n = 0, cap = 8;
-    sqlite3_value **gone = hub_malloc(cap * sizeof(*gone));
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        int keep = 0;
-        if (universes) {
-            int id = sqlite3_column_int(q, 0);
-            for (size_t i = 0; i < st->nuniverses && !keep; i++)
-                keep = st->universes[i].id == id;
-        } else {
-            const char *name = (const char *)sqlite3_column_text(q, 0);
-            keep = name != NULL && has_fixture(st, name);
-        }
-        if (keep)
-            continue;
-        if (n == cap)
-            gone = hub_realloc(gone, (cap *= 2) * sizeof(*gone));
-        gone[n++] = sqlite3_value_dup(sqlite3_column_value(q, 0));
-    }
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-    for (size_t i = 0; i < n; i++) {
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_value(del, 1, gone[i]);
-            rc = step_reset(del);
-        }
-        sqlite3_value_free(gone[i]);
-    }
-    hub_free(gone);
-    sqlite3_finalize(del);
-    sqlite3_finalize(q);
-    return rc;
-}
-
 /* Rows to delete so that the journal keeps retention rows; 0 for none. Prune
  * only once the excess reaches ~10% so a delete runs every retention/10
- * commands, not every batch. */
+ * intents, not every batch. */
 static uint64_t prune_upto(const hub_store_t *s, const hub_batch_t *b)
 {
     uint64_t slack = s->retention / 10 > 0 ? s->retention / 10 : 1;
@@ -670,96 +395,64 @@ static uint64_t prune_upto(const hub_store_t *s, const hub_batch_t *b)
     return max_seq - s->retention;
 }
 
-static int put_universe(hub_store_t *s, const hub_universe_t *u)
+/* The prepared form of a domain statement (cached by its address). */
+static sqlite3_stmt *stmt_for(hub_store_t *s, const hub_stmt_t *key)
 {
-    sqlite3_stmt *st = s->stmt[ST_UNIVERSE_UPSERT];
-    sqlite3_bind_int(st, 1, u->id);
-    sqlite3_bind_blob(st, 2, u->slots, HUB_DMX_SLOTS, SQLITE_STATIC);
-    int rc = step_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-}
+    size_t j;
 
-static int put_fixture(hub_store_t *s, const hub_fixture_t *f)
-{
-    sqlite3_stmt *st = s->stmt[ST_FIXTURE_UPSERT];
-    sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, f->universe);
-    sqlite3_bind_int(st, 3, f->channel);
-    sqlite3_bind_int(st, 4, f->nchannels);
-    int rc = step_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-}
-
-/* Every universe and fixture of the state copy, and delete rows it lacks:
- * for the first commit, when we do not know what the file holds. */
-static int write_all_rows(hub_store_t *s, const hub_state_t *st)
-{
-    int rc = SQLITE_OK;
-
-    for (size_t i = 0; i < st->nuniverses && rc == SQLITE_OK; i++)
-        rc = put_universe(s, &st->universes[i]);
-    if (rc == SQLITE_OK && step_count(s->stmt[ST_UNIVERSE_COUNT]) != (int64_t)st->nuniverses)
-        rc = prune_absent(s, st, 1);
-    for (size_t i = 0; i < st->nfixtures && rc == SQLITE_OK; i++)
-        rc = put_fixture(s, &st->fixtures[i]);
-    if (rc == SQLITE_OK && step_count(s->stmt[ST_FIXTURE_COUNT]) != (int64_t)st->nfixtures)
-        rc = prune_absent(s, st, 0);
-    return rc;
-}
-
-static const hub_universe_t *find_universe(const hub_state_t *st, int id)
-{
-    for (size_t i = 0; i < st->nuniverses; i++)
-        if (st->universes[i].id == id)
-            return &st->universes[i];
-    return NULL;
-}
-
-static const hub_fixture_t *find_fixture(const hub_state_t *st, const char *name)
-{
-    for (size_t i = 0; i < st->nfixtures; i++)
-        if (strcmp(st->fixtures[i].name, name) == 0)
-            return &st->fixtures[i];
-    return NULL;
-}
-
-static int delete_key(sqlite3_stmt *st, int id, const char *name)
-{
-    if (name != NULL)
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_int(st, 1, id);
-    int rc = step_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-}
-
-/* Only the rows that differ from the last commit: a colour change rewrites
- * one universe row, not every universe and fixture. */
-static int write_changed_rows(hub_store_t *s, const hub_state_t *st)
-{
-    const hub_state_t *old = &s->saved;
-    int rc = SQLITE_OK;
-
-    for (size_t i = 0; i < st->nuniverses && rc == SQLITE_OK; i++) {
-        const hub_universe_t *u = &st->universes[i], *was = find_universe(old, u->id);
-        if (was == NULL || memcmp(was->slots, u->slots, HUB_DMX_SLOTS) != 0)
-            rc = put_universe(s, u);
+    if (s->capcache > 0) {
+        j = ((uintptr_t)key >> 4) & (s->capcache - 1);
+        while (s->cache[j].key != NULL) {
+            if (s->cache[j].key == key)
+                return s->cache[j].st;
+            j = (j + 1) & (s->capcache - 1);
+        }
     }
-    for (size_t i = 0; i < old->nuniverses && rc == SQLITE_OK; i++)
-        if (find_universe(st, old->universes[i].id) == NULL)
-            rc = delete_key(s->stmt[ST_UNIVERSE_DELETE], old->universes[i].id, NULL);
-    for (size_t i = 0; i < st->nfixtures && rc == SQLITE_OK; i++) {
-        const hub_fixture_t *f = &st->fixtures[i], *was = find_fixture(old, f->name);
-        if (was == NULL || was->universe != f->universe || was->channel != f->channel ||
-            was->nchannels != f->nchannels)
-            rc = put_fixture(s, f);
+    if ((s->ncache + 1) * 2 > s->capcache) {
+        size_t cap = s->capcache ? s->capcache * 2 : 32;
+        hub__stmt_slot_t *nc = hub_calloc(cap, sizeof(*nc));
+        for (size_t i = 0; i < s->capcache; i++) {
+            if (s->cache[i].key == NULL)
+                continue;
+            size_t k = ((uintptr_t)s->cache[i].key >> 4) & (cap - 1);
+            while (nc[k].key != NULL)
+                k = (k + 1) & (cap - 1);
+            nc[k] = s->cache[i];
+        }
+        hub_free(s->cache);
+        s->cache = nc;
+        s->capcache = cap;
     }
-    for (size_t i = 0; i < old->nfixtures && rc == SQLITE_OK; i++)
-        if (find_fixture(st, old->fixtures[i].name) == NULL)
-            rc = delete_key(s->stmt[ST_FIXTURE_DELETE], 0, old->fixtures[i].name);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, key->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL; /* the caller reports sqlite3_errmsg */
+    j = ((uintptr_t)key >> 4) & (s->capcache - 1);
+    while (s->cache[j].key != NULL)
+        j = (j + 1) & (s->capcache - 1);
+    s->cache[j].key = key;
+    s->cache[j].st = st;
+    s->ncache++;
+    return st;
+}
+
+static int write_row(hub_store_t *s, const hub_row_t *row)
+{
+    sqlite3_stmt *st = stmt_for(s, row->stmt);
+    int rc;
+
+    if (st == NULL)
+        return SQLITE_ERROR;
+    for (int i = 0; i < row->stmt->nparams; i++) {
+        const hub_val_t *v = &row->vals[i];
+        switch (v->type) {
+        case HUB_VAL_INT: sqlite3_bind_int64(st, i + 1, v->i); break;
+        case HUB_VAL_TEXT: sqlite3_bind_text(st, i + 1, v->p, (int)v->n, SQLITE_STATIC); break;
+        case HUB_VAL_BLOB: sqlite3_bind_blob(st, i + 1, v->p, (int)v->n, SQLITE_STATIC); break;
+        default: sqlite3_bind_null(st, i + 1); break;
+        }
+    }
+    rc = step_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 
@@ -777,24 +470,28 @@ static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to
     for (size_t i = 0; i < b->nrecs && rc == SQLITE_OK; i++) {
         const hub_journal_rec_t *r = &b->recs[i];
         sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
-        sqlite3_bind_text(st, 2, r->cmd_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->req_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, r->src, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, r->rgb[0]);
-        sqlite3_bind_int(st, 5, r->rgb[1]);
-        sqlite3_bind_int(st, 6, r->rgb[2]);
-        sqlite3_bind_int64(st, 7, (sqlite3_int64)r->ts_ms);
+        sqlite3_bind_text(st, 4, r->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, r->payload, (int)r->payload_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->patches, (int)r->patches_len, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, r->rooms, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)r->ts_ms);
         rc = step_reset(st);
     }
     sqlite3_clear_bindings(st);
+    for (size_t i = 0; i < b->nrows && rc == SQLITE_OK; i++)
+        if (b->rows[i] != NULL) /* NULL: replaced by a later row of its key */
+            rc = write_row(s, b->rows[i]);
     if (rc != SQLITE_OK)
         return rc;
 
-    st = s->stmt[ST_STATE_UPSERT];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)b->state.seq);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)b->state.ts_ms);
-    rc = step_reset(st);
-    if (rc == SQLITE_OK)
-        rc = s->saved_known ? write_changed_rows(s, &b->state) : write_all_rows(s, &b->state);
+    sqlite3_bind_int64(s->stmt[ST_META_SEQ], 1, (sqlite3_int64)b->seq);
+    rc = step_reset(s->stmt[ST_META_SEQ]);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s->stmt[ST_META_TS], 1, (sqlite3_int64)b->ts_ms);
+        rc = step_reset(s->stmt[ST_META_TS]);
+    }
     if (rc != SQLITE_OK)
         return rc;
 
@@ -822,8 +519,6 @@ static void process(hub_store_t *s, hub_batch_t *b)
     if (rc == SQLITE_OK) {
         b->rc = 0;
         b->err[0] = '\0';
-        hub_state_copy(&s->saved, &b->state); /* what the file holds now */
-        s->saved_known = 1;
         if (b->nrecs > 0 && s->journal_min_seq == 0)
             s->journal_min_seq = b->recs[0].seq;
         if (pruned_to > 0) {
@@ -841,9 +536,9 @@ static void process(hub_store_t *s, hub_batch_t *b)
     b->rc = HUB_ESTORE;
     snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(s->db));
     if (!sqlite3_get_autocommit(s->db))
-        exec_sql(s->db, "ROLLBACK");
+        hub__exec(s->db, "ROLLBACK");
     hub_log(HUB_LOG_ERROR, "store_error", "{s:s,s:i,s:s,s:I,s:I}", "path", s->path, "code", rc,
-            "error", b->err, "seq", (json_int_t)b->state.seq, "nrecs", (json_int_t)b->nrecs);
+            "error", b->err, "seq", (json_int_t)b->seq, "nrecs", (json_int_t)b->nrecs);
     if (s->m_errors != NULL) {
         hub_metric_inc(s->m_errors);
         hub_metric_set(s->m_batch_size, (double)b->nrecs);
@@ -905,10 +600,15 @@ static void submit(void *ctx, hub_batch_t *batch)
 
 int hub_store_start(hub_store_t *s, hub_inbox_t *inbox)
 {
+    char why[256];
     int err;
 
     assert(!s->started);
     s->inbox = inbox;
+    if (hub__reader_new(&s->reader, s->path, inbox, why, sizeof(why)) != 0) {
+        hub_log(HUB_LOG_ERROR, "store_reader_failed", "{s:s}", "error", why);
+        return HUB_ESTORE;
+    }
     err = pthread_create(&s->thread, NULL, store_main, s);
     if (err != 0) {
         hub_log(HUB_LOG_ERROR, "store_thread_failed", "{s:s}", "error", strerror(err));
@@ -923,6 +623,12 @@ const hub_persist_ops_t *hub_store_persist_ops(hub_store_t *s)
     return &s->ops;
 }
 
+void hub_store_read_journal(hub_store_t *s, uint64_t since, size_t limit, hub_journal_cb cb,
+                            void *ud)
+{
+    hub__reader_read(s->reader, since, limit, cb, ud);
+}
+
 void hub_store_close(hub_store_t *s)
 {
     if (s == NULL)
@@ -935,6 +641,8 @@ void hub_store_close(hub_store_t *s)
         pthread_join(s->thread, NULL);
         s->started = 0;
     }
+    hub__reader_free(s->reader); /* answers what is still queued: shutting down */
+    s->reader = NULL;
     hub__ckpt_free(s->ckpt); /* before the final checkpoint below takes its place */
     s->ckpt = NULL;
     /* Fold the WAL back so the directory holds one self-contained file. */

@@ -21,19 +21,57 @@ static void test_seen_add(void **state)
     hub_dedupe_t *d = hub_dedupe_new(16, 1000);
 
     assert_int_equal(hub_dedupe_size(d), 0);
-    assert_int_equal(hub_dedupe_seen(d, A, 100), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 100, NULL), 0);
     assert_int_equal(hub_dedupe_size(d), 0); /* seen does not insert */
-    hub_dedupe_add(d, A, 100);
+    hub_dedupe_add(d, A, 100, 0);
     assert_int_equal(hub_dedupe_size(d), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 100), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 500), 1);
-    assert_int_equal(hub_dedupe_seen(d, B, 500), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 100, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 500, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, B, 500, NULL), 0);
     /* Ids are compared whole: a shared prefix is not a match. */
-    assert_int_equal(hub_dedupe_seen(d, "01HZX3YJ9YJ3M5QAZ3GZ8K3QFZ", 500), 0);
-    hub_dedupe_add(d, B, 200);
+    assert_int_equal(hub_dedupe_seen(d, "01HZX3YJ9YJ3M5QAZ3GZ8K3QFZ", 500, NULL), 0);
+    hub_dedupe_add(d, B, 200, 0);
     assert_int_equal(hub_dedupe_size(d), 2);
-    assert_int_equal(hub_dedupe_seen(d, B, 500), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 500), 1);
+    assert_int_equal(hub_dedupe_seen(d, B, 500, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 500, NULL), 1);
+    hub_dedupe_free(d);
+}
+
+/* Each entry keeps the seq of its intent: a duplicate is answered with it. */
+static void test_seq_kept(void **state)
+{
+    hub_dedupe_t *d = hub_dedupe_new(16, 1000);
+    uint64_t seq = 0;
+
+    hub_dedupe_add(d, A, 100, 41);
+    hub_dedupe_add(d, B, 100, 42);
+    assert_int_equal(hub_dedupe_seen(d, A, 200, &seq), 1);
+    assert_int_equal(seq, 41);
+    assert_int_equal(hub_dedupe_seen(d, B, 200, &seq), 1);
+    assert_int_equal(seq, 42);
+    seq = 7;
+    assert_int_equal(hub_dedupe_seen(d, C, 200, &seq), 0);
+    assert_int_equal(seq, 7); /* untouched on a miss */
+    hub_dedupe_free(d);
+}
+
+/* req_ids are 1-64 bytes, case-sensitive, compared whole. */
+static void test_req_ids(void **state)
+{
+    char long_a[65], long_b[65];
+    hub_dedupe_t *d = hub_dedupe_new(16, 1000);
+
+    memset(long_a, 'x', 64);
+    long_a[64] = '\0';
+    memcpy(long_b, long_a, sizeof(long_b));
+    long_b[63] = 'y';
+    hub_dedupe_add(d, "a", 0, 1);
+    hub_dedupe_add(d, long_a, 0, 2);
+    assert_int_equal(hub_dedupe_seen(d, "a", 1, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, "ab", 1, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, "A", 1, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, long_a, 1, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, long_b, 1, NULL), 0);
     hub_dedupe_free(d);
 }
 
@@ -41,11 +79,11 @@ static void test_ttl(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(16, 1000);
 
-    hub_dedupe_add(d, A, 10000);
+    hub_dedupe_add(d, A, 10000, 0);
     /* A duplicate while younger than ttl: age 999 yes, age 1000 no. */
-    assert_int_equal(hub_dedupe_seen(d, A, 10999), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 11000), 0);
-    assert_int_equal(hub_dedupe_seen(d, A, 50000), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 10999, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 11000, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 50000, NULL), 0);
     hub_dedupe_free(d);
 }
 
@@ -53,11 +91,11 @@ static void test_lookup_does_not_extend_age(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(16, 1000);
 
-    hub_dedupe_add(d, A, 0);
+    hub_dedupe_add(d, A, 0, 0);
     /* Age counts from the first application, not from the last lookup. */
     for (uint64_t t = 100; t < 1000; t += 100)
-        assert_int_equal(hub_dedupe_seen(d, A, t), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 1000), 0);
+        assert_int_equal(hub_dedupe_seen(d, A, t, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 1000, NULL), 0);
     hub_dedupe_free(d);
 }
 
@@ -65,14 +103,14 @@ static void test_readd_after_expiry(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(16, 100);
 
-    hub_dedupe_add(d, A, 0);
-    assert_int_equal(hub_dedupe_seen(d, A, 150), 0);
+    hub_dedupe_add(d, A, 0, 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 150, NULL), 0);
     /* The engine applies it again and re-adds: one entry, fresh age. */
-    hub_dedupe_add(d, A, 150);
+    hub_dedupe_add(d, A, 150, 0);
     assert_int_equal(hub_dedupe_size(d), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 200), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 249), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 250), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 200, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 249, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 250, NULL), 0);
     hub_dedupe_free(d);
 }
 
@@ -80,17 +118,17 @@ static void test_lru_eviction(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(3, 1000000);
 
-    hub_dedupe_add(d, A, 0);
-    hub_dedupe_add(d, B, 10);
-    hub_dedupe_add(d, C, 20);
+    hub_dedupe_add(d, A, 0, 0);
+    hub_dedupe_add(d, B, 10, 0);
+    hub_dedupe_add(d, C, 20, 0);
     assert_int_equal(hub_dedupe_size(d), 3);
-    hub_dedupe_add(d, D, 30);
+    hub_dedupe_add(d, D, 30, 0);
     assert_int_equal(hub_dedupe_size(d), 3);
     /* The least recently used (A, the oldest, never looked up) went. */
-    assert_int_equal(hub_dedupe_seen(d, A, 40), 0);
-    assert_int_equal(hub_dedupe_seen(d, B, 40), 1);
-    assert_int_equal(hub_dedupe_seen(d, C, 40), 1);
-    assert_int_equal(hub_dedupe_seen(d, D, 40), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 40, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, B, 40, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, C, 40, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, D, 40, NULL), 1);
     hub_dedupe_free(d);
 }
 
@@ -98,16 +136,16 @@ static void test_lookup_refreshes_recency(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(3, 1000000);
 
-    hub_dedupe_add(d, A, 0);
-    hub_dedupe_add(d, B, 10);
-    hub_dedupe_add(d, C, 20);
-    assert_int_equal(hub_dedupe_seen(d, A, 25), 1); /* A is now the most recent */
-    hub_dedupe_add(d, D, 30);
+    hub_dedupe_add(d, A, 0, 0);
+    hub_dedupe_add(d, B, 10, 0);
+    hub_dedupe_add(d, C, 20, 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 25, NULL), 1); /* A is now the most recent */
+    hub_dedupe_add(d, D, 30, 0);
     /* So B, the least recently used, is the one evicted. */
-    assert_int_equal(hub_dedupe_seen(d, B, 40), 0);
-    assert_int_equal(hub_dedupe_seen(d, A, 40), 1);
-    assert_int_equal(hub_dedupe_seen(d, C, 40), 1);
-    assert_int_equal(hub_dedupe_seen(d, D, 40), 1);
+    assert_int_equal(hub_dedupe_seen(d, B, 40, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 40, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, C, 40, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, D, 40, NULL), 1);
     assert_int_equal(hub_dedupe_size(d), 3);
     hub_dedupe_free(d);
 }
@@ -116,16 +154,16 @@ static void test_expired_evicted_before_lru(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(3, 100);
 
-    hub_dedupe_add(d, A, 0);
-    hub_dedupe_add(d, B, 50);
-    hub_dedupe_add(d, C, 60);
-    assert_int_equal(hub_dedupe_seen(d, A, 90), 1); /* A most recent, but oldest */
+    hub_dedupe_add(d, A, 0, 0);
+    hub_dedupe_add(d, B, 50, 0);
+    hub_dedupe_add(d, C, 60, 0);
+    assert_int_equal(hub_dedupe_seen(d, A, 90, NULL), 1); /* A most recent, but oldest */
     /* At 120 A has expired while B (the LRU) is still live: A makes room. */
-    hub_dedupe_add(d, D, 120);
-    assert_int_equal(hub_dedupe_seen(d, B, 120), 1);
-    assert_int_equal(hub_dedupe_seen(d, C, 120), 1);
-    assert_int_equal(hub_dedupe_seen(d, D, 120), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 120), 0);
+    hub_dedupe_add(d, D, 120, 0);
+    assert_int_equal(hub_dedupe_seen(d, B, 120, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, C, 120, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, D, 120, NULL), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 120, NULL), 0);
     assert_true(hub_dedupe_size(d) <= 3);
     hub_dedupe_free(d);
 }
@@ -134,28 +172,28 @@ static void test_remove(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(4, 1000);
 
-    hub_dedupe_add(d, A, 0);
-    hub_dedupe_add(d, B, 0);
+    hub_dedupe_add(d, A, 0, 0);
+    hub_dedupe_add(d, B, 0, 0);
     hub_dedupe_remove(d, A);
     assert_int_equal(hub_dedupe_size(d), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 1), 0);
-    assert_int_equal(hub_dedupe_seen(d, B, 1), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 1, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, B, 1, NULL), 1);
     hub_dedupe_remove(d, A); /* absent: no-op */
     hub_dedupe_remove(d, C);
     assert_int_equal(hub_dedupe_size(d), 1);
-    hub_dedupe_add(d, A, 5); /* can come back */
-    assert_int_equal(hub_dedupe_seen(d, A, 6), 1);
+    hub_dedupe_add(d, A, 5, 0); /* can come back */
+    assert_int_equal(hub_dedupe_seen(d, A, 6, NULL), 1);
     assert_int_equal(hub_dedupe_size(d), 2);
     hub_dedupe_remove(d, A);
     hub_dedupe_remove(d, B);
     assert_int_equal(hub_dedupe_size(d), 0);
     /* Removing frees a slot: fill to capacity without evicting. */
-    hub_dedupe_add(d, A, 10);
-    hub_dedupe_add(d, B, 10);
-    hub_dedupe_add(d, C, 10);
-    hub_dedupe_add(d, D, 10);
+    hub_dedupe_add(d, A, 10, 0);
+    hub_dedupe_add(d, B, 10, 0);
+    hub_dedupe_add(d, C, 10, 0);
+    hub_dedupe_add(d, D, 10, 0);
     assert_int_equal(hub_dedupe_size(d), 4);
-    assert_int_equal(hub_dedupe_seen(d, A, 11), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 11, NULL), 1);
     hub_dedupe_free(d);
 }
 
@@ -163,11 +201,11 @@ static void test_capacity_one(void **state)
 {
     hub_dedupe_t *d = hub_dedupe_new(1, 1000);
 
-    hub_dedupe_add(d, A, 0);
-    hub_dedupe_add(d, B, 1);
+    hub_dedupe_add(d, A, 0, 0);
+    hub_dedupe_add(d, B, 1, 0);
     assert_int_equal(hub_dedupe_size(d), 1);
-    assert_int_equal(hub_dedupe_seen(d, A, 2), 0);
-    assert_int_equal(hub_dedupe_seen(d, B, 2), 1);
+    assert_int_equal(hub_dedupe_seen(d, A, 2, NULL), 0);
+    assert_int_equal(hub_dedupe_seen(d, B, 2, NULL), 1);
     hub_dedupe_free(d);
 }
 
@@ -271,17 +309,17 @@ static void test_model_100k(void **state)
         if (kind < 7) {
             /* What the engine does: look up, and on a miss apply and add. */
             int want = ref_seen(&r, x, now);
-            int got = hub_dedupe_seen(d, id, now);
+            int got = hub_dedupe_seen(d, id, now, NULL);
             if (got != want)
                 fail_msg("op %d: seen(%d) at %llu = %d, model says %d", op, x,
                          (unsigned long long)now, got, want);
             if (!got) {
                 ref_add(&r, x, now);
-                hub_dedupe_add(d, id, now);
+                hub_dedupe_add(d, id, now, 0);
             }
         } else if (kind < 9) {
             int want = ref_seen(&r, x, now);
-            assert_int_equal(hub_dedupe_seen(d, id, now), want);
+            assert_int_equal(hub_dedupe_seen(d, id, now, NULL), want);
         } else {
             int i = ref_find(&r, x);
             if (i >= 0)
@@ -300,6 +338,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seen_add),
+        cmocka_unit_test(test_seq_kept),
+        cmocka_unit_test(test_req_ids),
         cmocka_unit_test(test_ttl),
         cmocka_unit_test(test_lookup_does_not_extend_age),
         cmocka_unit_test(test_readd_after_expiry),

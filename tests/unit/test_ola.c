@@ -30,8 +30,8 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/metrics.h"
-#include "out/curl_dl.h"
-#include "out/ola.h"
+#include "output/curl_dl.h"
+#include "output/ola.h"
 
 #define MAX_REQS  256
 #define MAX_CONNS 8

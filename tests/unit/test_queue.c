@@ -6,39 +6,40 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/ulid.h"
-#include "engine/command.h"
+#include "engine/intent.h"
 #include "engine/queue.h"
 
-/* A command whose rgb[0..1] carry a tag n (0..65535) so tests can tell them apart. */
-static hub_cmd_t *mk(const char *src, int n)
+/* An intent whose name carries a tag n (0..65535) so tests can tell them apart. */
+static hub_intent_t *mk(const char *src, int n)
 {
     uint8_t rnd[10] = {0};
-    uint8_t rgb[3] = {(uint8_t)(n >> 8), (uint8_t)n, 0};
-    char id[HUB_ULID_LEN + 1];
+    char id[HUB_ULID_LEN + 1], name[16];
 
     rnd[8] = (uint8_t)(n >> 8);
     rnd[9] = (uint8_t)n;
     hub_ulid_encode(id, 1700000000000ULL, rnd);
-    return hub_cmd_new(id, src, rgb);
+    snprintf(name, sizeof(name), "t.%d", n);
+    return hub_intent_new(id, src, name);
 }
 
-static int tag(const hub_cmd_t *c)
+static int tag(const hub_intent_t *c)
 {
-    return c->rgb[0] << 8 | c->rgb[1];
+    return atoi(c->name + 2);
 }
 
 /* Check both lists against the expected tags, forwards and backwards. */
 static void check(const hub_queue_t *q, const int *want, size_t n)
 {
     size_t i = 0, nui = 0;
-    const hub_cmd_t *prev = NULL;
+    const hub_intent_t *prev = NULL;
 
     assert_int_equal(q->len, n);
-    for (const hub_cmd_t *c = q->head; c != NULL; prev = c, c = c->next, i++) {
+    for (const hub_intent_t *c = q->head; c != NULL; prev = c, c = c->next, i++) {
         assert_true(i < n);
         if (tag(c) != want[i])
             fail_msg("position %zu: tag %d, want %d", i, tag(c), want[i]);
@@ -50,8 +51,8 @@ static void check(const hub_queue_t *q, const int *want, size_t n)
         assert_null(q->head);
 
     /* The ui list is exactly the ui commands of the main list, same order. */
-    const hub_cmd_t *u = q->ui_head, *uprev = NULL;
-    for (const hub_cmd_t *c = q->head; c != NULL; c = c->next) {
+    const hub_intent_t *u = q->ui_head, *uprev = NULL;
+    for (const hub_intent_t *c = q->head; c != NULL; c = c->next) {
         if (!c->is_ui)
             continue;
         assert_ptr_equal(u, c);
@@ -66,18 +67,18 @@ static void check(const hub_queue_t *q, const int *want, size_t n)
         assert_null(q->ui_head);
 }
 
-static void push_ok(hub_queue_t *q, hub_cmd_t *c)
+static void push_ok(hub_queue_t *q, hub_intent_t *c)
 {
-    hub_cmd_t *dropped = (hub_cmd_t *)(uintptr_t)1;
+    hub_intent_t *dropped = (hub_intent_t *)(uintptr_t)1;
     assert_int_equal(hub_queue_push(q, c, &dropped), 0);
     assert_null(dropped);
 }
 
 static void free_all(hub_queue_t *q)
 {
-    hub_cmd_t *c;
+    hub_intent_t *c;
     while ((c = hub_queue_pop(q)) != NULL)
-        hub_cmd_free(c);
+        hub_intent_free(c);
 }
 
 static void test_fifo(void **state)
@@ -95,12 +96,12 @@ static void test_fifo(void **state)
     push_ok(&q, mk("api", 5));
     check(&q, want, 5);
     for (int i = 1; i <= 5; i++) {
-        hub_cmd_t *c = hub_queue_pop(&q);
+        hub_intent_t *c = hub_queue_pop(&q);
         assert_non_null(c);
         assert_int_equal(tag(c), i);
         assert_null(c->next);
         assert_null(c->ui_next);
-        hub_cmd_free(c);
+        hub_intent_free(c);
         check(&q, want + i, (size_t)(5 - i));
     }
     assert_null(hub_queue_pop(&q));
@@ -109,8 +110,8 @@ static void test_fifo(void **state)
 static void test_overflow_drops_oldest_ui(void **state)
 {
     hub_queue_t q;
-    hub_cmd_t *dropped = NULL;
-    hub_cmd_t *ui1, *ui2;
+    hub_intent_t *dropped = NULL;
+    hub_intent_t *ui1, *ui2;
 
     hub_queue_init(&q, 4);
     push_ok(&q, mk("api", 1));
@@ -122,14 +123,14 @@ static void test_overflow_drops_oldest_ui(void **state)
     assert_ptr_equal(dropped, ui1); /* the oldest ui one, and only it */
     assert_null(dropped->next);
     assert_null(dropped->ui_next);
-    hub_cmd_free(dropped);
+    hub_intent_free(dropped);
     static const int want1[] = {1, 3, 4, 5};
     check(&q, want1, 4);
 
     /* A new ui command may push out the remaining (older) ui one. */
     assert_int_equal(hub_queue_push(&q, mk("ui", 6), &dropped), 0);
     assert_ptr_equal(dropped, ui2);
-    hub_cmd_free(dropped);
+    hub_intent_free(dropped);
     static const int want2[] = {1, 3, 5, 6};
     check(&q, want2, 4);
 
@@ -137,7 +138,7 @@ static void test_overflow_drops_oldest_ui(void **state)
     assert_int_equal(hub_queue_push(&q, mk("api", 7), &dropped), 0);
     assert_non_null(dropped);
     assert_int_equal(tag(dropped), 6);
-    hub_cmd_free(dropped);
+    hub_intent_free(dropped);
     static const int want3[] = {1, 3, 5, 7};
     check(&q, want3, 4);
     free_all(&q);
@@ -146,29 +147,29 @@ static void test_overflow_drops_oldest_ui(void **state)
 static void test_overflow_without_ui_refuses(void **state)
 {
     hub_queue_t q;
-    hub_cmd_t *dropped = NULL;
+    hub_intent_t *dropped = NULL;
 
     hub_queue_init(&q, 3);
     push_ok(&q, mk("api", 1));
     push_ok(&q, mk("mqtt", 2));
     push_ok(&q, mk("UI", 3)); /* not "ui": not droppable */
 
-    hub_cmd_t *c = mk("api", 4);
+    hub_intent_t *c = mk("api", 4);
     assert_int_equal(hub_queue_push(&q, c, &dropped), HUB_EOVERLOAD);
     assert_null(dropped);
     static const int want[] = {1, 2, 3};
     check(&q, want, 3);
     /* A new ui command is refused too: only queued ui commands are dropped. */
-    hub_cmd_t *u = mk("ui", 5);
+    hub_intent_t *u = mk("ui", 5);
     assert_int_equal(hub_queue_push(&q, u, &dropped), HUB_EOVERLOAD);
     assert_null(dropped);
     check(&q, want, 3);
     /* The caller kept both. */
-    hub_cmd_free(c);
-    hub_cmd_free(u);
+    hub_intent_free(c);
+    hub_intent_free(u);
 
     /* Room again after a pop. */
-    hub_cmd_free(hub_queue_pop(&q));
+    hub_intent_free(hub_queue_pop(&q));
     push_ok(&q, mk("api", 6));
     static const int want2[] = {2, 3, 6};
     check(&q, want2, 3);
@@ -178,7 +179,7 @@ static void test_overflow_without_ui_refuses(void **state)
 static void test_ui_list_after_pops(void **state)
 {
     hub_queue_t q;
-    hub_cmd_t *dropped = NULL;
+    hub_intent_t *dropped = NULL;
 
     hub_queue_init(&q, 5);
     push_ok(&q, mk("ui", 1));
@@ -187,8 +188,8 @@ static void test_ui_list_after_pops(void **state)
     push_ok(&q, mk("ui", 4));
     push_ok(&q, mk("ui", 5));
     /* Popping ui commands from the head must unlink them from the ui list. */
-    hub_cmd_free(hub_queue_pop(&q));
-    hub_cmd_free(hub_queue_pop(&q));
+    hub_intent_free(hub_queue_pop(&q));
+    hub_intent_free(hub_queue_pop(&q));
     static const int want[] = {3, 4, 5};
     check(&q, want, 3);
     push_ok(&q, mk("api", 6));
@@ -197,7 +198,7 @@ static void test_ui_list_after_pops(void **state)
     assert_int_equal(hub_queue_push(&q, mk("api", 8), &dropped), 0);
     assert_non_null(dropped);
     assert_int_equal(tag(dropped), 4);
-    hub_cmd_free(dropped);
+    hub_intent_free(dropped);
     static const int want2[] = {3, 5, 6, 7, 8};
     check(&q, want2, 5);
     free_all(&q);
@@ -211,15 +212,15 @@ static void test_take_all(void **state)
     assert_null(hub_queue_take_all(&q));
     for (int i = 1; i <= 6; i++)
         push_ok(&q, mk(i % 2 ? "ui" : "api", i));
-    hub_cmd_t *all = hub_queue_take_all(&q);
+    hub_intent_t *all = hub_queue_take_all(&q);
     check(&q, NULL, 0);
     assert_null(q.ui_head);
     assert_null(q.ui_tail);
     int i = 1;
     while (all != NULL) {
-        hub_cmd_t *next = all->next;
+        hub_intent_t *next = all->next;
         assert_int_equal(tag(all), i++);
-        hub_cmd_free(all);
+        hub_intent_free(all);
         all = next;
     }
     assert_int_equal(i, 7);
@@ -255,8 +256,8 @@ static void test_model(void **state)
         if (r < 55) {
             int is_ui = rng_next(&seed) % 3 == 0;
             int t = next_tag++ & 0xffff;
-            hub_cmd_t *c = mk(is_ui ? "ui" : "api", t);
-            hub_cmd_t *dropped = NULL;
+            hub_intent_t *c = mk(is_ui ? "ui" : "api", t);
+            hub_intent_t *dropped = NULL;
             int rc = hub_queue_push(&q, c, &dropped);
             /* Model: full -> drop oldest ui, or refuse. */
             int victim = -1;
@@ -269,12 +270,12 @@ static void test_model(void **state)
                 if (victim < 0) {
                     assert_int_equal(rc, HUB_EOVERLOAD);
                     assert_null(dropped);
-                    hub_cmd_free(c);
+                    hub_intent_free(c);
                     continue;
                 }
                 assert_non_null(dropped);
                 assert_int_equal(tag(dropped), model[victim]);
-                hub_cmd_free(dropped);
+                hub_intent_free(dropped);
                 memmove(&model[victim], &model[victim + 1], (n - (size_t)victim - 1) * sizeof(int));
                 memmove(&model_ui[victim], &model_ui[victim + 1],
                         (n - (size_t)victim - 1) * sizeof(int));
@@ -287,24 +288,24 @@ static void test_model(void **state)
             model_ui[n] = is_ui;
             n++;
         } else if (r < 98) {
-            hub_cmd_t *c = hub_queue_pop(&q);
+            hub_intent_t *c = hub_queue_pop(&q);
             if (n == 0) {
                 assert_null(c);
                 continue;
             }
             assert_non_null(c);
             assert_int_equal(tag(c), model[0]);
-            hub_cmd_free(c);
+            hub_intent_free(c);
             memmove(&model[0], &model[1], (n - 1) * sizeof(int));
             memmove(&model_ui[0], &model_ui[1], (n - 1) * sizeof(int));
             n--;
         } else {
-            hub_cmd_t *all = hub_queue_take_all(&q);
+            hub_intent_t *all = hub_queue_take_all(&q);
             for (size_t i = 0; i < n; i++) {
                 assert_non_null(all);
                 assert_int_equal(tag(all), model[i]);
-                hub_cmd_t *next = all->next;
-                hub_cmd_free(all);
+                hub_intent_t *next = all->next;
+                hub_intent_free(all);
                 all = next;
             }
             assert_null(all);

@@ -5,7 +5,7 @@
  * table and no file-scope state is needed. The handle is never dlclose'd:
  * curl_global_cleanup() is never called, so libcurl must stay mapped.
  */
-#include "out/curl_dl.h"
+#include "output/curl_dl.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

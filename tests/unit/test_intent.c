@@ -1,4 +1,6 @@
-/* tests/unit/test_command.c - engine/command: parsing, defaults, hostile input, clamping. */
+/* tests/unit/test_intent.c - engine/intent: the seed-000 command as an
+ * intent (parsing, defaults, hostile input, clamping), intent envelopes,
+ * req_id rules, error codes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,7 +15,52 @@
 #include <jansson.h>
 
 #include "core/err.h"
-#include "engine/command.h"
+#include "engine/intent.h"
+
+/* The seed-000 command's parse error, as the old API had it. */
+typedef struct hub_parse_err {
+    char msg[HUB_ERRMSG_MAX + 1];
+    char field[HUB_FIELD_MAX + 1];
+    char cmd_id[HUB_REQ_ID_MAX + 1];
+} hub_parse_err_t;
+
+typedef hub_intent_t hub_cmd_t;
+
+static void copy_err(hub_parse_err_t *err, const hub_error_t *e)
+{
+    memcpy(err->msg, e->msg, sizeof(err->msg));
+    memcpy(err->field, e->field, sizeof(err->field));
+}
+
+static int hub_cmd_parse(const char *text, size_t len, const char *src, hub_cmd_t **out,
+                         hub_parse_err_t *err)
+{
+    hub_error_t e;
+    int rc = hub_intent_parse_rgb(text, len, src, out, &e, err->cmd_id);
+    copy_err(err, &e);
+    return rc;
+}
+
+static int hub_cmd_from_json(const json_t *obj, const char *src, hub_cmd_t **out,
+                             hub_parse_err_t *err)
+{
+    hub_error_t e;
+    int rc = hub_intent_from_rgb(obj, src, out, &e, err->cmd_id);
+    copy_err(err, &e);
+    return rc;
+}
+
+/* Channel i (r, g, b) of the command: the payload's values.red/green/blue. */
+static int rgb_of(const hub_intent_t *c, int i)
+{
+    static const char *const roles[3] = {"red", "green", "blue"};
+    const json_t *v = json_object_get(json_object_get(c->payload, "values"), roles[i]);
+    assert_true(json_is_integer(v));
+    return (int)json_integer_value(v);
+}
+
+#define hub_cmd_free  hub_intent_free
+#define hub_cmd_clamp hub_clamp_byte
 
 #define ID       "01HZX3YJ9YJ3M5QAZ3GZ8K3QFF"
 #define ID_LOWER "01hzx3yj9yj3m5qaz3gz8k3qff"
@@ -70,11 +117,11 @@ static void bad(const char *text, const char *field, const char *cmd_id)
 static void test_valid(void **state)
 {
     hub_cmd_t *c = parse_ok("{\"cmdId\":\"" ID "\",\"src\":\"ui\",\"r\":64,\"g\":32,\"b\":128}");
-    assert_string_equal(c->cmd_id, ID);
+    assert_string_equal(c->req_id, ID);
     assert_string_equal(c->src, "ui");
-    assert_int_equal(c->rgb[0], 64);
-    assert_int_equal(c->rgb[1], 32);
-    assert_int_equal(c->rgb[2], 128);
+    assert_int_equal(rgb_of(c, 0), 64);
+    assert_int_equal(rgb_of(c, 1), 32);
+    assert_int_equal(rgb_of(c, 2), 128);
     assert_int_equal(c->is_ui, 1);
     assert_null(c->done);
     hub_cmd_free(c);
@@ -83,16 +130,16 @@ static void test_valid(void **state)
                  "\"r\":0,\"g\":255,\"b\":1.0,\"extra\":{\"ignored\":[1,2,3]}}");
     assert_string_equal(c->src, "mqtt");
     assert_int_equal(c->is_ui, 0);
-    assert_int_equal(c->rgb[0], 0);
-    assert_int_equal(c->rgb[1], 255);
-    assert_int_equal(c->rgb[2], 1);
+    assert_int_equal(rgb_of(c, 0), 0);
+    assert_int_equal(rgb_of(c, 1), 255);
+    assert_int_equal(rgb_of(c, 2), 1);
     hub_cmd_free(c);
 
     /* Whitespace and key order do not matter. */
     c = parse_ok(" \n{ \"b\" : 3 , \"g\" : 2 , \"r\" : 1 , \"cmdId\" : \"" ID "\" }\n ");
-    assert_int_equal(c->rgb[0], 1);
-    assert_int_equal(c->rgb[1], 2);
-    assert_int_equal(c->rgb[2], 3);
+    assert_int_equal(rgb_of(c, 0), 1);
+    assert_int_equal(rgb_of(c, 1), 2);
+    assert_int_equal(rgb_of(c, 2), 3);
     hub_cmd_free(c);
 }
 
@@ -115,10 +162,10 @@ static void test_defaults(void **state)
 static void test_canonical_upper_id(void **state)
 {
     hub_cmd_t *c = parse_ok("{\"cmdId\":\"" ID_LOWER "\",\"r\":1,\"g\":2,\"b\":3}");
-    assert_string_equal(c->cmd_id, ID);
+    assert_string_equal(c->req_id, ID);
     hub_cmd_free(c);
     c = parse_ok("{\"cmdId\":\"01hZx3yJ9yJ3m5qAz3gZ8k3qFf\",\"r\":1,\"g\":2,\"b\":3}");
-    assert_string_equal(c->cmd_id, ID);
+    assert_string_equal(c->req_id, ID);
     hub_cmd_free(c);
 }
 
@@ -131,7 +178,7 @@ static void test_length_bounds_text(void **state)
     hub_parse_err_t err;
 
     assert_int_equal(hub_cmd_parse(text, len, "api", &c, &err), 0);
-    assert_int_equal(c->rgb[0], 9);
+    assert_int_equal(rgb_of(c, 0), 9);
     hub_cmd_free(c);
     /* One byte short is truncated JSON. */
     parse_bad(text, len - 1, "", "");
@@ -181,11 +228,11 @@ static void test_from_json(void **state)
                           "b", -7.0);
 
     assert_int_equal(hub_cmd_from_json(v, "ws", &c, &err), 0);
-    assert_string_equal(c->cmd_id, ID);
+    assert_string_equal(c->req_id, ID);
     assert_string_equal(c->src, "ws");
-    assert_int_equal(c->rgb[0], 255);
-    assert_int_equal(c->rgb[1], 13);
-    assert_int_equal(c->rgb[2], 0);
+    assert_int_equal(rgb_of(c, 0), 255);
+    assert_int_equal(rgb_of(c, 1), 13);
+    assert_int_equal(rgb_of(c, 2), 0);
     hub_cmd_free(c);
     json_decref(v);
 }
@@ -307,7 +354,7 @@ static uint8_t parse_r(const char *r)
     char body[512];
     snprintf(body, sizeof(body), "{\"cmdId\":\"" ID "\",\"r\":%s,\"g\":0,\"b\":0}", r);
     hub_cmd_t *c = parse_ok(body);
-    uint8_t v = c->rgb[0];
+    uint8_t v = rgb_of(c, 0);
     hub_cmd_free(c);
     return v;
 }
@@ -365,23 +412,166 @@ static void test_clamp(void **state)
         assert_int_equal(hub_cmd_clamp(i), i);
 }
 
-static void test_cmd_new(void **state)
+static void test_intent_new(void **state)
 {
-    const uint8_t rgb[3] = {1, 2, 250};
-    hub_cmd_t *c = hub_cmd_new(ID, "ui", rgb);
+    hub_intent_t *c = hub_intent_new(ID, "ui", "fixture.set_values");
 
-    assert_string_equal(c->cmd_id, ID);
+    assert_string_equal(c->req_id, ID);
     assert_string_equal(c->src, "ui");
-    assert_memory_equal(c->rgb, rgb, 3);
+    assert_string_equal(c->name, "fixture.set_values");
+    assert_true(json_is_object(c->payload));
+    assert_string_equal(c->payload_text, "{}");
     assert_int_equal(c->is_ui, 1);
+    assert_int_equal(c->legacy, 0);
     assert_null(c->done);
     assert_null(c->next);
     assert_null(c->ui_next);
-    hub_cmd_free(c);
+    hub_intent_set_payload(c, json_pack("{s:i}", "a", 1));
+    assert_string_equal(c->payload_text, "{\"a\":1}");
+    assert_int_equal(c->payload_len, 7);
+    hub_intent_free(c);
 
-    c = hub_cmd_new(ID, "uix", rgb);
+    c = hub_intent_new(ID, "uix", "x");
     assert_int_equal(c->is_ui, 0);
+    hub_intent_free(c);
+}
+
+/* The seed-000 command is fixture.set_values on "demo", flagged legacy. */
+static void test_rgb_is_set_values(void **state)
+{
+    hub_cmd_t *c = parse_ok("{\"cmdId\":\"" ID_LOWER "\",\"r\":1.5,\"g\":-3,\"b\":1e20}");
+    assert_int_equal(c->legacy, 1);
+    assert_string_equal(c->name, "fixture.set_values");
+    assert_string_equal(c->payload_text,
+                        "{\"fixture\":\"demo\",\"values\":{\"red\":2,\"green\":0,\"blue\":255}}");
     hub_cmd_free(c);
+}
+
+static hub_intent_t *env_ok(const char *text, int require)
+{
+    json_t *obj = json_loads(text, HUB_JSON_FLAGS, NULL);
+    hub_intent_t *in = NULL;
+    hub_error_t err;
+    char id[HUB_REQ_ID_MAX + 1];
+
+    assert_non_null(obj);
+    if (hub_intent_from_envelope(obj, "ui", require, &in, &err, id) != 0)
+        fail_msg("%s: %s (%s)", text, err.msg, err.field);
+    json_decref(obj);
+    return in;
+}
+
+static void env_bad(const char *text, int require, const char *field, const char *want_id)
+{
+    json_t *obj = json_loads(text, HUB_JSON_FLAGS | JSON_DECODE_ANY, NULL);
+    hub_intent_t *in = (hub_intent_t *)(uintptr_t)1;
+    hub_error_t err;
+    char id[HUB_REQ_ID_MAX + 1];
+
+    memset(id, 'x', sizeof(id));
+    assert_int_equal(hub_intent_from_envelope(obj, "ui", require, &in, &err, id), HUB_EINVAL);
+    assert_true(in == (hub_intent_t *)(uintptr_t)1);
+    assert_int_equal(err.code, HUB_ERR_INVALID);
+    assert_true(strlen(err.msg) > 0);
+    if (strcmp(err.field, field) != 0)
+        fail_msg("%s: field \"%s\", want \"%s\" (%s)", text, err.field, field, err.msg);
+    assert_string_equal(id, want_id);
+    json_decref(obj);
+}
+
+static void test_envelope(void **state)
+{
+    hub_intent_t *in = env_ok("{\"type\":\"intent\",\"req_id\":\"r-1\",\"name\":\"dmx.blackout\","
+                              "\"payload\":{\"on\":true,\"n\":5.0,\"x\":[1.0,2.5]}}",
+                              1);
+    assert_string_equal(in->req_id, "r-1");
+    assert_string_equal(in->name, "dmx.blackout");
+    assert_string_equal(in->src, "ui"); /* the adapter's default */
+    assert_int_equal(in->is_ui, 1);
+    /* Integral numbers are integers again in the journal's text. */
+    assert_string_equal(in->payload_text, "{\"on\":true,\"n\":5,\"x\":[1,2.5]}");
+    hub_intent_free(in);
+
+    in = env_ok("{\"name\":\"a.b\",\"src\":\"console-2\"}", 0);
+    assert_string_equal(in->req_id, ""); /* REST fills it (Idempotency-Key or a ULID) */
+    assert_string_equal(in->src, "console-2");
+    assert_string_equal(in->payload_text, "{}");
+    hub_intent_free(in);
+}
+
+static void test_envelope_refusals(void **state)
+{
+    char long_id[100];
+
+    env_bad("[1]", 0, "", "");
+    env_bad("{\"name\":\"a\"}", 1, "req_id", "");
+    env_bad("{\"req_id\":\"\",\"name\":\"a\"}", 0, "req_id", "");
+    env_bad("{\"req_id\":7,\"name\":\"a\"}", 0, "req_id", "");
+    env_bad("{\"req_id\":\"tab\\there\",\"name\":\"a\"}", 0, "req_id", "");
+    env_bad("{\"req_id\":\"caf\u00e9\",\"name\":\"a\"}", 0, "req_id", "");
+    snprintf(long_id, sizeof(long_id), "{\"req_id\":\"%065d\",\"name\":\"a\"}", 1);
+    env_bad(long_id, 0, "req_id", "");
+    /* Once the req_id is known it comes back with the refusal. */
+    env_bad("{\"req_id\":\"r1\"}", 1, "name", "r1");
+    env_bad("{\"req_id\":\"r1\",\"name\":\"\"}", 1, "name", "r1");
+    env_bad("{\"req_id\":\"r1\",\"name\":5}", 1, "name", "r1");
+    env_bad("{\"req_id\":\"r1\",\"name\":\"a\",\"payload\":[]}", 1, "payload", "r1");
+    env_bad("{\"req_id\":\"r1\",\"name\":\"a\",\"payload\":\"x\"}", 1, "payload", "r1");
+    env_bad("{\"req_id\":\"r1\",\"name\":\"a\",\"src\":\"\"}", 1, "src", "r1");
+}
+
+static void test_req_id_rules(void **state)
+{
+    char id[65];
+    memset(id, 'a', 64);
+    id[64] = '\0';
+    assert_true(hub_req_id_valid(id, 64));
+    assert_false(hub_req_id_valid(id, 65));
+    assert_false(hub_req_id_valid("", 0));
+    assert_true(hub_req_id_valid("~ !", 3)); /* printable ASCII includes space */
+    assert_false(hub_req_id_valid("a\x7f", 2));
+    assert_false(hub_req_id_valid("a\n", 2));
+    assert_false(hub_req_id_valid("\xc3\xa9", 2));
+}
+
+static void test_error_codes(void **state)
+{
+    static const struct {
+        hub_errcode_t code;
+        const char *name;
+        int http;
+    } want[] = {
+        {HUB_ERR_INVALID, "invalid", 400},        {HUB_ERR_UNKNOWN_INTENT, "unknown_intent", 400},
+        {HUB_ERR_NOT_FOUND, "not_found", 404},    {HUB_ERR_CONFLICT, "conflict", 409},
+        {HUB_ERR_OVERLOADED, "overloaded", 503},  {HUB_ERR_DROPPED, "dropped", 503},
+        {HUB_ERR_UNAUTHORIZED, "unauthorized", 401}, {HUB_ERR_STORE_FAILED, "store_failed", 500},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_string_equal(hub_errcode_name(want[i].code), want[i].name);
+        assert_int_equal(hub_errcode_http(want[i].code), want[i].http);
+    }
+}
+
+static void test_reply_to(void **state)
+{
+    hub_intent_t *in = hub_intent_new("r", "mqtt", "a");
+    hub_error_t err;
+    json_t *ok = json_string("clients/7/results"), *wild = json_string("clients/+/x"),
+           *empty = json_string(""), *num = json_integer(3);
+
+    assert_int_equal(hub_intent_set_reply_to(in, NULL, &err), 0);
+    assert_null(in->reply_to);
+    assert_int_equal(hub_intent_set_reply_to(in, ok, &err), 0);
+    assert_string_equal(in->reply_to, "clients/7/results");
+    assert_int_equal(hub_intent_set_reply_to(in, wild, &err), HUB_EINVAL);
+    assert_string_equal(err.field, "reply_to");
+    assert_int_equal(hub_intent_set_reply_to(in, empty, &err), HUB_EINVAL);
+    assert_int_equal(hub_intent_set_reply_to(in, num, &err), HUB_EINVAL);
+    json_decref(ok);
+    json_decref(wild);
+    json_decref(empty);
+    json_decref(num);
+    hub_intent_free(in);
 }
 
 int main(void)
@@ -402,7 +592,13 @@ int main(void)
         cmocka_unit_test(test_values_round_and_clamp),
         cmocka_unit_test(test_huge_integer_literal),
         cmocka_unit_test(test_clamp),
-        cmocka_unit_test(test_cmd_new),
+        cmocka_unit_test(test_intent_new),
+        cmocka_unit_test(test_rgb_is_set_values),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_envelope_refusals),
+        cmocka_unit_test(test_req_id_rules),
+        cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_reply_to),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,10 @@
  * memcpy, never I/O. The output thread owns the CURL easy handle (one
  * keep-alive connection to olad) and everything below "output thread only".
  *
- * The output thread takes the newest pending frame, and POSTs it when it
- * differs from the last frame olad acknowledged. POSTs start at least 1/fps
- * apart, so a burst of frames coalesces into the latest one. A failed POST is
+ * The output thread takes the newest pending frame of each universe, and
+ * POSTs it when it differs from the last frame olad acknowledged for that
+ * universe. A universe's POSTs start at least 1/fps apart, so a burst of
+ * frames coalesces into the latest one. A failed POST is
  * counted, logged (rate-limited) and retried once a second until it succeeds
  * or the frame changes; state keeps flowing either way (fail-open). On
  * hub_ola_free the thread sends one blackout (all zeros) and exits.
@@ -19,7 +20,7 @@
  * use libcurl. curl_global_cleanup() is never called; it is process-wide, and
  * the process ends soon after the last output is freed.
  */
-#include "out/ola.h"
+#include "output/ola.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -35,7 +36,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "out/curl_dl.h"
+#include "output/curl_dl.h"
 
 #define SLOTS        512
 #define RETRY_US     1000000u  /* resend a failed frame after 1 s */
@@ -44,23 +45,15 @@
 /* "u=" + 10-digit universe + "&d=" + 512 x "255," */
 #define BODY_MAX (2 + 10 + 3 + SLOTS * 4 + 1)
 
-struct hub_ola {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* signalled on a new frame or stop */
-    uint8_t pending[SLOTS]; /* guarded by mu */
-    bool dirty;             /* guarded by mu: pending is newer than cur */
-    bool stop;              /* guarded by mu */
-
-    hub_curl_api_t lib; /* read-only after hub_ola_new */
-
-    /* Output thread only (after hub_ola_new returns). */
-    CURL *curl;
-    struct curl_slist *headers;
-    char *url;
+/* One universe's frames on their way to olad. pending and dirty are
+ * guarded by mu; the rest is the output thread's. Heap-allocated and never
+ * moved, so the thread may hold one across an unlocked POST. */
+typedef struct ola_uni {
     int universe;
-    uint64_t interval_us; /* 1e6 / fps */
-    uint8_t cur[SLOTS];   /* newest frame taken from pending */
+    uint8_t pending[SLOTS];
+    bool dirty;          /* pending is newer than cur */
+    hub_metric_t *m_out; /* dmx_output_frames_total{proto="ola",…}, or NULL */
+    uint8_t cur[SLOTS];  /* newest frame taken from pending */
     bool have_cur;
     uint8_t sent[SLOTS]; /* last frame olad answered 200 to */
     bool sent_ok;        /* false after an error: olad state unknown */
@@ -68,9 +61,27 @@ struct hub_ola {
     bool retrying;       /* cur failed; resend at retry_at */
     uint64_t next_at_us; /* earliest start of the next POST */
     uint64_t retry_at_us;
-    uint64_t log_at_us;  /* last error line; 0 = none yet */
-    uint64_t suppressed; /* errors not logged since log_at_us */
-    uint64_t failed_run; /* consecutive failed POSTs */
+} ola_uni_t;
+
+struct hub_ola {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled on a new frame or stop */
+    ola_uni_t **unis;  /* guarded by mu (the array; see ola_uni_t) */
+    size_t nunis, capunis;
+    bool stop; /* guarded by mu */
+
+    hub_curl_api_t lib; /* read-only after hub_ola_new */
+
+    /* Output thread only (after hub_ola_new returns). */
+    CURL *curl;
+    struct curl_slist *headers;
+    char *url;
+    int universe; /* the one hub_ola_set_frame() feeds */
+    uint64_t interval_us; /* 1e6 / fps, per universe */
+    uint64_t log_at_us;   /* last error line; 0 = none yet */
+    uint64_t suppressed;  /* errors not logged since log_at_us */
+    uint64_t failed_run;  /* consecutive failed POSTs */
     char body[BODY_MAX];
     char errbuf[CURL_ERROR_SIZE];
 
@@ -135,10 +146,10 @@ static void log_recovered(hub_ola_t *o)
     o->log_at_us = 0;
 }
 
-/* One POST of slots. Returns true when olad answered 200. */
-static bool post_frame(hub_ola_t *o, const uint8_t *slots)
+/* One POST of slots to u's universe. Returns true when olad answered 200. */
+static bool post_frame(hub_ola_t *o, ola_uni_t *u, const uint8_t *slots)
 {
-    size_t len = build_body(o->body, o->universe, slots);
+    size_t len = build_body(o->body, u->universe, slots);
     uint64_t t0 = hub_mono_us();
     long status = 0;
     char what[64];
@@ -153,6 +164,8 @@ static bool post_frame(hub_ola_t *o, const uint8_t *slots)
         o->lib.easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_OK && status == 200) {
         hub_metric_inc(o->m_frames);
+        if (u->m_out != NULL)
+            hub_metric_inc(u->m_out);
         log_recovered(o);
         return true;
     }
@@ -166,33 +179,33 @@ static bool post_frame(hub_ola_t *o, const uint8_t *slots)
     return false;
 }
 
-static void send_cur(hub_ola_t *o)
+static void send_cur(hub_ola_t *o, ola_uni_t *u)
 {
     uint64_t now = hub_mono_us();
 
-    o->next_at_us = now + o->interval_us;
-    if (post_frame(o, o->cur)) {
-        memcpy(o->sent, o->cur, SLOTS);
-        o->sent_ok = true;
-        o->need = false;
-        o->retrying = false;
+    u->next_at_us = now + o->interval_us;
+    if (post_frame(o, u, u->cur)) {
+        memcpy(u->sent, u->cur, SLOTS);
+        u->sent_ok = true;
+        u->need = false;
+        u->retrying = false;
     } else {
-        o->sent_ok = false;
-        o->retrying = true;
-        o->retry_at_us = now + RETRY_US;
+        u->sent_ok = false;
+        u->retrying = true;
+        u->retry_at_us = now + RETRY_US;
     }
 }
 
 /* Called with mu held: move pending into cur and decide whether it is owed. */
-static void take_pending(hub_ola_t *o)
+static void take_pending(ola_uni_t *u)
 {
-    o->dirty = false;
-    if (o->have_cur && memcmp(o->cur, o->pending, SLOTS) == 0)
+    u->dirty = false;
+    if (u->have_cur && memcmp(u->cur, u->pending, SLOTS) == 0)
         return; /* same content: keep the current schedule */
-    memcpy(o->cur, o->pending, SLOTS);
-    o->have_cur = true;
-    o->retrying = false; /* a change is sent at the frame rate */
-    o->need = !o->sent_ok || memcmp(o->cur, o->sent, SLOTS) != 0;
+    memcpy(u->cur, u->pending, SLOTS);
+    u->have_cur = true;
+    u->retrying = false; /* a change is sent at the frame rate */
+    u->need = !u->sent_ok || memcmp(u->cur, u->sent, SLOTS) != 0;
 }
 
 static void wait_until(hub_ola_t *o, uint64_t deadline_us)
@@ -204,6 +217,14 @@ static void wait_until(hub_ola_t *o, uint64_t deadline_us)
     pthread_cond_timedwait(&o->cv, &o->mu, &ts);
 }
 
+static uint64_t due_at(const ola_uni_t *u)
+{
+    uint64_t d = u->next_at_us;
+    if (u->retrying && u->retry_at_us > d)
+        d = u->retry_at_us;
+    return d;
+}
+
 static void *run(void *arg)
 {
     hub_ola_t *o = arg;
@@ -211,32 +232,40 @@ static void *run(void *arg)
 
     pthread_mutex_lock(&o->mu);
     while (!o->stop) {
-        uint64_t deadline, now;
+        ola_uni_t *next = NULL;
+        uint64_t now;
 
-        if (o->dirty)
-            take_pending(o);
-        if (!o->need) {
+        /* The universe owed a POST soonest; every universe keeps its own
+         * 1/fps spacing, so one busy universe cannot starve the others. */
+        for (size_t i = 0; i < o->nunis; i++) {
+            ola_uni_t *u = o->unis[i];
+            if (u->dirty)
+                take_pending(u);
+            if (u->need && (next == NULL || due_at(u) < due_at(next)))
+                next = u;
+        }
+        if (next == NULL) {
             pthread_cond_wait(&o->cv, &o->mu);
             continue;
         }
-        deadline = o->next_at_us;
-        if (o->retrying && o->retry_at_us > deadline)
-            deadline = o->retry_at_us;
         now = hub_mono_us();
-        if (now < deadline) {
-            wait_until(o, deadline);
+        if (now < due_at(next)) {
+            wait_until(o, due_at(next));
             continue;
         }
         pthread_mutex_unlock(&o->mu);
-        send_cur(o);
+        send_cur(o, next);
         pthread_mutex_lock(&o->mu);
     }
     pthread_mutex_unlock(&o->mu);
 
     /* Always, even if the last frame was already dark: the show is over. */
-    post_frame(o, blackout);
+    for (size_t i = 0; i < o->nunis; i++)
+        post_frame(o, o->unis[i], blackout);
     return NULL;
 }
+
+static ola_uni_t *uni_of(hub_ola_t *o, int universe);
 
 static bool cfg_valid(const hub_ola_cfg_t *cfg)
 {
@@ -320,6 +349,7 @@ int hub_ola_new(hub_ola_t **out, const hub_ola_cfg_t *cfg, hub_metrics_t *metric
     rc = init_sync(o);
     if (rc < 0)
         goto fail_sync;
+    uni_of(o, cfg->universe); /* blacked out at the end even if never set */
     o->m_frames = hub_metrics_counter(metrics, "dmx_ola_frames_total", "DMX frames olad accepted");
     o->m_errors = hub_metrics_counter(metrics, "dmx_ola_errors_total",
                                       "OLA POSTs that failed (transport or HTTP status)");
@@ -349,17 +379,42 @@ fail_load:
     return rc;
 }
 
-void hub_ola_set_frame(hub_ola_t *o, const uint8_t *slots, unsigned nslots)
+/* Called with mu held. */
+static ola_uni_t *uni_of(hub_ola_t *o, int universe)
+{
+    for (size_t i = 0; i < o->nunis; i++)
+        if (o->unis[i]->universe == universe)
+            return o->unis[i];
+    if (o->nunis == o->capunis) {
+        o->capunis = o->capunis ? o->capunis * 2 : 8;
+        o->unis = hub_realloc(o->unis, o->capunis * sizeof(*o->unis));
+    }
+    ola_uni_t *u = hub_calloc(1, sizeof(*u));
+    u->universe = universe;
+    o->unis[o->nunis++] = u;
+    return u;
+}
+
+void hub_ola_set_universe_frame(hub_ola_t *o, int universe, const uint8_t *slots, unsigned nslots,
+                                hub_metric_t *counter)
 {
     if (nslots > SLOTS)
         nslots = SLOTS;
     pthread_mutex_lock(&o->mu);
+    ola_uni_t *u = uni_of(o, universe);
+    if (counter != NULL)
+        u->m_out = counter;
     if (nslots > 0)
-        memcpy(o->pending, slots, nslots);
-    memset(o->pending + nslots, 0, SLOTS - nslots);
-    o->dirty = true;
+        memcpy(u->pending, slots, nslots);
+    memset(u->pending + nslots, 0, SLOTS - nslots);
+    u->dirty = true;
     pthread_cond_signal(&o->cv);
     pthread_mutex_unlock(&o->mu);
+}
+
+void hub_ola_set_frame(hub_ola_t *o, const uint8_t *slots, unsigned nslots)
+{
+    hub_ola_set_universe_frame(o, o->universe, slots, nslots, NULL);
 }
 
 void hub_ola_free(hub_ola_t *o)
@@ -376,6 +431,9 @@ void hub_ola_free(hub_ola_t *o)
     pthread_mutex_destroy(&o->mu);
     o->lib.slist_free_all(o->headers);
     o->lib.easy_cleanup(o->curl);
+    for (size_t i = 0; i < o->nunis; i++)
+        hub_free(o->unis[i]);
+    hub_free(o->unis);
     hub_free(o->url);
     hub_free(o);
 }

@@ -1,0 +1,175 @@
+/* core/jbuf.c - hand-written JSON text (see jbuf.h). */
+#include "core/jbuf.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+static void reserve(hub_jbuf_t *b, size_t more)
+{
+    size_t need = b->len + more + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < need)
+        cap *= 2;
+    b->p = hub_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+void hub_jbuf_init(hub_jbuf_t *b)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+    reserve(b, 0);
+    b->p[0] = '\0';
+}
+
+void hub_jbuf_free(hub_jbuf_t *b)
+{
+    hub_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void hub_jbuf_reset(hub_jbuf_t *b)
+{
+    b->len = 0;
+    if (b->p != NULL)
+        b->p[0] = '\0';
+}
+
+char *hub_jbuf_take(hub_jbuf_t *b, size_t *len)
+{
+    char *p = b->p;
+    if (len != NULL)
+        *len = b->len;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    hub_jbuf_init(b);
+    return p;
+}
+
+void hub_jbuf_raw(hub_jbuf_t *b, const char *s, size_t n)
+{
+    reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* A comma is due after a value: anything but an opening bracket, a colon or
+ * nothing at all. */
+static void sep(hub_jbuf_t *b)
+{
+    if (b->len == 0)
+        return;
+    char c = b->p[b->len - 1];
+    if (c != '{' && c != '[' && c != ':' && c != ',')
+        hub_jbuf_raw(b, ",", 1);
+}
+
+void hub_jbuf_escape(hub_jbuf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+
+    reserve(b, n + 2);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        hub_jbuf_raw(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': hub_jbuf_lit(b, "\\\""); break;
+        case '\\': hub_jbuf_lit(b, "\\\\"); break;
+        case '\n': hub_jbuf_lit(b, "\\n"); break;
+        case '\r': hub_jbuf_lit(b, "\\r"); break;
+        case '\t': hub_jbuf_lit(b, "\\t"); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            hub_jbuf_raw(b, u, sizeof(u));
+        }
+        }
+    }
+    hub_jbuf_raw(b, s + run, n - run);
+}
+
+void hub_jbuf_strn(hub_jbuf_t *b, const char *s, size_t n)
+{
+    sep(b);
+    hub_jbuf_raw(b, "\"", 1);
+    hub_jbuf_escape(b, s, n);
+    hub_jbuf_raw(b, "\"", 1);
+}
+
+void hub_jbuf_str(hub_jbuf_t *b, const char *s)
+{
+    hub_jbuf_strn(b, s, strlen(s));
+}
+
+void hub_jbuf_int(hub_jbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+    sep(b);
+    hub_jbuf_raw(b, tmp, (size_t)n);
+}
+
+void hub_jbuf_uint(hub_jbuf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    sep(b);
+    hub_jbuf_raw(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+void hub_jbuf_bool(hub_jbuf_t *b, int v)
+{
+    sep(b);
+    if (v)
+        hub_jbuf_lit(b, "true");
+    else
+        hub_jbuf_lit(b, "false");
+}
+
+void hub_jbuf_null(hub_jbuf_t *b)
+{
+    sep(b);
+    hub_jbuf_lit(b, "null");
+}
+
+void hub_jbuf_json(hub_jbuf_t *b, const char *json, size_t n)
+{
+    sep(b);
+    hub_jbuf_raw(b, json, n);
+}
+
+void hub_jbuf_keyn(hub_jbuf_t *b, const char *key, size_t n)
+{
+    hub_jbuf_strn(b, key, n);
+    hub_jbuf_raw(b, ":", 1);
+}
+
+void hub_jbuf_key(hub_jbuf_t *b, const char *key)
+{
+    hub_jbuf_keyn(b, key, strlen(key));
+}
+
+void hub_jbuf_open(hub_jbuf_t *b, char c)
+{
+    sep(b);
+    hub_jbuf_raw(b, &c, 1);
+}
+
+void hub_jbuf_close(hub_jbuf_t *b, char c)
+{
+    hub_jbuf_raw(b, &c, 1);
+}

@@ -1,0 +1,479 @@
+/* output/frameclock.c - the output thread (see frameclock.h).
+ *
+ * Hand-over: the loop thread copies a universe's new layers into a pending
+ * slot under `mu` (a 1.5 KB memcpy, never I/O); the output thread takes the
+ * pending slots at the start of each tick. Everything else here is the
+ * output thread's alone.
+ */
+#include "output/frameclock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "engine/domain.h"
+#include "output/sacn_pkt.h"
+
+#define DISCOVERY_US  10000000u /* E1.31 8: universe discovery every 10 s */
+#define TERMINATE_N   3         /* E1.31 6.7.1: three Stream_Terminated packets */
+
+typedef struct pend {
+    int universe;
+    int dirty;
+    int removed;
+    hub_dmx_layers_t layers;
+    hub_metric_t *m_artnet, *m_sacn, *m_ola;
+} pend_t;
+
+typedef struct uni {
+    int universe;
+    hub_dmx_layers_t layers;
+    uint8_t out[512], sent[512];
+    int has_sent;
+    uint64_t sent_at_us; /* last Art-Net/sACN send */
+    uint64_t ws_at_us;   /* last frame to room "frames" */
+    int ws_dirty;        /* changed since */
+    uint8_t artnet_seq, sacn_seq;
+    hub_metric_t *m_artnet, *m_sacn, *m_ola;
+} uni_t;
+
+/* The loop thread's record of universes it registered counters for. */
+typedef struct known {
+    int universe;
+    hub_metric_t *m_artnet, *m_sacn, *m_ola;
+} known_t;
+
+struct hub_frameclock {
+    hub_frameclock_cfg_t cfg;
+    hub_metrics_t *metrics;
+    pthread_t thread;
+    int started;
+    atomic_int tid;
+    pthread_mutex_t mu;
+    pend_t *pend; /* mu */
+    size_t npend, cappend;
+    int stop; /* mu */
+    hub_frames_fn frames; /* mu */
+    hub_frames_wanted_fn frames_wanted;
+    void *frames_ud;
+    hub_output_event_fn event;
+    void *event_ud;
+    known_t *known; /* loop thread */
+    size_t nknown;
+    /* Output thread. */
+    uni_t **unis; /* ascending universe */
+    size_t nunis, capunis;
+    int *list; /* universe numbers, for discovery and ArtPoll */
+    uint64_t tick;
+    uint8_t ones[512]; /* the test pattern holds every slot */
+    hub_metric_t *m_late, *m_fps, *m_skipped;
+    hub_tally_t late;
+};
+
+static const double late_bounds[] = {0.00005, 0.0001, 0.0002, 0.0003, 0.0005,
+                                     0.001,   0.002,  0.005,  0.01,   0.05};
+
+int hub_frameclock_new(hub_frameclock_t **out, const hub_frameclock_cfg_t *cfg,
+                       hub_metrics_t *metrics)
+{
+    hub_frameclock_t *fc = hub_calloc(1, sizeof(*fc));
+
+    fc->cfg = *cfg;
+    if (fc->cfg.fps < 1)
+        fc->cfg.fps = 1;
+    if (fc->cfg.ws_hz < 1)
+        fc->cfg.ws_hz = 1;
+    fc->metrics = metrics;
+    memset(fc->ones, 1, sizeof(fc->ones));
+    pthread_mutex_init(&fc->mu, NULL);
+    fc->m_late = hub_metrics_histogram(metrics, "dmx_output_tick_lateness_seconds",
+                                       "How late the output clock woke for each tick", late_bounds,
+                                       sizeof(late_bounds) / sizeof(late_bounds[0]));
+    fc->m_fps = hub_metrics_gauge(metrics, "dmx_output_fps", "Output ticks in the last second");
+    fc->m_skipped = hub_metrics_counter(metrics, "dmx_output_ticks_skipped_total",
+                                        "Ticks not run because the clock was a whole period late");
+    hub_tally_init(&fc->late, fc->m_late);
+    *out = fc;
+    return 0;
+}
+
+/* ---- hand-over (loop thread) ----------------------------------------------------- */
+
+static hub_metric_t *counter(hub_frameclock_t *fc, const char *proto, int universe)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "proto=\"%s\",universe=\"%d\"", proto, universe);
+    return hub_metrics_counter_labeled(fc->metrics, "dmx_output_frames_total",
+                                       "DMX frames sent, per protocol and universe", labels);
+}
+
+static const known_t *know(hub_frameclock_t *fc, int universe)
+{
+    for (size_t i = 0; i < fc->nknown; i++)
+        if (fc->known[i].universe == universe)
+            return &fc->known[i];
+    fc->known = hub_realloc(fc->known, (fc->nknown + 1) * sizeof(*fc->known));
+    known_t *k = &fc->known[fc->nknown++];
+    k->universe = universe;
+    k->m_artnet = fc->cfg.artnet ? counter(fc, "artnet", universe) : NULL;
+    k->m_sacn = fc->cfg.sacn ? counter(fc, "sacn", universe) : NULL;
+    k->m_ola = fc->cfg.ola ? counter(fc, "ola", universe) : NULL;
+    return k;
+}
+
+void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
+                                 const hub_dmx_layers_t *layers)
+{
+    const known_t *k = layers ? know(fc, universe) : NULL;
+    pend_t *p = NULL;
+
+    pthread_mutex_lock(&fc->mu);
+    for (size_t i = 0; i < fc->npend && p == NULL; i++)
+        if (fc->pend[i].universe == universe)
+            p = &fc->pend[i];
+    if (p == NULL) {
+        if (fc->npend == fc->cappend) {
+            fc->cappend = fc->cappend ? fc->cappend * 2 : 16;
+            fc->pend = hub_realloc(fc->pend, fc->cappend * sizeof(*fc->pend));
+        }
+        p = &fc->pend[fc->npend++];
+        memset(p, 0, sizeof(*p));
+        p->universe = universe;
+    }
+    p->dirty = 1;
+    p->removed = layers == NULL;
+    if (layers != NULL) {
+        p->layers = *layers;
+        p->m_artnet = k->m_artnet;
+        p->m_sacn = k->m_sacn;
+        p->m_ola = k->m_ola;
+    }
+    pthread_mutex_unlock(&fc->mu);
+}
+
+void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn,
+                               hub_frames_wanted_fn wanted, void *ud)
+{
+    pthread_mutex_lock(&fc->mu);
+    fc->frames = fn;
+    fc->frames_wanted = wanted;
+    fc->frames_ud = ud;
+    pthread_mutex_unlock(&fc->mu);
+}
+
+void hub_frameclock_set_events(hub_frameclock_t *fc, hub_output_event_fn fn, void *ud)
+{
+    fc->event = fn;
+    fc->event_ud = ud;
+    if (fc->cfg.artnet)
+        hub_artnet_set_events(fc->cfg.artnet, fn, ud);
+    if (fc->cfg.sacn)
+        hub_sacn_set_events(fc->cfg.sacn, fn, ud);
+}
+
+/* ---- the output thread ---------------------------------------------------------- */
+
+static long find_uni(const hub_frameclock_t *fc, int universe)
+{
+    size_t lo = 0, hi = fc->nunis;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fc->unis[mid]->universe == universe)
+            return (long)mid;
+        if (fc->unis[mid]->universe < universe)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -(long)lo - 1;
+}
+
+static void rebuild_list(hub_frameclock_t *fc)
+{
+    hub_free(fc->list);
+    fc->list = hub_malloc((fc->nunis ? fc->nunis : 1) * sizeof(int));
+    for (size_t i = 0; i < fc->nunis; i++)
+        fc->list[i] = fc->unis[i]->universe;
+}
+
+static void terminate(hub_frameclock_t *fc, uni_t *u)
+{
+    if (fc->cfg.sacn == NULL || !u->has_sent)
+        return;
+    for (int i = 0; i < TERMINATE_N; i++)
+        hub_sacn_add(fc->cfg.sacn, u->universe, ++u->sacn_seq, HUB_SACN_OPT_TERMINATED, u->sent);
+    hub_sacn_flush(fc->cfg.sacn);
+}
+
+/* Take what the loop thread handed over. */
+static void take_pending(hub_frameclock_t *fc, hub_frames_fn *frames, hub_frames_wanted_fn *wanted,
+                         void **frames_ud)
+{
+    int changed = 0;
+
+    pthread_mutex_lock(&fc->mu);
+    for (size_t i = 0; i < fc->npend; i++) {
+        pend_t *p = &fc->pend[i];
+        if (!p->dirty)
+            continue;
+        p->dirty = 0;
+        long at = find_uni(fc, p->universe);
+        if (p->removed) {
+            if (at >= 0) {
+                uni_t *u = fc->unis[at];
+                terminate(fc, u);
+                memmove(&fc->unis[at], &fc->unis[at + 1],
+                        (fc->nunis - (size_t)at - 1) * sizeof(*fc->unis));
+                fc->nunis--;
+                hub_free(u);
+                changed = 1;
+            }
+            continue;
+        }
+        if (at < 0) {
+            size_t pos = (size_t)(-at - 1);
+            if (fc->nunis == fc->capunis) {
+                fc->capunis = fc->capunis ? fc->capunis * 2 : 16;
+                fc->unis = hub_realloc(fc->unis, fc->capunis * sizeof(*fc->unis));
+            }
+            memmove(&fc->unis[pos + 1], &fc->unis[pos], (fc->nunis - pos) * sizeof(*fc->unis));
+            uni_t *u = hub_calloc(1, sizeof(*u));
+            u->universe = p->universe;
+            fc->unis[pos] = u;
+            fc->nunis++;
+            at = (long)pos;
+            changed = 1;
+        }
+        uni_t *u = fc->unis[at];
+        u->layers = p->layers;
+        u->m_artnet = p->m_artnet;
+        u->m_sacn = p->m_sacn;
+        u->m_ola = p->m_ola;
+    }
+    *frames = fc->frames;
+    *wanted = fc->frames_wanted;
+    *frames_ud = fc->frames_ud;
+    pthread_mutex_unlock(&fc->mu);
+    if (changed)
+        rebuild_list(fc);
+}
+
+/* Every slot of every universe moves every tick: for checking a rig's
+ * cabling, and for measuring the outputs at full load. */
+static void test_pattern(uint64_t tick, int universe, uint8_t out[512])
+{
+    for (int s = 0; s < 512; s++)
+        out[s] = (uint8_t)(tick * 3 + (uint64_t)s + (uint64_t)universe * 7);
+}
+
+static void render(const hub_frameclock_t *fc, uni_t *u)
+{
+    if (fc->cfg.test_pattern == HUB_TEST_CHASE) {
+        uint8_t play[512];
+        test_pattern(fc->tick, u->universe, play);
+        hub_dmx_merge_in_t in = {.off = u->layers.off,
+                                 .manual = u->layers.manual,
+                                 .manual_set = u->layers.manual_set,
+                                 .playback = play,
+                                 .playback_set = fc->ones};
+        hub_dmx_merge(&in, u->out);
+        return;
+    }
+    hub_dmx_merge_layers(&u->layers, u->out);
+}
+
+static void send_universe(hub_frameclock_t *fc, uni_t *u, const uint8_t *slots, uint64_t now)
+{
+    if (fc->cfg.artnet) {
+        if (++u->artnet_seq == 0) /* 0 means "no sequencing" to receivers */
+            u->artnet_seq = 1;
+        hub_artnet_add(fc->cfg.artnet, u->universe, u->artnet_seq, slots);
+        if (u->m_artnet)
+            hub_metric_inc(u->m_artnet);
+    }
+    if (fc->cfg.sacn) {
+        hub_sacn_add(fc->cfg.sacn, u->universe, ++u->sacn_seq, 0, slots);
+        if (u->m_sacn)
+            hub_metric_inc(u->m_sacn);
+    }
+    u->sent_at_us = now;
+}
+
+static void tick(hub_frameclock_t *fc, uint64_t now, hub_frames_fn frames,
+                 hub_frames_wanted_fn wanted, void *frames_ud, uint64_t *discovery_at)
+{
+    uint64_t keep_us = (uint64_t)fc->cfg.keepalive_ms * 1000;
+    uint64_t ws_us = 1000000u / (uint64_t)fc->cfg.ws_hz;
+    size_t nws = 0;
+    int *wsu = NULL;
+    uint8_t(*wss)[512] = NULL;
+    int want_ws = frames != NULL && (wanted == NULL || wanted(frames_ud));
+
+    for (size_t i = 0; i < fc->nunis; i++) {
+        uni_t *u = fc->unis[i];
+        render(fc, u);
+        int changed = !u->has_sent || memcmp(u->out, u->sent, 512) != 0;
+        if (changed || now - u->sent_at_us >= keep_us)
+            send_universe(fc, u, u->out, now);
+        if (changed) {
+            memcpy(u->sent, u->out, 512);
+            u->has_sent = 1;
+            u->ws_dirty = 1;
+            if (fc->cfg.ola)
+                hub_ola_set_universe_frame(fc->cfg.ola, u->universe, u->out, 512, u->m_ola);
+        }
+        if (want_ws && u->ws_dirty && now - u->ws_at_us >= ws_us) {
+            if (wsu == NULL) {
+                wsu = hub_malloc(fc->nunis * sizeof(*wsu));
+                wss = hub_malloc(fc->nunis * sizeof(*wss));
+            }
+            wsu[nws] = u->universe;
+            memcpy(wss[nws], u->out, 512);
+            nws++;
+            u->ws_dirty = 0;
+            u->ws_at_us = now;
+        }
+    }
+    if (fc->cfg.artnet) {
+        hub_artnet_flush(fc->cfg.artnet);
+        hub_artnet_poll(fc->cfg.artnet, fc->list, fc->nunis);
+    }
+    if (fc->cfg.sacn) {
+        hub_sacn_flush(fc->cfg.sacn);
+        if (now >= *discovery_at) {
+            hub_sacn_discovery(fc->cfg.sacn, fc->list, fc->nunis);
+            *discovery_at = now + DISCOVERY_US;
+        }
+    }
+    if (nws > 0)
+        frames(frames_ud, wsu, (const uint8_t(*)[512])wss, nws, hub_wall_ms());
+    hub_free(wsu);
+    hub_free(wss);
+}
+
+/* Zeros on every output, then the end of every sACN stream. */
+static void blackout(hub_frameclock_t *fc)
+{
+    static const uint8_t zeros[512];
+    uint64_t now = hub_mono_us();
+
+    for (size_t i = 0; i < fc->nunis; i++) {
+        uni_t *u = fc->unis[i];
+        send_universe(fc, u, zeros, now);
+        memset(u->sent, 0, sizeof(u->sent));
+        u->has_sent = 1;
+        if (fc->cfg.ola)
+            hub_ola_set_universe_frame(fc->cfg.ola, u->universe, zeros, 512, u->m_ola);
+    }
+    if (fc->cfg.artnet)
+        hub_artnet_flush(fc->cfg.artnet);
+    if (fc->cfg.sacn)
+        hub_sacn_flush(fc->cfg.sacn);
+    for (size_t i = 0; i < fc->nunis; i++)
+        terminate(fc, fc->unis[i]);
+    hub_log(HUB_LOG_INFO, "output_blackout", "{s:I,s:b,s:b}", "universes",
+            (json_int_t)fc->nunis, "artnet", fc->cfg.artnet != NULL, "sacn",
+            fc->cfg.sacn != NULL);
+}
+
+static void sleep_until(uint64_t us)
+{
+    struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static void *run(void *arg)
+{
+    hub_frameclock_t *fc = arg;
+    uint64_t period = 1000000u / (uint64_t)fc->cfg.fps;
+    uint64_t deadline = hub_mono_us(), second = deadline, discovery_at = deadline;
+    unsigned ticks = 0;
+    hub_frames_fn frames;
+    hub_frames_wanted_fn wanted;
+    void *frames_ud;
+
+    atomic_store(&fc->tid, (int)syscall(SYS_gettid));
+    pthread_setname_np(pthread_self(), "hub-output");
+    for (;;) {
+        pthread_mutex_lock(&fc->mu);
+        int stop = fc->stop;
+        pthread_mutex_unlock(&fc->mu);
+        if (stop)
+            break;
+        take_pending(fc, &frames, &wanted, &frames_ud);
+        uint64_t now = hub_mono_us();
+        tick(fc, now, frames, wanted, frames_ud, &discovery_at);
+        fc->tick++;
+        ticks++;
+        if (now - second >= 1000000u) {
+            hub_metric_set(fc->m_fps, (double)ticks * 1e6 / (double)(now - second));
+            hub_tally_flush(&fc->late);
+            ticks = 0;
+            second = now;
+        }
+        deadline += period;
+        now = hub_mono_us();
+        if (now > deadline + period) { /* a whole tick late: start again from now */
+            hub_metric_add(fc->m_skipped, (now - deadline) / period);
+            deadline = now;
+            continue;
+        }
+        sleep_until(deadline);
+        now = hub_mono_us();
+        hub_tally_observe(&fc->late, now > deadline ? (double)(now - deadline) / 1e6 : 0);
+    }
+    take_pending(fc, &frames, &wanted, &frames_ud);
+    blackout(fc);
+    hub_tally_flush(&fc->late);
+    return NULL;
+}
+
+int hub_frameclock_start(hub_frameclock_t *fc)
+{
+    int rc = pthread_create(&fc->thread, NULL, run, fc);
+    if (rc != 0)
+        return -rc;
+    fc->started = 1;
+    return 0;
+}
+
+void hub_frameclock_stop(hub_frameclock_t *fc)
+{
+    if (fc == NULL || !fc->started)
+        return;
+    pthread_mutex_lock(&fc->mu);
+    fc->stop = 1;
+    fc->frames = NULL;
+    pthread_mutex_unlock(&fc->mu);
+    pthread_join(fc->thread, NULL);
+    fc->started = 0;
+}
+
+void hub_frameclock_free(hub_frameclock_t *fc)
+{
+    if (fc == NULL)
+        return;
+    hub_frameclock_stop(fc);
+    for (size_t i = 0; i < fc->nunis; i++)
+        hub_free(fc->unis[i]);
+    hub_free(fc->unis);
+    hub_free(fc->list);
+    hub_free(fc->pend);
+    hub_free(fc->known);
+    pthread_mutex_destroy(&fc->mu);
+    hub_free(fc);
+}
+
+int hub_frameclock_tid(const hub_frameclock_t *fc)
+{
+    return atomic_load(&((hub_frameclock_t *)fc)->tid);
+}

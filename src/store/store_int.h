@@ -1,0 +1,70 @@
+/* store/store_int.h - shared by the store/ sources only. */
+#ifndef HUB_STORE_INT_H
+#define HUB_STORE_INT_H
+
+#include <pthread.h>
+
+#include <sqlite3.h>
+
+#include "store/checkpoint.h"
+#include "store/store.h"
+
+typedef struct hub__reader hub__reader_t;
+
+/* The writer's statements, prepared once. */
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_JOURNAL_INSERT,
+    ST_META_SEQ,
+    ST_META_TS,
+    ST_JOURNAL_PRUNE,
+    ST_COUNT
+};
+
+/* A domain statement's prepared form, cached by its hub_stmt_t address. */
+typedef struct hub__stmt_slot {
+    const hub_stmt_t *key;
+    sqlite3_stmt *st;
+} hub__stmt_slot_t;
+
+typedef struct store_job store_job_t;
+
+struct hub_store {
+    char *data_dir;
+    char *path; /* <data_dir>/showhub.db */
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    hub__stmt_slot_t *cache; /* open addressing */
+    size_t ncache, capcache;
+    size_t dedupe_capacity;
+    uint64_t dedupe_ttl_ms;
+    uint64_t retention;       /* journal rows kept, >= dedupe_capacity */
+    uint64_t journal_min_seq; /* oldest row's seq, 0 when empty (store thread) */
+    hub__ckpt_t *ckpt;        /* background WAL checkpoints */
+    hub__reader_t *reader;    /* journal queries */
+    hub_persist_ops_t ops;
+    hub_inbox_t *inbox; /* completions go here; set by start */
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock; /* guards head, tail, stopping */
+    pthread_cond_t cond;
+    store_job_t *head, *tail;
+    int stopping;
+    hub_metric_t *m_commits, *m_errors, *m_commit_s, *m_batch_size;
+};
+
+/* store_schema.c */
+int hub__store_migrate(hub_store_t *s, char *err, size_t errlen);
+int hub__store_attach(hub_store_t *s, const hub_domain_def_t *def, void *ctx, char *err,
+                      size_t errlen);
+int hub__exec(sqlite3 *db, const char *sql);
+int64_t hub__query_int(sqlite3 *db, const char *sql);
+
+/* reader.c */
+int hub__reader_new(hub__reader_t **out, const char *path, hub_inbox_t *inbox, char *err,
+                    size_t errlen);
+void hub__reader_read(hub__reader_t *r, uint64_t since, size_t limit, hub_journal_cb cb, void *ud);
+void hub__reader_free(hub__reader_t *r);
+
+#endif
