@@ -46,9 +46,8 @@ char *hub_jbuf_take(hub_jbuf_t *b, size_t *len)
     char *p = b->p;
     if (len != NULL)
         *len = b->len;
-    b->p = NULL;
+    b->p = NULL; /* empty, owning nothing: writing again allocates anew */
     b->len = b->cap = 0;
-    hub_jbuf_init(b);
     return p;
 }
 

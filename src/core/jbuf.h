@@ -27,7 +27,8 @@ typedef struct hub_jbuf {
 void hub_jbuf_init(hub_jbuf_t *b);
 void hub_jbuf_free(hub_jbuf_t *b);
 void hub_jbuf_reset(hub_jbuf_t *b); /* len = 0, keeps the memory */
-/* Hand the text to the caller (heap, free with hub_free); b is empty after. */
+/* Hand the text to the caller (heap, free with hub_free); b is empty after
+ * and holds no memory (it may be written again, or dropped). */
 char *hub_jbuf_take(hub_jbuf_t *b, size_t *len);
 
 /* Raw bytes, no separator logic (for fixed fragments). */

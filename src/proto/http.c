@@ -32,8 +32,8 @@
 #include "core/mem.h"
 #include "proto/proto_int.h"
 
-#define LINGER_SECS      2         /* how long a lingering close reads */
-#define LINGER_MAX_BYTES (1 << 20) /* and how much it reads at most */
+#define LINGER_SECS      2          /* how long a lingering close reads */
+#define LINGER_MAX_BYTES (64 << 20) /* and how much it reads at most */
 
 static void resp_reset(hub_http_resp_t *r)
 {
@@ -68,6 +68,7 @@ static void pss_reset(hub_pss_t *pss)
     pss->idem[0] = '\0';
     pss->idem_bad = 0;
     pss->lingering = 0;
+    pss->no_body = 0;
     resp_reset(&pss->resp);
 }
 
@@ -107,8 +108,13 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
      * wait a loop turn for POLLOUT; lws buffers a partial write and flushes
      * it before anything else. pss may be gone after this. */
     if (!pss->want_close && !lws_partial_buffered(wsi)) {
-        if (write_resp(wsi, pss, body) < 0)
-            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        if (write_resp(wsi, pss, body) < 0) {
+            /* Close from lws's own writable callback: outside a callback an
+             * async kill waits for lws's next timer, which on a foreign
+             * loop may be never (an HTTP/1.0 client then waits for EOF). */
+            pss->want_close = 1;
+            lws_callback_on_writable(wsi);
+        }
         return;
     }
     /* Only a response that must wait for POLLOUT keeps a copy of its body. */
@@ -334,6 +340,7 @@ static void begin_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, int acti
         return;
     }
     if (!clen_present || clen <= 0) { /* no body to wait for */
+        pss->no_body = 1; /* a BODY_COMPLETION lws may still send is not a new request */
         if (pss->body_error)
             respond_body_error(wsi, pss, pss->body_error, pss->body_error_msg);
         else
@@ -384,6 +391,10 @@ static int on_body_done(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 {
     if (pss->lingering)
         return -1; /* the rest is read: now close */
+    if (pss->no_body) {
+        pss->no_body = 0;
+        return 0;
+    }
     if (busy(pss) || pss->resp.status)
         return 0;
     if (pss->body_error) {
@@ -557,15 +568,22 @@ static int on_request(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const cha
 
 /* ---- writing --------------------------------------------------------------- */
 
+/* After an answer that arrived before its body was read: keep reading
+ * (and dropping) the body; FIN tells the client we are done writing. The
+ * lws timeout bounds the rest. */
+static void linger(struct lws *wsi)
+{
+    if (!lws_partial_buffered(wsi))
+        shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+}
+
 static int finish(struct lws *wsi, hub_pss_t *pss)
 {
     int close_after = pss->resp.close_after;
-    int linger = pss->lingering == 1;
+    int lingering = pss->lingering == 1;
     resp_reset(&pss->resp);
-    if (linger) {
-        /* Keep reading (and dropping) the body; FIN tells the client we
-         * are done writing. The lws timeout bounds the rest. */
-        shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+    if (lingering) {
+        linger(wsi);
         return 0;
     }
     if (close_after)
@@ -623,7 +641,7 @@ static int write_resp(struct lws *wsi, hub_pss_t *pss, const char *body)
     if (pss->in_cb) {
         if (pss->lingering == 1) {
             resp_reset(r);
-            shutdown(lws_get_socket_fd(wsi), SHUT_WR);
+            linger(wsi);
             return 0;
         }
         pss->want_close |= r->close_after;

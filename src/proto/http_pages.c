@@ -258,15 +258,15 @@ static hub_answer_t *hello(hub_server_t *s, hub_net_t *net, hub_peer_t *peer, hu
         a->frames = snapshot_frame(s, q->rooms);
         return a;
     }
-    /* Hold what comes after n; the replay of since+1..n follows. */
+    /* Hold what comes after n; the replay of since+1..n follows. The BEGIN
+     * answer takes the query's peer reference, the wait one of its own. */
+    journal_wait_t *w = wait_new(s, net, hub__peer_ref(peer));
     a->ws_kind = HUB_WS_BEGIN;
     hub__relay_answer(net, a);
-    journal_wait_t *w = wait_new(s, net, hub__peer_ref(peer));
     w->hello = 1;
     w->rooms = q->rooms;
     w->upto = n;
     s->d.read_journal(s->d.journal_ud, q->since, (size_t)(n - q->since), on_hello_journal, w);
-    hub__peer_release(peer); /* the query's reference: the wait holds its own */
     return NULL;
 }
 

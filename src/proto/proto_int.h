@@ -176,6 +176,7 @@ typedef struct hub_pss {
     int body_error; /* status to answer once the body is read, 0 none */
     const char *body_error_msg;
     int lingering;       /* answered early: read and drop the rest, then close */
+    int no_body;         /* dispatched at header time: no body follows */
     hub_peer_t *pending; /* an intent or a query waiting for the loop thread */
     hub_http_resp_t resp;
     int in_cb;        /* inside an lws HTTP callback: may write now */

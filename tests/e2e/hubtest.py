@@ -775,6 +775,67 @@ class Hub:
         assert c.status == 101, f"WS handshake got {c.status}"
         return c
 
+    # ----- the general core (/api/v1)
+    def intent(self, name, payload=None, req_id=None, headers=None, src=None, conn=None):
+        """POST /api/v1/intents; returns the Resp."""
+        body = {"name": name, "payload": {} if payload is None else payload}
+        if req_id is not None:
+            body["req_id"] = req_id
+        if src is not None:
+            body["src"] = src
+        return self.request("POST", "/api/v1/intents", body, headers, conn)
+
+    def intent_ok(self, name, payload=None, **kw):
+        r = self.intent(name, payload, **kw)
+        assert r.status == 200, r
+        b = r.json()
+        assert b["ok"] is True, b
+        return b
+
+    def state(self, rooms=None):
+        r = self.get("/api/v1/state" + (f"?rooms={rooms}" if rooms else ""))
+        assert r.status == 200, r
+        return r.json()
+
+    def fixture(self, name):
+        return self.state()["state"]["dmx"]["fixtures"][name]
+
+    def output(self, universe):
+        r = self.get(f"/api/v1/universes/{universe}")
+        assert r.status == 200, r
+        return r.json()["channels"]
+
+
+def write_patch(directory, patch, name="fixtures.json"):
+    """Write a patch file (dict or text) and return its path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(patch if isinstance(patch, str) else json.dumps(patch))
+    return path
+
+
+def ws_hello(ws, **fields):
+    """Send hello and return the frames up to and including the answer
+    (a snapshot), skipping seed-000 state frames."""
+    msg = {"type": "hello"}
+    msg.update(fields)
+    ws.send_json(msg)
+    return ws.recv_json()
+
+
+def recv_type(ws, typ, timeout=None, skip=("state",)):
+    """The next frame of type typ, skipping frames whose type is in skip;
+    any other frame fails the test."""
+    deadline = time.monotonic() + (T(5) if timeout is None else timeout)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {typ} frame in time")
+        m = ws.recv_json(left)
+        if m.get("type") == typ:
+            return m
+        assert m.get("type") in skip, f"expected {typ}, got {m}"
+
 
 def state_of(body):
     """The r,g,b,seq of a state object (GET /rgb, WS state or MQTT payload)."""

@@ -21,21 +21,48 @@ option for it (-i/--interface picks the network interface for plugins, and
 does not change the HTTP bind), so the free port is reachable from outside
 for the life of the test. Tests talk to it on 127.0.0.1 only.
 
+Network input (opt-in: OlaDaemon(universe=None, artnet_in=[...], e131_in=[...])):
+olad then also receives Art-Net and/or E1.31 on loopback, as found in
+docs/decisions/olad-network-input.md, and a test reads what the hub sent
+with get_dmx(). The Art-Net plugin binds 127.0.0.1 (use_loopback = true)
+with no output ports, so olad sends no ArtPoll; its input ports are patched
+in ola-port.conf (`2-1-I-<i> = <OLA universe>`). An Art-Net input port
+listens on Port-Address net << 8 | subnet << 4 | (OLA universe % 16), so
+each requested Port-Address gets the OLA universe 16 * k + (Port-Address % 16)
+with the smallest k >= 1 not otherwise in use: artnet_universe(pa) says
+which. At most 4 Port-Addresses, all in one block of 16 (one Net and
+Sub-Net). showhub universe u is Port-Address u - 1. E1.31 input ports
+(`11-1-I-<i> = <u>`) listen on E1.31 universe u = OLA universe u, unicast
+included. olad's E1.31 plugin will not start on a host whose only interface
+is lo (it ignores `ip = 127.0.0.1` and picks a non-loopback interface, on
+which it also joins the universes' multicast groups: IGMP reports are the
+only packets that leave loopback); start() then raises OlaUnavailable
+before launching anything, and tests skip. The UDP ports 6454 and 5568 are
+fixed and shared by every olad on the host (SO_REUSEPORT: the kernel would
+split the traffic), so a daemon with network input holds an exclusive
+fcntl lock on NET_LOCK_PATH from start() to stop(): two test processes
+never run such daemons at once. Stop whatever sends to those ports before
+stop(), or the next holder of the lock receives it.
+
 olad refuses to run as root, so when we are root it runs as the Debian
 package's user `olad` (subprocess user=/group=, like `setpriv`; olad stays
 our direct child, so terminate/kill reach it), with a config dir it owns.
 """
 
 import atexit
+import errno
+import fcntl
 import json
 import os
 import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
+import uuid
 import urllib.parse
 import urllib.request
 
@@ -63,9 +90,90 @@ sensor_device_count = 0
 """
 _DUMMY_OUTPUT_PORT = "1-1-O-0"
 
+# Network input (see the module docstring). Plugin ids from OLA's Ola.proto.
+_ARTNET_PLUGIN_ID = 2
+_E131_PLUGIN_ID = 11
+_ARTNET_MAX_INPUTS = 4          # the Art-Net device's input ports
+_E131_MAX_INPUTS = 512
+NET_LOCK_PATH = os.environ.get("SHOWHUB_OLAD_NET_LOCK", "/tmp/showhub-e2e-olad-net.lock")
+NET_LOCK_TIMEOUT_S = 180.0
+_ARTNET_CONF = """enabled = true
+ip = 127.0.0.1
+use_loopback = true
+always_broadcast = false
+use_limited_broadcast = false
+net = {net}
+subnet = {subnet}
+output_ports = 0
+short_name = showhub-e2e
+long_name = showhub e2e olad network input
+"""
+_E131_CONF = """enabled = true
+ip = 127.0.0.1
+cid = {cid}
+input_ports = {n}
+output_ports = 0
+draft_discovery = false
+ignore_preview = true
+prepend_hostname = false
+revision = 0.46
+dscp = 0
+"""
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFADDR = 0x8915
+_IFF_UP = 0x1
+_IFF_LOOPBACK = 0x8
+
 
 class OlaError(RuntimeError):
     pass
+
+
+class OlaUnavailable(OlaError):
+    """olad cannot do what was asked on this host (tests skip on it)."""
+
+
+def non_loopback_ipv4_interfaces():
+    """Names of the interfaces that are up, not loopback, and have an IPv4
+    address: the ones OLA's interface picker (and so its E1.31 plugin)
+    can choose."""
+    names = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            req = struct.pack("16s16x", name.encode()[:15])
+            try:
+                flags = struct.unpack_from("H", fcntl.ioctl(s, _SIOCGIFFLAGS, req), 16)[0]
+                if not flags & _IFF_UP or flags & _IFF_LOOPBACK:
+                    continue
+                fcntl.ioctl(s, _SIOCGIFADDR, req)     # EADDRNOTAVAIL: no IPv4 address
+            except OSError:
+                continue
+            names.append(name)
+    return names
+
+
+def _lock_net_ports(timeout=NET_LOCK_TIMEOUT_S):
+    """An fd holding the exclusive lock on NET_LOCK_PATH (polls; bounded)."""
+    try:
+        fd = os.open(NET_LOCK_PATH, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        # World-readable: flock needs no write access, so another user's
+        # test run can open it read-only and still take the lock.
+        fd = os.open(NET_LOCK_PATH, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                os.close(fd)
+                raise
+        if time.monotonic() >= deadline:
+            os.close(fd)
+            raise OlaError(f"another olad with network input held {NET_LOCK_PATH} for "
+                           f"{timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def _free_ports(n):
@@ -83,15 +191,60 @@ def _free_ports(n):
 
 
 class OlaDaemon:
-    """Context manager around one olad process with universe `universe` patched."""
+    """Context manager around one olad process with universe `universe` patched
+    to the Dummy output port (universe=None: no Dummy plugin), and, opt-in,
+    Art-Net input on the Port-Addresses artnet_in and E1.31 input on the
+    universes e131_in (see the module docstring)."""
 
-    def __init__(self, universe=1, log_level=1):
-        self.universe = int(universe)
+    def __init__(self, universe=1, log_level=1, artnet_in=None, e131_in=None):
+        self.universe = None if universe is None else int(universe)
         self.log_level = int(log_level)
+        self.e131_in = [int(u) for u in (e131_in or [])]
+        if (len(self.e131_in) > _E131_MAX_INPUTS or len(set(self.e131_in)) != len(self.e131_in)
+                or not all(1 <= u <= 63999 for u in self.e131_in)):
+            raise ValueError(f"e131_in {self.e131_in}: up to {_E131_MAX_INPUTS} distinct "
+                             "universes 1..63999")
+        self._artnet = self._plan_artnet([int(p) for p in (artnet_in or [])])
+        if self.universe is None and not self.network_input:
+            raise ValueError("nothing to serve: give a universe, artnet_in or e131_in")
         self.http_port, self.rpc_port = _free_ports(2)
         self.proc = None
         self._tmp = None
         self._stderr = None
+        self._lock_fd = None
+
+    def _plan_artnet(self, pas):
+        """{Port-Address: OLA universe} for the Art-Net input ports."""
+        if not pas:
+            return {}
+        if len(pas) > _ARTNET_MAX_INPUTS or len(set(pas)) != len(pas):
+            raise ValueError(f"artnet_in {pas}: at most {_ARTNET_MAX_INPUTS} distinct "
+                             "Port-Addresses")
+        if not all(0 <= p <= 0x7FFF for p in pas) or len({p >> 4 for p in pas}) != 1:
+            raise ValueError(f"artnet_in {pas}: Port-Addresses 0..32767 in one block of 16 "
+                             "(olad's input ports share Net and Sub-Net)")
+        taken = set(self.e131_in) | ({self.universe} if self.universe is not None else set())
+        plan = {}
+        for p in pas:
+            k = 1
+            while 16 * k + (p & 0xF) in taken:
+                k += 1
+            plan[p] = 16 * k + (p & 0xF)
+            taken.add(plan[p])
+        return plan
+
+    @property
+    def network_input(self):
+        return bool(self._artnet or self.e131_in)
+
+    def artnet_universe(self, port_address):
+        """The OLA universe that receives Art-Net Port-Address port_address."""
+        return self._artnet[int(port_address)]
+
+    def _universes(self):
+        """Every OLA universe this daemon serves once started."""
+        dummy = [self.universe] if self.universe is not None else []
+        return dummy + list(self._artnet.values()) + self.e131_in
 
     @property
     def base_url(self):
@@ -118,8 +271,21 @@ class OlaDaemon:
 
         for p in _PLUGINS_OFF:
             put(f"ola-{p}.conf", "enabled = false\n")
-        put("ola-dummy.conf", _DUMMY_CONF)
-        put("ola-port.conf", f"{_DUMMY_OUTPUT_PORT} = {self.universe}\n")
+        ports = []
+        if self.universe is not None:
+            put("ola-dummy.conf", _DUMMY_CONF)
+            ports.append(f"{_DUMMY_OUTPUT_PORT} = {self.universe}")
+        else:
+            put("ola-dummy.conf", "enabled = false\n")
+        if self._artnet:
+            first = next(iter(self._artnet))
+            put("ola-artnet.conf", _ARTNET_CONF.format(net=first >> 8, subnet=(first >> 4) & 0xF))
+            ports += [f"{_ARTNET_PLUGIN_ID}-1-I-{i} = {u}"
+                      for i, u in enumerate(self._artnet.values())]
+        if self.e131_in:
+            put("ola-e131.conf", _E131_CONF.format(cid=uuid.uuid4(), n=len(self.e131_in)))
+            ports += [f"{_E131_PLUGIN_ID}-1-I-{i} = {u}" for i, u in enumerate(self.e131_in)]
+        put("ola-port.conf", "".join(p + "\n" for p in ports))
 
     def _run_as(self):
         """Popen kwargs that drop to user olad when we are root."""

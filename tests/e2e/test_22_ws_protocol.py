@@ -1,0 +1,272 @@
+"""WebSocket /ws, seed 001's protocol beside seed 000's: hello (snapshot or
+replay since a seq), intent -> exactly one result, patch frames per room in
+seq order, subscribe/unsubscribe, events in room system, live output in
+room frames."""
+import base64
+import json
+import threading
+import time
+
+import pytest
+
+from hubtest import T, WsTimeout, recv_type, ulid, wait_until, write_patch
+
+PATCH = {
+    "universes": [1, 2],
+    "fixtures": [
+        {"name": "demo", "universe": 1, "address": 1, "channels": ["red", "green", "blue"]},
+        {"name": "par1", "universe": 2, "address": 1, "channels": ["red", "green", "blue", "dimmer"]},
+    ],
+}
+
+
+@pytest.fixture
+def rig(hubs, tmp_path):
+    return hubs(env={"DMX_FIXTURES_FILE": write_patch(str(tmp_path), PATCH)})
+
+
+def intent(ws, name, payload, req_id=None):
+    rid = req_id or ulid()
+    ws.send_json({"type": "intent", "req_id": rid, "name": name, "payload": payload})
+    return rid
+
+
+def connect(hub, closer, hello=True, **fields):
+    ws = hub.ws()
+    closer.append(ws)
+    first = ws.recv_json()
+    assert first["type"] == "state", first
+    if hello:
+        msg = {"type": "hello"}
+        msg.update(fields)
+        ws.send_json(msg)
+    return ws
+
+
+def test_hello_snapshot_default_rooms(rig, closer):
+    ws = connect(rig, closer)
+    snap = ws.recv_json()
+    assert snap["type"] == "snapshot" and snap["seq"] == 0
+    assert set(snap["state"]) == {"dmx"}
+    assert snap["state"] == rig.state()["state"]
+    assert snap["state"]["dmx"]["fixtures"]["par1"]["armed"] is True
+
+
+def test_intent_result_then_patch_to_every_room_member(rig, closer):
+    a = connect(rig, closer)
+    b = connect(rig, closer)
+    assert a.recv_json()["type"] == "snapshot" and b.recv_json()["type"] == "snapshot"
+    rid = intent(a, "fixture.set_values", {"fixture": "par1", "values": {"red": 200}})
+    res = a.recv_json()
+    assert res == {"type": "result", "req_id": rid, "ok": True, "seq": 1}, res
+    pa = a.recv_json()
+    assert pa["type"] == "patch" and pa["seq"] == 1
+    assert pa["patches"] == [{"path": "dmx.fixtures.par1",
+                              "value": rig.fixture("par1")}]
+    pb = recv_type(b, "patch")
+    assert pb == pa
+    b.expect_silence(0.2)  # no result for b
+
+
+def test_errors_are_results(rig, closer):
+    ws = connect(rig, closer)
+    ws.recv_json()
+    cases = [
+        ({"name": "fixture.set_values", "payload": {"fixture": "nope", "values": {}}}, "not_found"),
+        ({"name": "fixture.set_values", "payload": {"fixture": "par1", "values": {"pan": 1}}}, "invalid"),
+        ({"name": "no.such", "payload": {}}, "unknown_intent"),
+        ({"name": "dmx.blackout", "payload": []}, "invalid"),
+    ]
+    for body, code in cases:
+        rid = ulid()
+        ws.send_json(dict(body, type="intent", req_id=rid))
+        res = ws.recv_json()
+        assert res["type"] == "result" and res["req_id"] == rid and res["ok"] is False, res
+        assert res["error"]["code"] == code and res["error"]["message"], res
+    ws.send_json({"type": "intent", "name": "dmx.blackout", "payload": {"on": True}})
+    res = ws.recv_json()
+    assert res["ok"] is False and res["req_id"] is None and res["error"]["field"] == "req_id"
+    ws.expect_silence(0.2)
+    assert rig.state()["seq"] == 0, "nothing was applied"
+
+
+def test_duplicate_req_id(rig, closer):
+    ws = connect(rig, closer)
+    ws.recv_json()
+    rid = intent(ws, "dmx.blackout", {"on": True})
+    assert recv_type(ws, "result")["seq"] == 1
+    recv_type(ws, "patch")
+    intent(ws, "dmx.blackout", {"on": False})
+    recv_type(ws, "result")
+    recv_type(ws, "patch")
+    intent(ws, "dmx.blackout", {"on": False}, req_id=rid)
+    res = ws.recv_json()
+    assert res == {"type": "result", "req_id": rid, "ok": True, "seq": 1, "duplicate": True}, res
+    ws.expect_silence(0.3)
+
+
+def test_rooms_choose_frames(rig, closer):
+    only_dmx = connect(rig, closer, rooms=["dmx"])
+    assert only_dmx.recv_json()["type"] == "snapshot"
+    only_demo = connect(rig, closer, hello=False)  # seed 000 client: demo room only
+    rig.post_rgb(1, 2, 3)
+    p = only_dmx.recv_json()
+    assert p["type"] == "patch" and p["patches"][0]["path"] == "dmx.fixtures.demo"
+    s = only_demo.recv_json()
+    assert s["type"] == "state" and (s["r"], s["g"], s["b"]) == (1, 2, 3)
+    rig.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": 1}})
+    assert only_dmx.recv_json()["type"] == "patch"
+    only_demo.expect_silence(0.3)  # par1 is not the demo fixture: no state frame
+    only_dmx.expect_silence(0.1)
+
+
+def test_subscribe_unsubscribe(rig, closer):
+    ws = connect(rig, closer, hello=False)
+    ws.send_json({"type": "subscribe", "rooms": ["dmx"], "req_id": "s1"})
+    assert ws.recv_json() == {"type": "result", "req_id": "s1", "ok": True}
+    snap = ws.recv_json()
+    assert snap["type"] == "snapshot" and set(snap["state"]) == {"dmx"}
+    rig.intent_ok("dmx.blackout", {"on": True})
+    assert ws.recv_json()["type"] == "patch"
+    ws.send_json({"type": "unsubscribe", "rooms": ["dmx", "demo"]})
+    time.sleep(0.1)
+    rig.post_rgb(4, 5, 6)
+    ws.expect_silence(0.3)
+    ws.send_json({"type": "subscribe", "rooms": ["nope"], "req_id": "s2"})
+    res = ws.recv_json()
+    assert res["type"] == "result" and res["ok"] is False and res["req_id"] == "s2"
+    assert res["error"]["code"] == "invalid" and "nope" in res["error"]["message"]
+    ws.send_json({"type": "subscribe", "rooms": "dmx"})
+    assert ws.recv_json()["ok"] is False
+
+
+def test_hello_since_replays_missed_patches(rig, closer):
+    for i in range(6):
+        rig.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": i}})
+    ws = connect(rig, closer, since=2)
+    got = [ws.recv_json() for _ in range(4)]
+    assert [m["type"] for m in got] == ["patch"] * 4
+    assert [m["seq"] for m in got] == [3, 4, 5, 6]
+    assert got[-1]["patches"][0]["value"]["values"]["red"] == 5
+    ws.expect_silence(0.2)
+    rig.intent_ok("dmx.blackout", {"on": True})
+    assert ws.recv_json()["seq"] == 7
+    # since = now: nothing to send
+    ws2 = connect(rig, closer, since=7)
+    ws2.expect_silence(0.3)
+    rig.intent_ok("dmx.blackout", {"on": False})
+    assert ws2.recv_json()["seq"] == 8
+
+
+def test_hello_since_filters_rooms(rig, closer):
+    rig.intent_ok("dmx.blackout", {"on": True})
+    ws = connect(rig, closer, since=0, rooms=["system"])
+    ws.expect_silence(0.3)  # the missed patch is in room dmx, not asked
+
+
+def test_hello_since_pruned_falls_back_to_snapshot(hubs, closer, tmp_path):
+    h = hubs(env={"DMX_FIXTURES_FILE": write_patch(str(tmp_path), PATCH),
+                  "DMX_JOURNAL_RETENTION": "3", "DMX_CMD_DEDUPE_CAPACITY": "3"})
+    for i in range(12):
+        h.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": i}})
+    ws = connect(h, closer, since=1)
+    snap = ws.recv_json()
+    assert snap["type"] == "snapshot" and snap["seq"] == 12
+    assert snap["state"] == h.state()["state"]
+    # since from the future (a restored backup): a snapshot too
+    ws2 = connect(h, closer, since=999)
+    assert ws2.recv_json()["type"] == "snapshot"
+
+
+def test_hello_since_under_load_no_gap_no_repeat(rig, closer):
+    stop = threading.Event()
+    errors = []
+
+    def writer():
+        conn = None
+        i = 0
+        while not stop.is_set() and i < 3000:
+            r = rig.intent("fixture.set_values", {"fixture": "par1", "values": {"red": i % 256}})
+            if r.status != 200:
+                errors.append(r)
+                return
+            i += 1
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: rig.state()["seq"] >= 50, T(10))
+        since = rig.state()["seq"] - 20
+        ws = connect(rig, closer, since=since)
+        seqs = []
+        deadline = time.monotonic() + T(3)
+        while time.monotonic() < deadline and len(seqs) < 300:
+            m = ws.recv_json()
+            assert m["type"] == "patch", m
+            seqs.append(m["seq"])
+    finally:
+        stop.set()
+        t.join(T(10))
+    assert not errors, errors[:2]
+    assert seqs[0] == since + 1, seqs[:5]
+    assert seqs == list(range(since + 1, since + 1 + len(seqs))), "a gap or a repeat"
+
+
+def test_reload_event_in_room_system(rig, closer):
+    ws = connect(rig, closer, rooms=["system"])
+    assert ws.recv_json()["type"] == "snapshot"
+    r = rig.request("POST", "/api/v1/fixtures/reload")
+    assert r.status == 200
+    ev = recv_type(ws, "event", skip=("patch",))
+    assert ev["level"] == "info" and ev["source"] == "dmx" and "reloaded" in ev["message"]
+
+
+def test_frames_room(hubs, closer, tmp_path):
+    h = hubs(env={"DMX_FIXTURES_FILE": write_patch(str(tmp_path), PATCH)})
+    ws = connect(h, closer, hello=False)
+    ws.send_json({"type": "subscribe", "rooms": ["frames"], "universes": [2]})
+    h.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": 9, "dimmer": 250}})
+
+    def frame_with(val):
+        while True:
+            m = ws.recv_json()
+            if m["type"] != "frame":
+                continue
+            assert m["universe"] == 2, "the universes filter lets only universe 2 through"
+            data = base64.b64decode(m["data"])
+            assert len(data) == 512 and isinstance(m["ts"], int)
+            if data[0] == val:
+                return data
+    data = frame_with(9)
+    assert list(data) == h.output(2)
+    h.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": 10}})
+    frame_with(10)
+
+
+def test_frames_rate_limited(hubs, closer):
+    h = hubs(env={"DMX_OUTPUT_TEST_PATTERN": "chase", "DMX_WS_FRAME_HZ": "10", "DMX_OUTPUT_FPS": "44"})
+    ws = connect(h, closer, hello=False)
+    ws.send_json({"type": "subscribe", "rooms": ["frames"]})
+    first = recv_type(ws, "frame")
+    n = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.0:
+        try:
+            m = ws.recv_json(0.5)
+        except WsTimeout:
+            continue
+        if m["type"] == "frame":
+            n += 1
+    assert first["universe"] == 1
+    assert 10 <= n <= 23, f"{n} frames in 2 s at DMX_WS_FRAME_HZ=10 while every tick changes"
+
+
+def test_set_still_works_beside_intents(rig, closer):
+    ws = connect(rig, closer)
+    ws.recv_json()
+    ws.send_json({"type": "set", "cmdId": ulid(), "r": 7, "g": 8, "b": 9})
+    frames = [ws.recv_json(), ws.recv_json()]
+    types = sorted(f["type"] for f in frames)
+    assert types == ["patch", "state"], frames
+    st = [f for f in frames if f["type"] == "state"][0]
+    assert (st["r"], st["g"], st["b"], st["seq"]) == (7, 8, 9, 1)
