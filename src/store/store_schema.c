@@ -85,9 +85,9 @@ int hub__store_migrate(hub_store_t *s, char *err, size_t errlen)
     }
     if (version > SCHEMA_VERSION) {
         snprintf(err, errlen,
-                 "database schema version %lld is newer than this showhub supports (%d); "
+                 "%s: database schema version %lld is newer than this showhub supports (%d); "
                  "upgrade showhub or use another DMX_DATA_DIR",
-                 (long long)version, SCHEMA_VERSION);
+                 s->path, (long long)version, SCHEMA_VERSION);
         return HUB_ESTORE;
     }
     if (version == 0 && hub__query_int(s->db, "SELECT count(*) FROM sqlite_master") > 0) {

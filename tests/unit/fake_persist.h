@@ -4,8 +4,15 @@
  * step. It implements hub_persist_ops_t the way engine/batch.h describes a
  * store: submit takes the batch; the test later completes it, on the loop
  * thread, with fake_persist_complete(). While it holds batches it checks
- * what the engine promises about them: one in flight at a time, journal
- * records in contiguous ascending seq, the state copy matching the last one.
+ * what the engine promises about them:
+ *  - one batch in flight at a time;
+ *  - journal records in contiguous ascending seq across batches (a failed
+ *    batch's seqs are spent: the next batch goes on after them);
+ *  - every record has a req_id, src, name and payload (non-empty);
+ *  - the batch's seq and ts_ms are its last record's (the store's meta row);
+ *  - every row it will write names a statement (and values when it binds any).
+ * A broken promise is counted in violations, the first one described in why;
+ * the test decides when to look.
  */
 #ifndef HUB_TEST_FAKE_PERSIST_H
 #define HUB_TEST_FAKE_PERSIST_H
@@ -24,42 +31,62 @@ typedef struct fake_persist {
     size_t submitted;      /* batches ever submitted */
     size_t committed;      /* batches completed with rc 0 */
     size_t recs_committed; /* journal records in those */
+    size_t rows_committed; /* rows the store would have written in those (non-NULL) */
     uint64_t last_seq;     /* seq of the last record submitted */
     int violations;        /* broken batch promises (see above) */
     char why[256];         /* the first violation */
 } fake_persist_t;
 
-static inline void fake_persist_violation(fake_persist_t *f, const char *what)
+static inline void fake_persist_violation(fake_persist_t *f, const char *what, uint64_t seq)
 {
     if (f->violations++ == 0)
-        snprintf(f->why, sizeof(f->why), "%s", what);
+        snprintf(f->why, sizeof(f->why), "%s (seq %llu)", what, (unsigned long long)seq);
+}
+
+static inline int fake_persist_text_ok(const char *s)
+{
+    return s != NULL && s[0] != '\0';
 }
 
 static inline void fake_persist_submit(void *ctx, hub_batch_t *b)
 {
     fake_persist_t *f = ctx;
-    uint8_t rgb[3];
 
     if (f->nheld > 0)
-        fake_persist_violation(f, "a batch was submitted while another was in flight");
+        fake_persist_violation(f, "a batch was submitted while another was in flight", b->seq);
     if (f->nheld == FAKE_PERSIST_MAX_HELD) {
-        fake_persist_violation(f, "too many batches held");
+        fake_persist_violation(f, "too many batches held", b->seq);
         return;
     }
     for (size_t i = 0; i < b->nrecs; i++) {
-        if (b->recs[i].seq != f->last_seq + 1)
-            fake_persist_violation(f, "journal seq not contiguous");
-        f->last_seq = b->recs[i].seq;
-        if (b->recs[i].src[0] == '\0')
-            fake_persist_violation(f, "journal record without src");
+        const hub_journal_rec_t *r = &b->recs[i];
+        if (r->seq != f->last_seq + 1)
+            fake_persist_violation(f, "journal seq not contiguous", r->seq);
+        f->last_seq = r->seq;
+        if (!fake_persist_text_ok(r->req_id))
+            fake_persist_violation(f, "journal record without req_id", r->seq);
+        if (!fake_persist_text_ok(r->src))
+            fake_persist_violation(f, "journal record without src", r->seq);
+        if (!fake_persist_text_ok(r->name))
+            fake_persist_violation(f, "journal record without name", r->seq);
+        if (r->payload == NULL || r->payload_len == 0)
+            fake_persist_violation(f, "journal record without payload", r->seq);
     }
     if (b->nrecs > 0) {
         const hub_journal_rec_t *last = &b->recs[b->nrecs - 1];
-        hub_state_get_rgb(&b->state, rgb);
-        if (b->state.seq != last->seq)
-            fake_persist_violation(f, "batch state seq is not its last record's");
-        if (memcmp(rgb, last->rgb, 3) != 0)
-            fake_persist_violation(f, "batch state rgb is not its last record's");
+        if (b->seq != last->seq)
+            fake_persist_violation(f, "batch seq is not its last record's", b->seq);
+        if (b->ts_ms != last->ts_ms)
+            fake_persist_violation(f, "batch ts_ms is not its last record's", b->seq);
+    }
+    for (size_t i = 0; i < b->nrows; i++) {
+        const hub_row_t *row = b->rows[i];
+        if (row == NULL)
+            continue; /* replaced by a later row of its key */
+        if (row->stmt == NULL || row->stmt->sql == NULL)
+            fake_persist_violation(f, "batch row without a statement", b->seq);
+        else if (row->stmt->nparams > 0 && row->vals == NULL)
+            fake_persist_violation(f, "batch row without values", b->seq);
     }
     f->held[f->nheld++] = b;
     f->submitted++;
@@ -94,6 +121,8 @@ static inline int fake_persist_complete(fake_persist_t *f, int rc)
     } else {
         f->committed++;
         f->recs_committed += b->nrecs;
+        for (size_t i = 0; i < b->nrows; i++)
+            f->rows_committed += b->rows[i] != NULL;
     }
     b->done(b, b->done_ud);
     return 1;
