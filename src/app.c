@@ -56,6 +56,7 @@ struct hub_app {
     hub_artnet_t *artnet;
     hub_sacn_t *sacn;
     hub_frameclock_t *clock;
+    int startup_reload; /* the changed patch file's reload is pending: not ready */
     int phase;
     uint64_t phase_deadline_us;
     uint64_t start_us;
@@ -70,6 +71,10 @@ static int store_ready(void *ud, char *why, size_t n)
 {
     hub_app_t *app = ud;
     const char *err = hub_engine_store_error(app->engine);
+    if (app->startup_reload) {
+        snprintf(why, n, "applying the changed patch file (dmx.reload_fixtures at start)");
+        return 0;
+    }
     if (err == NULL)
         return 1;
     snprintf(why, n, "last commit failed: %s", err);
@@ -115,6 +120,11 @@ static void on_frames(void *ud, const int *universes, const uint8_t (*slots)[512
                       uint64_t ts_ms)
 {
     hub_server_dmx_frames(ud, universes, slots, n, ts_ms);
+}
+
+static void frames_refresh(void *ud)
+{
+    hub_frameclock_ws_refresh(ud);
 }
 
 static int frames_wanted(void *ud)
@@ -211,35 +221,41 @@ static void on_reload_done(hub_intent_t *in, const hub_announce_t *ann, void *ud
 {
     hub_app_t *app = ud;
     (void)ann;
+    if (strcmp(in->src, "startup") == 0)
+        app->startup_reload = 0; /* ready now, whatever the outcome */
     if (in->outcome == HUB_INTENT_APPLIED)
         hub_log(HUB_LOG_INFO, "fixtures_reloaded", "{s:I,s:s}", "seq", (json_int_t)in->seq, "via",
-                "SIGHUP");
+                strcmp(in->src, "startup") == 0 ? "start-up: the file changed" : "SIGHUP");
     else
         hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx", "reload refused: %s", in->err.msg);
 }
 
-static void reload(hub_app_t *app)
+/* src: "signal" (SIGHUP) or "startup" (the file changed while stopped).
+ * 0 when submitted (on_reload_done follows), -1 when refused. */
+static int reload(hub_app_t *app, const char *src)
 {
     char id[HUB_REQ_ID_MAX + 1];
     hub_error_t err;
     hub_intent_t *in;
 
     hub_ulid_new(id);
-    in = hub_intent_new(id, "signal", "dmx.reload_fixtures");
+    in = hub_intent_new(id, src, "dmx.reload_fixtures");
     in->recv_us = hub_mono_us();
     in->done = on_reload_done;
     in->ud = app;
     if (hub_engine_prepare(app->engine, in, &err) != 0) {
         hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx", "reload refused: %s", err.msg);
         hub_intent_free(in);
-        return;
+        return -1;
     }
     if (hub_engine_submit(app->engine, in) != 0) {
         hub_engine_event(app->engine, HUB_EVENT_ERROR, "dmx",
                          "reload refused: the queue is full or the hub is stopping; send SIGHUP "
                          "again");
         hub_intent_free(in);
+        return -1;
     }
+    return 0;
 }
 
 /* ---- shutdown ------------------------------------------------------------------- */
@@ -295,7 +311,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (signum == SIGHUP) {
         if (app->phase == RUNNING)
-            reload(app);
+            (void)reload(app, "signal");
         return;
     }
     if (app->phase != RUNNING) {
@@ -379,7 +395,11 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
         snprintf(err, errlen, "engine: %s", hub_strerror(rc));
         return rc;
     }
-    return hub_store_start(app->store, app->inbox);
+    rc = hub_store_start(app->store, app->inbox);
+    if (rc == 0 && hub_dmx_patch_changed(app->dmx)) {
+        app->startup_reload = reload(app, "startup") == 0;
+    }
+    return rc;
 }
 
 int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errlen)
@@ -422,7 +442,9 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
                             .ready = store_ready,
                             .ready_ud = app,
                             .read_journal = read_journal,
-                            .journal_ud = app->store};
+                            .journal_ud = app->store,
+                            .frames_refresh = frames_refresh,
+                            .frames_ud = app->clock};
     rc = hub_server_new(&app->server, &sd, err, errlen);
     if (rc < 0)
         goto fail;

@@ -1,9 +1,8 @@
 // showhub web UI: wires the controls to the hub connection.
 import { ulid } from './ulid.js';
 import { Coalescer } from './coalesce.js';
-import { HubConnection } from './hub.js';
+import { HubConnection, KEY_STORE, apiKey, probeAuth, wsUrl } from './hub.js';
 
-const KEY_STORE = 'showhub.apiKey';
 const HOLD_MS = 1500; // how long local edits win over incoming state
 const TOAST_MS = 5000;
 const CHANNELS = ['r', 'g', 'b'];
@@ -48,34 +47,6 @@ const fromHex = (h) => ({
   g: parseInt(h.slice(3, 5), 16),
   b: parseInt(h.slice(5, 7), 16),
 });
-
-function apiKey() {
-  try {
-    return localStorage.getItem(KEY_STORE) || '';
-  } catch {
-    return '';
-  }
-}
-
-function wsUrl() {
-  const url = new URL('ws', document.baseURI);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  const key = apiKey();
-  if (key) url.searchParams.set('token', key);
-  return url.href;
-}
-
-// A mutating REST call with an empty body changes nothing: the hub answers
-// 401 for a wrong key before it looks at the body (400).
-async function probeAuth() {
-  const res = await fetch(new URL('rgb', document.baseURI), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': apiKey() },
-    body: '{}',
-    cache: 'no-store',
-  });
-  return res.status === 401;
-}
 
 function toast(text) {
   el.toast.textContent = text;
@@ -201,7 +172,7 @@ function onFrame(msg) {
 
 const conn = new HubConnection({
   url: wsUrl,
-  probeAuth,
+  probeAuth: () => probeAuth('rgb'),
   onStatus: (s) => {
     if (s.state === 'auth') el.details.open = true;
     el.keyMsg.hidden = s.state !== 'auth';

@@ -4,6 +4,39 @@ const BASE_MS = 500;
 const MAX_MS = 10000;
 const MAX_BUFFERED = 16384;
 
+// The API key (DMX_API_KEY) the pages keep in localStorage, shared by all.
+export const KEY_STORE = 'showhub.apiKey';
+
+export function apiKey() {
+  try {
+    return localStorage.getItem(KEY_STORE) || '';
+  } catch {
+    return '';
+  }
+}
+
+// ws(s)://<this origin and path>/ws, with ?token= when a key is set.
+export function wsUrl() {
+  const url = new URL('ws', document.baseURI);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const key = apiKey();
+  if (key) url.searchParams.set('token', key);
+  return url.href;
+}
+
+// The browser hides a refused handshake's status, so ask over REST: a
+// mutating call with an empty body changes nothing (401 for a wrong key,
+// checked before the body; else 400). path: 'rgb', 'api/v1/intents'.
+export async function probeAuth(path) {
+  const res = await fetch(new URL(path, document.baseURI), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': apiKey() },
+    body: '{}',
+    cache: 'no-store',
+  });
+  return res.status === 401;
+}
+
 // "Equal jitter": half the capped delay fixed, half random, so a room full of
 // phones does not reconnect in lockstep when the hub comes back.
 export function backoffDelay(attempt, rand = Math.random) {

@@ -215,6 +215,13 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
         }
         hub_free(a);
     }
+    if (cfg->sacn_enabled && cfg->output_keepalive_ms > 2000) {
+        snprintf(err, errlen,
+                 "DMX_OUTPUT_KEEPALIVE_MS=%d is too long with sACN on: receivers drop a source "
+                 "after 2.5 s of silence (E1.31); use at most 2000",
+                 cfg->output_keepalive_ms);
+        return HUB_EINVAL;
+    }
     if (strcmp(cfg->output_test, "off") != 0 && strcmp(cfg->output_test, "chase") != 0) {
         snprintf(err, errlen, "DMX_OUTPUT_TEST_PATTERN=\"%.40s\" is not valid: expected off or chase",
                  cfg->output_test);

@@ -60,14 +60,56 @@ void hub_jbuf_raw(hub_jbuf_t *b, const char *s, size_t n)
 }
 
 /* A comma is due after a value: anything but an opening bracket, a colon or
- * nothing at all. */
-static void sep(hub_jbuf_t *b)
+ * nothing at all. Callers have reserved room for it. */
+static inline void sep_reserved(hub_jbuf_t *b)
 {
     if (b->len == 0)
         return;
     char c = b->p[b->len - 1];
     if (c != '{' && c != '[' && c != ':' && c != ',')
-        hub_jbuf_raw(b, ",", 1);
+        b->p[b->len++] = ',';
+}
+
+static void sep(hub_jbuf_t *b)
+{
+    reserve(b, 1);
+    sep_reserved(b);
+    b->p[b->len] = '\0';
+}
+
+/* 1 if s[0..n) needs no escaping (the common case: names and keys). */
+static int plain(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* sep, then "s" and the suffix (":" for a key), in one reservation when s
+ * needs no escaping. */
+static void quoted(hub_jbuf_t *b, const char *s, size_t n, const char *suffix, size_t slen)
+{
+    if (plain(s, n)) {
+        reserve(b, n + 3 + slen);
+        sep_reserved(b);
+        char *w = b->p + b->len;
+        *w++ = '"';
+        memcpy(w, s, n);
+        w += n;
+        *w++ = '"';
+        memcpy(w, suffix, slen);
+        b->len = (size_t)(w - b->p) + slen;
+        b->p[b->len] = '\0';
+        return;
+    }
+    sep(b);
+    hub_jbuf_raw(b, "\"", 1);
+    hub_jbuf_escape(b, s, n);
+    hub_jbuf_raw(b, "\"", 1);
+    hub_jbuf_raw(b, suffix, slen);
 }
 
 void hub_jbuf_escape(hub_jbuf_t *b, const char *s, size_t n)
@@ -99,10 +141,7 @@ void hub_jbuf_escape(hub_jbuf_t *b, const char *s, size_t n)
 
 void hub_jbuf_strn(hub_jbuf_t *b, const char *s, size_t n)
 {
-    sep(b);
-    hub_jbuf_raw(b, "\"", 1);
-    hub_jbuf_escape(b, s, n);
-    hub_jbuf_raw(b, "\"", 1);
+    quoted(b, s, n, "", 0);
 }
 
 void hub_jbuf_str(hub_jbuf_t *b, const char *s)
@@ -110,24 +149,43 @@ void hub_jbuf_str(hub_jbuf_t *b, const char *s)
     hub_jbuf_strn(b, s, strlen(s));
 }
 
+/* Digits of v, right-aligned in tmp[24], with a '-' when neg; returns the
+ * index of the first character. Hand-rolled: snprintf was the hottest part
+ * of rendering a fixture. */
+static int digits(char tmp[24], uint64_t v, int neg)
+{
+    int i = 24;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (neg)
+        tmp[--i] = '-';
+    return i;
+}
+
+static void put_number(hub_jbuf_t *b, const char tmp[24], int i)
+{
+    size_t n = 24 - (size_t)i;
+    reserve(b, n + 1);
+    sep_reserved(b);
+    memcpy(b->p + b->len, tmp + i, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
 void hub_jbuf_int(hub_jbuf_t *b, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-    sep(b);
-    hub_jbuf_raw(b, tmp, (size_t)n);
+    /* -(v + 1) + 1 avoids negating INT64_MIN. */
+    uint64_t mag = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+    put_number(b, tmp, digits(tmp, mag, v < 0));
 }
 
 void hub_jbuf_uint(hub_jbuf_t *b, uint64_t v)
 {
     char tmp[24];
-    int i = (int)sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    sep(b);
-    hub_jbuf_raw(b, tmp + i, sizeof(tmp) - (size_t)i);
+    put_number(b, tmp, digits(tmp, v, 0));
 }
 
 void hub_jbuf_bool(hub_jbuf_t *b, int v)
@@ -153,8 +211,7 @@ void hub_jbuf_json(hub_jbuf_t *b, const char *json, size_t n)
 
 void hub_jbuf_keyn(hub_jbuf_t *b, const char *key, size_t n)
 {
-    hub_jbuf_strn(b, key, n);
-    hub_jbuf_raw(b, ":", 1);
+    quoted(b, key, n, ":", 1);
 }
 
 void hub_jbuf_key(hub_jbuf_t *b, const char *key)
@@ -164,11 +221,15 @@ void hub_jbuf_key(hub_jbuf_t *b, const char *key)
 
 void hub_jbuf_open(hub_jbuf_t *b, char c)
 {
-    sep(b);
-    hub_jbuf_raw(b, &c, 1);
+    reserve(b, 2);
+    sep_reserved(b);
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
 }
 
 void hub_jbuf_close(hub_jbuf_t *b, char c)
 {
-    hub_jbuf_raw(b, &c, 1);
+    reserve(b, 1);
+    b->p[b->len++] = c;
+    b->p[b->len] = '\0';
 }

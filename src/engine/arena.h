@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define HUB_ARENA_INLINE 768
+#define HUB_ARENA_INLINE 2048
 
 typedef struct hub_arena_chunk {
     struct hub_arena_chunk *next;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 #include "engine/arena.h"
 
 hub_batch_t *hub_batch_new(void)
@@ -49,16 +50,6 @@ hub_journal_rec_t *hub_batch_add_rec(hub_batch_t *b)
     return &b->recs[b->nrecs++];
 }
 
-static uint64_t hash_key(const char *k)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *k; k++) {
-        h ^= (unsigned char)*k;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static void rehash(hub_batch_t *b)
 {
     size_t cap = b->keycap * 2;
@@ -67,7 +58,7 @@ static void rehash(hub_batch_t *b)
         const hub_row_t *r = b->rows[i];
         if (r == NULL || r->key == NULL)
             continue;
-        size_t j = hash_key(r->key) & (cap - 1);
+        size_t j = hub_hash_str(r->key) & (cap - 1);
         while (idx[j] != 0)
             j = (j + 1) & (cap - 1);
         idx[j] = i + 1;
@@ -87,7 +78,7 @@ void hub_batch_add_row(hub_batch_t *b, const hub_row_t *row)
         /* Keep the table at most half full; keyed rows are most rows. */
         if ((b->nrows + 1) * 2 > b->keycap)
             rehash(b);
-        size_t j = hash_key(row->key) & (b->keycap - 1);
+        size_t j = hub_hash_str(row->key) & (b->keycap - 1);
         while (b->keyidx[j] != 0) {
             size_t i = b->keyidx[j] - 1;
             if (b->rows[i] != NULL && strcmp(b->rows[i]->key, row->key) == 0) {

@@ -18,6 +18,7 @@ typedef struct entry {
     struct entry *age_next, *age_prev; /* age list: oldest seen_ms first */
     uint64_t seen_ms;
     uint64_t seq;
+    uint64_t hash; /* hash_id(id) */
     unsigned char len;
     int used;
     char id[HUB_REQ_ID_MAX + 1];
@@ -36,16 +37,22 @@ struct hub_dedupe {
     entry_t *age_head, *age_tail; /* age; expired entries gather at the head */
 };
 
+/* Eight bytes a round (ids are 26-64 bytes and hashed on every intent),
+ * seeded, with a final avalanche. */
 static uint64_t hash_id(const hub_dedupe_t *d, const char *id, size_t len)
 {
-    uint64_t h = d->seed ^ 0x9e3779b97f4a7c15ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)id[i];
-        h *= 0x100000001b3ull;
-        h ^= h >> 29;
+    uint64_t h = d->seed ^ (0x9e3779b97f4a7c15ull * (len + 1));
+    while (len > 0) {
+        uint64_t w = 0;
+        size_t n = len < 8 ? len : 8;
+        memcpy(&w, id, n);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        id += n;
+        len -= n;
     }
     h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
+    h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return h;
 }
@@ -78,13 +85,18 @@ void hub_dedupe_free(hub_dedupe_t *d)
     hub_free(d);
 }
 
-static entry_t **slot_of(hub_dedupe_t *d, const char *id)
+static entry_t **slot_at(hub_dedupe_t *d, const char *id, size_t len, uint64_t h)
 {
-    size_t len = strnlen(id, HUB_REQ_ID_MAX);
-    entry_t **pp = &d->buckets[hash_id(d, id, len) & (d->nbuckets - 1)];
+    entry_t **pp = &d->buckets[h & (d->nbuckets - 1)];
     while (*pp != NULL && ((*pp)->len != len || memcmp((*pp)->id, id, len) != 0))
         pp = &(*pp)->hnext;
     return pp;
+}
+
+static entry_t **slot_of(hub_dedupe_t *d, const char *id)
+{
+    size_t len = strnlen(id, HUB_REQ_ID_MAX);
+    return slot_at(d, id, len, hash_id(d, id, len));
 }
 
 static void list_unlink(hub_dedupe_t *d, entry_t *e)
@@ -137,7 +149,7 @@ static void age_push(hub_dedupe_t *d, entry_t *e)
 
 static void drop(hub_dedupe_t *d, entry_t *e)
 {
-    entry_t **pp = slot_of(d, e->id);
+    entry_t **pp = slot_at(d, e->id, e->len, e->hash);
     *pp = e->hnext;
     list_unlink(d, e);
     age_unlink(d, e);
@@ -170,7 +182,9 @@ int hub_dedupe_seen(hub_dedupe_t *d, const char *id, uint64_t now_ms, uint64_t *
 
 void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms, uint64_t seq)
 {
-    entry_t **pp = slot_of(d, id);
+    size_t len = strnlen(id, HUB_REQ_ID_MAX);
+    uint64_t h = hash_id(d, id, len);
+    entry_t **pp = slot_at(d, id, len, h);
     entry_t *e = *pp;
 
     if (e != NULL) { /* re-added: refresh both age and recency */
@@ -196,13 +210,14 @@ void hub_dedupe_add(hub_dedupe_t *d, const char *id, uint64_t seen_ms, uint64_t 
         assert(d->pool_used < d->capacity); /* size < capacity: one is left */
         e = &d->pool[d->pool_used++];
     }
-    e->len = (unsigned char)strnlen(id, HUB_REQ_ID_MAX);
-    memcpy(e->id, id, e->len);
-    e->id[e->len] = '\0';
+    e->len = (unsigned char)len;
+    memcpy(e->id, id, len);
+    e->id[len] = '\0';
+    e->hash = h;
     e->seen_ms = seen_ms;
     e->seq = seq;
     e->used = 1;
-    pp = slot_of(d, id); /* drops above may have changed the chain */
+    pp = slot_at(d, id, len, h); /* drops above may have changed the chain */
     e->hnext = NULL;
     *pp = e;
     list_push_newest(d, e);

@@ -71,6 +71,8 @@ struct hub_engine {
     hub_batch_t *spare;    /* recycled */
     hub__record_t *carry;  /* records of failed commits: rows still to write */
     hub__record_t *carry_inflight; /* carried into the batch in flight */
+    hub__record_t *rec_pool; /* freed records, for reuse (RECORD_POOL_MAX) */
+    size_t npool;
     hub_intent_t *dropped_head, *dropped_tail; /* to answer HUB_EDROPPED */
     hub_subscriber_t subs[MAX_SUBSCRIBERS];
     int nsubs;
@@ -89,26 +91,42 @@ static void flush_subscribers(hub_engine_t *e);
 
 /* ---- records ------------------------------------------------------------------ */
 
-static hub__record_t *record_new(hub__domain_t *dom)
+/* Records are recycled: one is several KiB (its arena's first chunk), too
+ * big for malloc's fast bins, and one is needed per applied intent. */
+#define RECORD_POOL_MAX 512
+
+static hub__record_t *record_new(hub_engine_t *e, hub__domain_t *dom)
 {
-    hub__record_t *r = hub_malloc(sizeof(*r));
+    hub__record_t *r = e->rec_pool;
+    if (r != NULL) {
+        e->rec_pool = r->next;
+        e->npool--;
+    } else {
+        r = hub_malloc(sizeof(*r));
+    }
     memset(r, 0, offsetof(hub__record_t, arena));
     hub_arena_init(&r->arena);
     r->dom = dom;
     return r;
 }
 
-static void record_free(hub__record_t *r)
+static void record_free(hub_engine_t *e, hub__record_t *r)
 {
     if (r == NULL)
         return;
     hub_arena_reset(&r->arena);
+    if (e->npool < RECORD_POOL_MAX) {
+        r->next = e->rec_pool;
+        e->rec_pool = r;
+        e->npool++;
+        return;
+    }
     hub_free(r);
 }
 
-static void intent_free(hub_intent_t *in)
+static void intent_free(hub_engine_t *e, hub_intent_t *in)
 {
-    record_free(in->_rec);
+    record_free(e, in->_rec);
     in->_rec = NULL;
     hub_intent_free(in);
 }
@@ -173,7 +191,7 @@ void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key,
     for (int i = 0; i < stmt->nparams; i++) {
         v[i] = vals[i];
         if ((v[i].type == HUB_VAL_TEXT || v[i].type == HUB_VAL_BLOB) && v[i].p != NULL)
-            v[i].p = hub_arena_memdup(&r->arena, v[i].p, v[i].n ? v[i].n : 1);
+            v[i].p = hub_arena_strndup(&r->arena, v[i].p, v[i].n); /* n may be 0 */
     }
     row->stmt = stmt;
     row->key = key != NULL ? hub_arena_strndup(&r->arena, key, strlen(key)) : NULL;
@@ -226,6 +244,10 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
     hub__domain_t *d;
     const char *const *roots;
     size_t n = 0;
+    /* A refused registration leaves the engine as it was. */
+    const int nrooms0 = e->nrooms;
+    const uint64_t state_rooms0 = e->state_rooms;
+    const size_t nintents0 = e->nintents;
 
     assert(!e->started);
     if (e->ndoms == MAX_DOMAINS)
@@ -246,27 +268,34 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
         for (size_t k = 0; k < e->ndoms; k++)
             for (int j = 0; j < e->doms[k].nroots; j++)
                 if (strcmp(e->doms[k].roots[j], d->roots[i]) == 0)
-                    return HUB_EINVAL; /* two owners of one root */
+                    goto fail; /* two owners of one root */
         d->root_bits[i] = add_room(e, d->roots[i]);
         if (d->root_bits[i] < 0)
-            return HUB_EINVAL;
+            goto fail;
         e->state_rooms |= 1ull << d->root_bits[i];
     }
     for (const char *const *fr = def->frame_rooms ? def->frame_rooms : none; *fr; fr++)
         if (add_room(e, *fr) < 0)
-            return HUB_EINVAL;
+            goto fail;
     for (const hub_intent_def_t *id = def->intents; id != NULL && id->name != NULL; id++)
         n++;
     e->intents = hub_realloc(e->intents, (e->nintents + n) * sizeof(*e->intents));
     for (const hub_intent_def_t *id = def->intents; id != NULL && id->name != NULL; id++) {
         for (size_t k = 0; k < e->nintents; k++)
             if (strcmp(e->intents[k].name, id->name) == 0)
-                return HUB_EINVAL;
+                goto fail;
         e->intents[e->nintents++] = (intent_ent_t){id->name, d, id};
     }
     qsort(e->intents, e->nintents, sizeof(*e->intents), cmp_intent);
     e->ndoms++;
     return 0;
+
+fail:
+    e->nrooms = nrooms0;
+    e->state_rooms = state_rooms0;
+    e->nintents = nintents0; /* the sorted prefix is untouched: appends only */
+    memset(d, 0, sizeof(*d));
+    return HUB_EINVAL;
 }
 
 size_t hub_engine_ndomains(const hub_engine_t *e)
@@ -484,7 +513,7 @@ static void answer(hub_engine_t *e, hub_intent_t *in, int outcome, const hub_ann
     }
     if (in->done != NULL)
         in->done(in, ann, in->ud);
-    intent_free(in);
+    intent_free(e, in);
 }
 
 static void answer_list(hub_engine_t *e, hub_intent_t *in, int outcome)
@@ -512,13 +541,18 @@ void hub_engine_free(hub_engine_t *e)
     hub_batch_free(e->spare);
     while (e->carry != NULL) {
         hub__record_t *next = e->carry->next;
-        record_free(e->carry);
+        record_free(e, e->carry);
         e->carry = next;
     }
     while (e->carry_inflight != NULL) {
         hub__record_t *next = e->carry_inflight->next;
-        record_free(e->carry_inflight);
+        record_free(e, e->carry_inflight);
         e->carry_inflight = next;
+    }
+    while (e->rec_pool != NULL) {
+        hub__record_t *next = e->rec_pool->next;
+        hub_free(e->rec_pool);
+        e->rec_pool = next;
     }
     hub_dedupe_free(e->dedupe);
     hub_pubtree_free(e->pub);
@@ -840,14 +874,14 @@ static void apply_one(hub_engine_t *e, hub_intent_t *in, uint64_t now_ms)
         batch_add_intent(b, in);
         return;
     }
-    hub__record_t *r = record_new(ent->dom);
+    hub__record_t *r = record_new(e, ent->dom);
     hub_apply_t ap = {e, in, r, e->seq + 1, now_ms, &e->scratch, &in->err, 0};
     int rc = ent->def->apply(ent->dom->ctx, &ap, in->payload);
     if (rc != 0 || ap.failed) {
         if (in->err.code == HUB_ERR_NONE)
             hub_error_set(&in->err, HUB_ERR_INVALID, "", "refused by %s",
                           ent->dom->def->name);
-        record_free(r);
+        record_free(e, r);
         in->outcome = HUB_INTENT_REJECTED;
         batch_add_intent(b, in);
         hub_metric_observe(e->m_apply_cost, (double)(hub_mono_us() - t0) / 1e6);
@@ -914,16 +948,22 @@ static void prepend_carry(hub_engine_t *e, hub_batch_t *b)
     if (e->carry == NULL || b->nrecs == 0)
         return;
     nb = hub_batch_new();
-    /* Oldest carried record first: the list is newest first. */
-    hub__record_t *order[256], *r;
+    /* Oldest carried record first: the list is newest first. A store that
+     * keeps failing can carry any number of them. */
+    hub__record_t *r, **order;
     size_t n = 0;
-    for (r = e->carry; r != NULL && n < 256; r = r->next)
+    for (r = e->carry; r != NULL; r = r->next)
+        n++;
+    order = hub_malloc(n * sizeof(*order));
+    n = 0;
+    for (r = e->carry; r != NULL; r = r->next)
         order[n++] = r;
     while (n > 0) {
         r = order[--n];
         for (size_t i = 0; i < r->nrows; i++)
             hub_batch_add_row(nb, r->rows[i]);
     }
+    hub_free(order);
     for (size_t i = 0; i < b->nrows; i++)
         if (b->rows[i] != NULL)
             hub_batch_add_row(nb, b->rows[i]);
@@ -1083,7 +1123,7 @@ static void on_batch_done(hub_batch_t *b, void *ud)
     } else {
         while (e->carry_inflight != NULL) {
             hub__record_t *nr = e->carry_inflight->next;
-            record_free(e->carry_inflight);
+            record_free(e, e->carry_inflight);
             e->carry_inflight = nr;
         }
     }
@@ -1093,7 +1133,8 @@ static void on_batch_done(hub_batch_t *b, void *ud)
         if (in->outcome == HUB_INTENT_DUPLICATE) {
             /* Its original may have failed to commit since (and left the
              * cache): then it did not take effect, and neither did this. */
-            if (!hub_dedupe_seen(e->dedupe, in->req_id, now_ms, NULL)) {
+            uint64_t cached = 0;
+            if (!hub_dedupe_seen(e->dedupe, in->req_id, now_ms, &cached) || cached != in->seq) {
                 answer(e, in, HUB_ESTORE, NULL);
                 continue;
             }
@@ -1116,7 +1157,7 @@ static void on_batch_done(hub_batch_t *b, void *ud)
             e->carry = r;
             in->_rec = NULL;
         }
-        intent_free(in);
+        intent_free(e, in);
     }
     for (size_t i = 0; i < e->ndoms; i++)
         if (touched[i] && e->doms[i].def->announced != NULL)
@@ -1170,8 +1211,12 @@ static void drain(hub_engine_t *e)
 size_t hub_engine_drain_now(hub_engine_t *e)
 {
     size_t total = 0, n;
-    while ((n = drain_step(e)) > 0)
+    /* Until a step takes nothing (the batch is full and one is in flight),
+     * or nothing is left to take. */
+    do {
+        n = drain_step(e);
         total += n;
+    } while (n > 0 && (e->queue.len > 0 || e->dropped_head != NULL));
     return total;
 }
 

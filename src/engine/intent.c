@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/jbuf.h"
 #include "core/mem.h"
 #include "core/ulid.h"
 
@@ -79,26 +80,45 @@ int hub_src_valid(const char *s, size_t len)
     return printable(s, len, HUB_SRC_MAX);
 }
 
+/* Copy s (NULL: dflt) into dst[n], truncated. Not snprintf: this runs for
+ * every intent. */
+static void copy_field(char *dst, size_t n, const char *s, const char *dflt)
+{
+    size_t len;
+    if (s == NULL)
+        s = dflt;
+    len = strnlen(s, n - 1);
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}
+
+/* Take payload and its compact text (malloc'd, owned from now on). */
+static void take_payload(hub_intent_t *in, json_t *payload, char *text, size_t len)
+{
+    json_decref(in->payload);
+    free(in->payload_text);
+    in->payload = payload;
+    in->payload_text = text;
+    in->payload_len = len;
+}
+
 hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *name)
 {
     hub_intent_t *in = hub_calloc(1, sizeof(*in));
-    snprintf(in->req_id, sizeof(in->req_id), "%s", req_id ? req_id : "");
-    snprintf(in->src, sizeof(in->src), "%s", src ? src : "api");
-    snprintf(in->name, sizeof(in->name), "%s", name ? name : "");
+    copy_field(in->req_id, sizeof(in->req_id), req_id, "");
+    copy_field(in->src, sizeof(in->src), src, "api");
+    copy_field(in->name, sizeof(in->name), name, "");
     in->is_ui = strcmp(in->src, "ui") == 0;
-    hub_intent_set_payload(in, json_object());
+    take_payload(in, json_object(), hub_strndup("{}", 2), 2);
     return in;
 }
 
 void hub_intent_set_payload(hub_intent_t *in, json_t *payload)
 {
-    json_decref(in->payload);
-    free(in->payload_text);
-    in->payload = payload;
-    in->payload_text = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    if (in->payload_text == NULL) /* only on OOM inside jansson */
-        in->payload_text = strdup("{}");
-    in->payload_len = strlen(in->payload_text);
+    char *text = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (text == NULL) /* only on OOM inside jansson */
+        text = hub_strndup("{}", 2);
+    take_payload(in, payload, text, strlen(text));
 }
 
 void hub_intent_free(hub_intent_t *in)
@@ -106,7 +126,7 @@ void hub_intent_free(hub_intent_t *in)
     if (in == NULL)
         return;
     json_decref(in->payload);
-    free(in->payload_text); /* jansson's allocator: malloc */
+    free(in->payload_text); /* jansson's allocator (malloc) or hub_strndup */
     hub_free(in->reply_to);
     hub_free(in);
 }
@@ -269,10 +289,22 @@ int hub_intent_from_rgb(const json_t *obj, const char *default_src, hub_intent_t
     }
 
     hub_intent_t *in = hub_intent_new(id, src, "fixture.set_values");
-    json_t *values = json_object();
-    for (int i = 0; i < 3; i++)
+    json_t *payload = json_object(), *values = json_object();
+    hub_jbuf_t text = {0};
+    json_object_set_new(payload, "fixture", json_string("demo"));
+    json_object_set_new(payload, "values", values);
+    /* The text json_dumps would give, written directly (the hot path). */
+    hub_jbuf_lit(&text, "{\"fixture\":\"demo\",\"values\":");
+    hub_jbuf_open(&text, '{');
+    for (int i = 0; i < 3; i++) {
         json_object_set_new(values, role[i], json_integer(rgb[i]));
-    hub_intent_set_payload(in, json_pack("{s:s,s:o}", "fixture", "demo", "values", values));
+        hub_jbuf_key(&text, role[i]);
+        hub_jbuf_uint(&text, rgb[i]);
+    }
+    hub_jbuf_close(&text, '}');
+    hub_jbuf_raw(&text, "}", 1);
+    size_t len = text.len;
+    take_payload(in, payload, hub_jbuf_take(&text, NULL), len);
     in->legacy = 1;
     *out = in;
     return 0;

@@ -4,11 +4,12 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 
 typedef struct ent {
     char *key;
     char *text;
-    size_t len;
+    size_t len, cap; /* cap: bytes text can hold, NUL included */
     int aux;
 } ent_t;
 
@@ -19,16 +20,6 @@ struct hub_kv {
     size_t idxcap;
 };
 
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static void reindex(hub_kv_t *kv)
 {
     size_t cap = 16;
@@ -38,7 +29,7 @@ static void reindex(hub_kv_t *kv)
     kv->idx = hub_calloc(cap, sizeof(*kv->idx));
     kv->idxcap = cap;
     for (size_t i = 0; i < kv->n; i++) {
-        size_t j = hash_key(kv->ents[i].key) & (cap - 1);
+        size_t j = hub_hash_str(kv->ents[i].key) & (cap - 1);
         while (kv->idx[j] != 0)
             j = (j + 1) & (cap - 1);
         kv->idx[j] = i + 1;
@@ -49,7 +40,7 @@ static long find(const hub_kv_t *kv, const char *key)
 {
     if (kv->idxcap == 0)
         return -1;
-    size_t j = hash_key(key) & (kv->idxcap - 1);
+    size_t j = hub_hash_str(key) & (kv->idxcap - 1);
     while (kv->idx[j] != 0) {
         if (strcmp(kv->ents[kv->idx[j] - 1].key, key) == 0)
             return (long)(kv->idx[j] - 1);
@@ -85,11 +76,8 @@ void hub_kv_set(hub_kv_t *kv, const char *key, const char *text, size_t len, int
 
     if (i >= 0) {
         e = &kv->ents[i];
-        if (e->len != len || memcmp(e->text, text, len) != 0) {
-            hub_free(e->text);
-            e->text = hub_strndup(text, len);
-            e->len = len;
-        }
+        hub_str_set(&e->text, &e->cap, text, len); /* views change on every intent */
+        e->len = len;
         e->aux = aux;
         return;
     }
@@ -101,11 +89,12 @@ void hub_kv_set(hub_kv_t *kv, const char *key, const char *text, size_t len, int
     e->key = hub_strdup(key);
     e->text = hub_strndup(text, len);
     e->len = len;
+    e->cap = len + 1;
     e->aux = aux;
     if (kv->n * 2 > kv->idxcap) {
         reindex(kv);
     } else {
-        size_t j = hash_key(key) & (kv->idxcap - 1);
+        size_t j = hub_hash_str(key) & (kv->idxcap - 1);
         while (kv->idx[j] != 0)
             j = (j + 1) & (kv->idxcap - 1);
         kv->idx[j] = kv->n;

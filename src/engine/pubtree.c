@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 
 #define INDEX_FROM 8
 
@@ -17,7 +18,7 @@ typedef struct node {
     char *name;
     size_t namelen;
     char *text; /* leaf: JSON text; NULL for an interior node */
-    size_t len;
+    size_t len, cap; /* cap: bytes text can hold (a value changes in place) */
     struct node **kids;
     size_t nkids, capkids;
     size_t *idx; /* kid index + 1, 0 empty; NULL until nkids > INDEX_FROM */
@@ -27,16 +28,6 @@ typedef struct node {
 struct hub_pubtree {
     node_t root;
 };
-
-static uint64_t hash_name(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 static void node_free(node_t *n)
 {
@@ -67,7 +58,7 @@ static void reindex(node_t *n)
         n->idxcap *= 2;
     n->idx = hub_calloc(n->idxcap, sizeof(*n->idx));
     for (size_t i = 0; i < n->nkids; i++) {
-        size_t j = hash_name(n->kids[i]->name, n->kids[i]->namelen) & (n->idxcap - 1);
+        size_t j = hub_hash(n->kids[i]->name, n->kids[i]->namelen) & (n->idxcap - 1);
         while (n->idx[j] != 0)
             j = (j + 1) & (n->idxcap - 1);
         n->idx[j] = i + 1;
@@ -78,7 +69,7 @@ static void reindex(node_t *n)
 static long find(const node_t *n, const char *s, size_t len)
 {
     if (n->idx != NULL) {
-        size_t j = hash_name(s, len) & (n->idxcap - 1);
+        size_t j = hub_hash(s, len) & (n->idxcap - 1);
         while (n->idx[j] != 0) {
             const node_t *k = n->kids[n->idx[j] - 1];
             if (k->namelen == len && memcmp(k->name, s, len) == 0)
@@ -104,7 +95,7 @@ static node_t *add_kid(node_t *n, const char *s, size_t len)
     }
     n->kids[n->nkids++] = k;
     if (n->idx != NULL && n->nkids * 2 <= n->idxcap) {
-        size_t j = hash_name(s, len) & (n->idxcap - 1);
+        size_t j = hub_hash(s, len) & (n->idxcap - 1);
         while (n->idx[j] != 0)
             j = (j + 1) & (n->idxcap - 1);
         n->idx[j] = n->nkids;
@@ -160,8 +151,9 @@ void hub_pubtree_set(hub_pubtree_t *t, const char *path, const char *json, size_
                 k->name = name;
                 k->namelen = nl;
             }
-            hub_free(k->text);
-            k->text = hub_strndup(json, len);
+            if (k->text == NULL)
+                k->cap = 0;
+            hub_str_set(&k->text, &k->cap, json, len);
             k->len = len;
             return;
         }
@@ -226,10 +218,11 @@ void hub_pubtree_render(const hub_pubtree_t *t, hub_jbuf_t *out, const char *con
     hub_jbuf_open(out, '{');
     for (size_t r = 0; r < nroots; r++) {
         long i = find(&t->root, roots[r], strlen(roots[r]));
-        if (i < 0)
-            continue;
-        hub_jbuf_keyn(out, t->root.kids[i]->name, t->root.kids[i]->namelen);
-        render(t->root.kids[i], out);
+        hub_jbuf_key(out, roots[r]);
+        if (i < 0) /* a root with no entities yet reads {}, as it does once they are gone */
+            hub_jbuf_lit(out, "{}");
+        else
+            render(t->root.kids[i], out);
     }
     hub_jbuf_close(out, '}');
 }

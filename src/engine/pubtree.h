@@ -24,8 +24,8 @@ void hub_pubtree_free(hub_pubtree_t *t);
 void hub_pubtree_set(hub_pubtree_t *t, const char *path, const char *json, size_t len);
 /* The text of the leaf at path, or NULL (interior node or absent). */
 const char *hub_pubtree_get(const hub_pubtree_t *t, const char *path, size_t *len);
-/* Append the JSON object {root: value, …} of the named roots that exist, in
- * the order given. */
+/* Append the JSON object {root: value, …} of the named roots, in the order
+ * given; a root with nothing under it reads {}. */
 void hub_pubtree_render(const hub_pubtree_t *t, hub_jbuf_t *out, const char *const *roots,
                         size_t nroots);
 /* Append the JSON value of the node at path ("null" when absent). */

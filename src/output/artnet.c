@@ -148,6 +148,8 @@ void hub_artnet_poll(hub_artnet_t *a, const int *universes, size_t n)
             return;
         if (!hub_artnet_is_poll(in, (size_t)got))
             continue;
+        uint16_t lo = 0, hi = 0x7FFF;
+        int targeted = hub_artnet_poll_target(in, (size_t)got, &lo, &hi);
         hub_artnet_node_t node;
         memset(&node, 0, sizeof(node));
         local_ip(&from, node.ip);
@@ -159,7 +161,7 @@ void hub_artnet_poll(hub_artnet_t *a, const int *universes, size_t n)
         /* Art-Net 4: the reply goes to the poller (unicast), one per port. */
         for (size_t i = 0; i < n && bind != 0; i++) {
             int pa = hub_artnet_port_address(universes[i]);
-            if (pa < 0)
+            if (pa < 0 || (targeted && (pa < lo || pa > hi)))
                 continue;
             size_t len = hub_artnet_build_poll_reply(reply, &node, (uint16_t)pa, bind++);
             if (len > 0)

@@ -99,6 +99,16 @@ int hub_artnet_is_poll(const uint8_t *buf, size_t len)
     return header_is(buf, OP_POLL);
 }
 
+int hub_artnet_poll_target(const uint8_t *buf, size_t len, uint16_t *bottom, uint16_t *top)
+{
+    /* Flags at 12; TargetPortAddressTop Hi/Lo at 14-15, Bottom at 16-17. */
+    if (!hub_artnet_is_poll(buf, len) || len < 18 || (buf[12] & 0x20) == 0)
+        return 0;
+    *top = (uint16_t)((buf[14] << 8) | buf[15]);
+    *bottom = (uint16_t)((buf[16] << 8) | buf[17]);
+    return 1;
+}
+
 size_t hub_artnet_build_poll_reply(uint8_t buf[HUB_ARTPOLLREPLY_LEN], const hub_artnet_node_t *node,
                                    uint16_t port_address, uint8_t bind_index)
 {

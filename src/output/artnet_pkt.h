@@ -44,6 +44,12 @@ size_t hub_artnet_build_sync(uint8_t buf[HUB_ARTSYNC_LEN]);
  * extra fields are ignored). Else 0. Never reads past len. */
 int hub_artnet_is_poll(const uint8_t *buf, size_t len);
 
+/* For an ArtPoll (hub_artnet_is_poll): 1 when it is targeted (Flags bit 5,
+ * Art-Net 4, with its TargetPortAddressTop/Bottom present: 18 bytes or
+ * more) and only Port-Addresses bottom..top are to answer; 0 when every
+ * port answers. */
+int hub_artnet_poll_target(const uint8_t *buf, size_t len, uint16_t *bottom, uint16_t *top);
+
 /* What an ArtPollReply says about this node. Strings are copied, never
  * kept; NULL means empty. */
 typedef struct hub_artnet_node {

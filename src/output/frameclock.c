@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "engine/domain.h"
+#include "output/artnet_pkt.h"
 #include "output/sacn_pkt.h"
 
 #define DISCOVERY_US  10000000u /* E1.31 8: universe discovery every 10 s */
@@ -42,6 +43,7 @@ typedef struct uni {
     uint64_t ws_at_us;   /* last frame to room "frames" */
     int ws_dirty;        /* changed since */
     uint8_t artnet_seq, sacn_seq;
+    int sacn_repeat; /* sACN packets still due with unchanged data (E1.31 6.6.1) */
     hub_metric_t *m_artnet, *m_sacn, *m_ola;
 } uni_t;
 
@@ -57,6 +59,7 @@ struct hub_frameclock {
     pthread_t thread;
     int started;
     atomic_int tid;
+    atomic_int ws_refresh; /* a session joined room "frames": send every universe */
     pthread_mutex_t mu;
     pend_t *pend; /* mu */
     size_t npend, cappend;
@@ -218,6 +221,8 @@ static void take_pending(hub_frameclock_t *fc, hub_frames_fn *frames, hub_frames
                          void **frames_ud)
 {
     int changed = 0;
+    uni_t **gone = NULL; /* terminated after the lock: no I/O under it */
+    size_t ngone = 0;
 
     pthread_mutex_lock(&fc->mu);
     for (size_t i = 0; i < fc->npend; i++) {
@@ -228,12 +233,11 @@ static void take_pending(hub_frameclock_t *fc, hub_frames_fn *frames, hub_frames
         long at = find_uni(fc, p->universe);
         if (p->removed) {
             if (at >= 0) {
-                uni_t *u = fc->unis[at];
-                terminate(fc, u);
+                gone = hub_realloc(gone, (ngone + 1) * sizeof(*gone));
+                gone[ngone++] = fc->unis[at];
                 memmove(&fc->unis[at], &fc->unis[at + 1],
                         (fc->nunis - (size_t)at - 1) * sizeof(*fc->unis));
                 fc->nunis--;
-                hub_free(u);
                 changed = 1;
             }
             continue;
@@ -262,6 +266,11 @@ static void take_pending(hub_frameclock_t *fc, hub_frames_fn *frames, hub_frames
     *wanted = fc->frames_wanted;
     *frames_ud = fc->frames_ud;
     pthread_mutex_unlock(&fc->mu);
+    for (size_t i = 0; i < ngone; i++) {
+        terminate(fc, gone[i]);
+        hub_free(gone[i]);
+    }
+    hub_free(gone);
     if (changed)
         rebuild_list(fc);
 }
@@ -290,20 +299,26 @@ static void render(const hub_frameclock_t *fc, uni_t *u)
     hub_dmx_merge_layers(&u->layers, u->out);
 }
 
+static void send_sacn(hub_frameclock_t *fc, uni_t *u, const uint8_t *slots)
+{
+    if (fc->cfg.sacn) {
+        hub_sacn_add(fc->cfg.sacn, u->universe, ++u->sacn_seq, 0, slots);
+        if (u->m_sacn)
+            hub_metric_inc(u->m_sacn);
+    }
+}
+
 static void send_universe(hub_frameclock_t *fc, uni_t *u, const uint8_t *slots, uint64_t now)
 {
-    if (fc->cfg.artnet) {
+    /* Universes above 32768 have no Port-Address: not sent, not counted. */
+    if (fc->cfg.artnet && hub_artnet_port_address(u->universe) >= 0) {
         if (++u->artnet_seq == 0) /* 0 means "no sequencing" to receivers */
             u->artnet_seq = 1;
         hub_artnet_add(fc->cfg.artnet, u->universe, u->artnet_seq, slots);
         if (u->m_artnet)
             hub_metric_inc(u->m_artnet);
     }
-    if (fc->cfg.sacn) {
-        hub_sacn_add(fc->cfg.sacn, u->universe, ++u->sacn_seq, 0, slots);
-        if (u->m_sacn)
-            hub_metric_inc(u->m_sacn);
-    }
+    send_sacn(fc, u, slots);
     u->sent_at_us = now;
 }
 
@@ -317,12 +332,24 @@ static void tick(hub_frameclock_t *fc, uint64_t now, hub_frames_fn frames,
     uint8_t(*wss)[512] = NULL;
     int want_ws = frames != NULL && (wanted == NULL || wanted(frames_ud));
 
+    if (want_ws && atomic_exchange(&fc->ws_refresh, 0))
+        for (size_t i = 0; i < fc->nunis; i++)
+            fc->unis[i]->ws_dirty = 1;
+
     for (size_t i = 0; i < fc->nunis; i++) {
         uni_t *u = fc->unis[i];
         render(fc, u);
         int changed = !u->has_sent || memcmp(u->out, u->sent, 512) != 0;
-        if (changed || now - u->sent_at_us >= keep_us)
+        if (changed || now - u->sent_at_us >= keep_us) {
             send_universe(fc, u, u->out, now);
+            /* E1.31 6.6.1: three packets of the final data before the rate
+             * drops to keep-alives, so one lost packet is not a second of
+             * wrong light. */
+            u->sacn_repeat = changed ? 2 : 0;
+        } else if (u->sacn_repeat > 0) {
+            send_sacn(fc, u, u->out);
+            u->sacn_repeat--;
+        }
         if (changed) {
             memcpy(u->sent, u->out, 512);
             u->has_sent = 1;
@@ -476,4 +503,9 @@ void hub_frameclock_free(hub_frameclock_t *fc)
 int hub_frameclock_tid(const hub_frameclock_t *fc)
 {
     return atomic_load(&((hub_frameclock_t *)fc)->tid);
+}
+
+void hub_frameclock_ws_refresh(hub_frameclock_t *fc)
+{
+    atomic_store(&fc->ws_refresh, 1);
 }

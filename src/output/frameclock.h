@@ -57,6 +57,10 @@ void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
 /* Any thread: where frames for room "frames" go (fn NULL: nowhere). */
 void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn,
                                hub_frames_wanted_fn wanted, void *ud);
+/* Any thread: a session joined room "frames"; within the next tick or two
+ * (DMX_WS_FRAME_HZ allowing) every universe's current output goes out, so it
+ * starts from the whole picture (others get it again: frames are not seq'd). */
+void hub_frameclock_ws_refresh(hub_frameclock_t *fc);
 /* Where operator events go (set before start). */
 void hub_frameclock_set_events(hub_frameclock_t *fc, hub_output_event_fn fn, void *ud);
 /* Blackout on every output, terminate sACN, join the thread. */

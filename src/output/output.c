@@ -35,7 +35,10 @@ void hub_output_error(hub_output_report_t *r, hub_target_t *t, int err)
 void hub_output_ok(hub_output_report_t *r, hub_target_t *t)
 {
     char msg[200];
-    if (!t->failing)
+    /* Recovery is reported only after a quiet second since the last error
+     * report, so a target failing every other packet logs once a second,
+     * not twice a tick. */
+    if (!t->failing || hub_mono_us() - t->logged_us < REPORT_EVERY_US)
         return;
     t->failing = 0;
     t->logged_us = 0;

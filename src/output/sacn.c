@@ -22,7 +22,7 @@ struct hub_sacn {
     size_t ntargets; /* 0: multicast */
     uint8_t cid[16];
     char cid_text[HUB_UUID_LEN + 1];
-    char name[64];
+    char name[256]; /* the packet builder cuts it at 63 bytes, on a character boundary */
     int priority;
     uint8_t *failed;
     size_t queued;

@@ -86,22 +86,42 @@ static void error_body(hub_answer_t *a, const hub_error_t *err)
     a->body = hub_jbuf_take(&b, &a->len);
 }
 
-/* {"type":"snapshot","seq":N,"state":{…}} of the state rooms in rooms. */
-static hub_frame_t *snapshot_frame(hub_server_t *s, uint64_t rooms)
+/* Append {"type":"snapshot","seq":N,"state":{…}} of the state rooms in rooms. */
+static void append_snapshot(hub_server_t *s, uint64_t rooms, hub_frame_t **fp)
 {
     hub_jbuf_t b, st;
-    hub_frame_t *f;
 
     hub_jbuf_init(&st);
     hub_engine_render_state(s->d.engine, rooms, &st);
     hub_jbuf_init(&b);
     hub_jbuf_lit(&b, "{\"type\":\"snapshot\",");
     hub_jbuf_raw(&b, st.p + 1, st.len - 1);
-    f = hub__frame_new(b.p, b.len);
-    hub__frame_ref(f, 1);
+    hub__frame_append(fp, b.p, b.len, NULL);
     hub_jbuf_free(&b);
     hub_jbuf_free(&st);
-    return f;
+}
+
+/* A hello that carried a req_id is told when the session is in sync:
+ * {"type":"result","req_id":…,"ok":true,"seq":N} after its snapshot or
+ * replay (and alone when nothing was missed). Then the frames are ready. */
+static void finish_hello(hub_answer_t *a, const char *req_id, uint64_t seq)
+{
+    if (req_id[0] != '\0') {
+        hub_jbuf_t b;
+        hub_jbuf_init(&b);
+        hub_jbuf_lit(&b, "{\"type\":\"result\",");
+        hub_jbuf_key(&b, "req_id");
+        hub_jbuf_str(&b, req_id);
+        hub_jbuf_key(&b, "ok");
+        hub_jbuf_bool(&b, 1);
+        hub_jbuf_key(&b, "seq");
+        hub_jbuf_uint(&b, seq);
+        hub_jbuf_close(&b, '}');
+        hub__frame_append(&a->frames, b.p, b.len, NULL);
+        hub_jbuf_free(&b);
+    }
+    if (a->frames != NULL)
+        hub__frame_ref(a->frames, 1);
 }
 
 /* ---- the journal ------------------------------------------------------------------- */
@@ -113,6 +133,7 @@ typedef struct journal_wait {
     uint64_t rooms;   /* hello */
     uint64_t upto;    /* hello: the seq the session was told it starts after */
     int hello;
+    char req_id[HUB_REQ_ID_MAX + 1]; /* hello: "" or its req_id */
 } journal_wait_t;
 
 static void render_entries(hub_jbuf_t *b, const hub_journal_page_t *p)
@@ -185,16 +206,15 @@ static void on_hello_journal(hub_journal_page_t *p, void *ud)
             hub__frame_append(&a->frames, b.p, b.len, &m);
         }
         hub_jbuf_free(&b);
-        if (a->frames != NULL)
-            hub__frame_ref(a->frames, 1);
         a->ws_kind = HUB_WS_REPLAY;
         a->seq = w->upto;
     } else {
         /* The journal no longer holds them all: the whole state instead. */
         a->ws_kind = HUB_WS_SNAPSHOT;
         a->seq = hub_engine_seq(s->d.engine);
-        a->frames = snapshot_frame(s, w->rooms);
+        append_snapshot(s, w->rooms, &a->frames);
     }
+    finish_hello(a, w->req_id, a->seq);
     hub__relay_answer(w->net, a);
     hub_journal_page_free(p);
     hub_free(w);
@@ -248,14 +268,18 @@ static hub_answer_t *hello(hub_server_t *s, hub_net_t *net, hub_peer_t *peer, hu
 
     a->rooms = q->rooms;
     a->seq = n;
+    if ((q->rooms & (1ull << HUB_ROOM_FRAMES)) && s->d.frames_refresh != NULL)
+        s->d.frames_refresh(s->d.frames_ud);
     if (q->has_since && q->since == n) {
         a->ws_kind = HUB_WS_ROOMS; /* nothing missed */
+        finish_hello(a, q->req_id, n);
         return a;
     }
     if (!q->has_since || q->since > n || n - q->since > HELLO_REPLAY_MAX ||
         s->d.read_journal == NULL) {
         a->ws_kind = HUB_WS_ROOMS;
-        a->frames = snapshot_frame(s, q->rooms);
+        append_snapshot(s, q->rooms, &a->frames);
+        finish_hello(a, q->req_id, n);
         return a;
     }
     /* Hold what comes after n; the replay of since+1..n follows. The BEGIN
@@ -266,6 +290,7 @@ static hub_answer_t *hello(hub_server_t *s, hub_net_t *net, hub_peer_t *peer, hu
     w->hello = 1;
     w->rooms = q->rooms;
     w->upto = n;
+    memcpy(w->req_id, q->req_id, sizeof(w->req_id));
     s->d.read_journal(s->d.journal_ud, q->since, (size_t)(n - q->since), on_hello_journal, w);
     return NULL;
 }
@@ -278,6 +303,8 @@ static hub_answer_t *subscribe(hub_server_t *s, hub_peer_t *peer, hub_query_t *q
     a->ws_kind = HUB_WS_JOIN;
     a->rooms = q->rooms;
     a->seq = hub_engine_seq(s->d.engine);
+    if ((q->rooms & (1ull << HUB_ROOM_FRAMES)) && s->d.frames_refresh != NULL)
+        s->d.frames_refresh(s->d.frames_ud);
     if (state != 0) {
         hub_jbuf_t st, b;
         hub_jbuf_init(&st);

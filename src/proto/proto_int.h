@@ -133,6 +133,7 @@ typedef struct hub_query {
     uint64_t rooms;   /* STATE, HELLO, SUBSCRIBE */
     uint64_t since;   /* JOURNAL, HELLO */
     int has_since;    /* HELLO */
+    char req_id[HUB_REQ_ID_MAX + 1]; /* HELLO: "" or the req_id to answer when in sync */
     size_t limit;     /* JOURNAL */
     uint64_t if_none_match; /* STATE: the client's ETag seq + 1, 0: none */
     const hub_route_def_t *route; /* ROUTE */

@@ -36,6 +36,10 @@ typedef struct hub_server_deps {
     /* Journal reads (GET /api/v1/journal, WS hello{since}); NULL: none. */
     hub_journal_read_fn read_journal;
     void *journal_ud;
+    /* A session joined room "frames" (loop thread): send it every universe's
+     * current output. NULL: nothing to do. */
+    void (*frames_refresh)(void *ud);
+    void *frames_ud;
 } hub_server_deps_t;
 
 /* Listen on cfg->http_host:http_port. On failure writes what to do to err. */

@@ -570,6 +570,8 @@ static void on_hello(sess_t *ss, const json_t *obj)
         q.since = (uint64_t)d;
         q.has_since = 1;
     }
+    if (req_id_of(obj, rid) != NULL)
+        memcpy(q.req_id, rid, sizeof(q.req_id));
     hub__relay_query(ss->hub->net, ss->peer, &q);
 }
 

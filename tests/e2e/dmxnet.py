@@ -7,8 +7,8 @@
 
 UdpReceiver: a thread reads one UDP socket bound to 127.0.0.1 (large
 SO_RCVBUF, so a burst of a few thousand 600-byte datagrams is not dropped
-while the test sleeps) and keeps every datagram as a Datagram(t, data, addr),
-t being time.monotonic() at receipt. Every wait is bounded.
+while the test sleeps) and keeps every datagram as a Datagram(i, t, data, addr): its
+arrival index and time.monotonic() at receipt. Every wait is bounded.
 
 The parsers are written from the specifications, not from the hub's code:
 the Art-Net 4 specification (Artistic Licence) for ArtDmx, ArtSync, ArtPoll
@@ -21,6 +21,10 @@ and every E1.31 field is high byte first.
 """
 
 import collections
+import contextlib
+import ctypes
+import fcntl
+import os
 import socket
 import struct
 import threading
@@ -29,7 +33,7 @@ import uuid
 
 # ---------------------------------------------------------------- UDP receiver
 
-Datagram = collections.namedtuple("Datagram", "t data addr")
+Datagram = collections.namedtuple("Datagram", "i t data addr")   # i: arrival index
 
 RCVBUF_BYTES = 8 << 20
 
@@ -76,9 +80,9 @@ class UdpReceiver:
                 continue
             except OSError:
                 break
-            d = Datagram(time.monotonic(), data, addr)
+            t = time.monotonic()
             with self.cond:
-                self.items.append(d)
+                self.items.append(Datagram(len(self.items), t, data, addr))
                 self.cond.notify_all()
 
     @property
@@ -100,45 +104,45 @@ class UdpReceiver:
             items = self.items[start:]
         return [d for d in items if pred is None or pred(d)]
 
+    def _arrivals(self, pos, deadline):
+        """The datagrams at index >= pos, waiting for at least one until the
+        deadline (then []). Predicates run outside the lock, so a slow one
+        never holds up the receiving thread."""
+        with self.cond:
+            while len(self.items) <= pos:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return []
+                self.cond.wait(left)
+            return self.items[pos:]
+
     def wait_for(self, pred=None, timeout=2.0, start=0, what="a matching datagram"):
         """The first datagram at index >= start for which pred(datagram) is
         true; AssertionError after timeout seconds."""
         deadline = time.monotonic() + timeout
         pos = start
-        with self.cond:
-            while True:
-                while pos < len(self.items):
-                    d = self.items[pos]
-                    pos += 1
-                    if pred is None or pred(d):
-                        return d
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    n = len(self.items) - start
-                    raise AssertionError(f"no {what} on {self.addr} within {timeout:.2f}s "
-                                         f"({n} other datagrams arrived)")
-                self.cond.wait(left)
+        while True:
+            batch = self._arrivals(pos, deadline)
+            if not batch:
+                raise AssertionError(f"no {what} on {self.addr} within {timeout:.2f}s "
+                                     f"({pos - start} other datagrams arrived)")
+            for d in batch:
+                if pred is None or pred(d):
+                    return d
+            pos += len(batch)
 
     def wait_count(self, n, pred=None, timeout=2.0, start=0, what="datagrams"):
         """Wait until at least n datagrams at index >= start match; return them."""
         deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                got = [d for d in self.items[start:] if pred is None or pred(d)]
-                if len(got) >= n:
-                    return got
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"only {len(got)} of {n} {what} on {self.addr} "
-                                         f"within {timeout:.2f}s")
-                self.cond.wait(left)
-
-    def quiet(self, seconds, pred=None, start=None):
-        """Sleep seconds, then return what matched in that time (index >= start,
-        which defaults to now)."""
-        start = self.mark() if start is None else start
-        time.sleep(seconds)
-        return self.since(start, pred)
+        pos, got = start, []
+        while len(got) < n:
+            batch = self._arrivals(pos, deadline)
+            if not batch:
+                raise AssertionError(f"only {len(got)} of {n} {what} on {self.addr} "
+                                     f"within {timeout:.2f}s")
+            got += [d for d in batch if pred is None or pred(d)]
+            pos += len(batch)
+        return got
 
     def close(self):
         self._stop = True
@@ -307,16 +311,6 @@ def build_artpoll(flags=0, diag_priority=0, target=None, esta_man=0, oem=0):
     bottom, top = target if target is not None else (0, 0)
     return (ARTNET_ID + struct.pack("<H", OP_POLL) + struct.pack(">H", ARTNET_PROTVER)
             + bytes([flags, diag_priority]) + struct.pack(">HHHH", top, bottom, esta_man, oem))
-
-
-def build_artdmx(port_address, sequence, slots, physical=0):
-    """ArtDmx, for feeding a receiver in tests (Length padded to even)."""
-    data = bytes(slots)
-    if len(data) % 2:
-        data += b"\x00"
-    return (ARTNET_ID + struct.pack("<H", OP_DMX) + struct.pack(">H", ARTNET_PROTVER)
-            + bytes([sequence, physical, port_address & 0xFF, (port_address >> 8) & 0x7F])
-            + struct.pack(">H", len(data)) + data)
 
 
 def parse_artnet(data):
@@ -494,24 +488,6 @@ def parse_e131(data):
     raise ValueError("not an E1.31 data or universe discovery packet")
 
 
-def build_e131_data(cid, universe, sequence, slots, priority=100, options=0,
-                    source_name="dmxnet", sync_address=0):
-    """An E1.31 data packet, for feeding a receiver in tests."""
-    values = b"\x00" + bytes(slots)
-    total = 125 + len(values)
-    fl = lambda at: struct.pack(">H", 0x7000 | (total - at))  # noqa: E731
-    name = source_name.encode()[:63].ljust(64, b"\x00")
-    pkt = (struct.pack(">HH", 0x0010, 0) + ACN_PACKET_ID + fl(16)
-           + struct.pack(">I", VECTOR_ROOT_E131_DATA) + uuid.UUID(str(cid)).bytes
-           + fl(38) + struct.pack(">I", VECTOR_E131_DATA_PACKET) + name
-           + bytes([priority]) + struct.pack(">H", sync_address) + bytes([sequence, options])
-           + struct.pack(">H", universe)
-           + fl(115) + bytes([VECTOR_DMP_SET_PROPERTY, 0xA1]) + struct.pack(">HHH", 0, 1, len(values))
-           + values)
-    assert len(pkt) == total
-    return pkt
-
-
 # ---------------------------------------------------------------- sequences
 
 def artnet_next_sequence(seq):
@@ -522,3 +498,42 @@ def artnet_next_sequence(seq):
 def e131_next_sequence(seq):
     """E1.31 sequence numbers simply wrap: 255 -> 0."""
     return (seq + 1) & 0xFF
+
+
+# ---------------------------------------------------------------- network namespace
+
+CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+@contextlib.contextmanager
+def loopback_only_netns():
+    """Move the calling thread into a new network namespace whose only
+    interface is lo (brought up), and back afterwards.
+
+    Sockets the thread creates meanwhile, and processes it starts (fork
+    copies the thread's namespace), live in that namespace; other threads
+    are not moved. Nothing sent there can leave the host: with no route but
+    127.0.0.0/8, sendto() to any other address fails at once with
+    ENETUNREACH. Needs CAP_SYS_ADMIN; raises OSError otherwise."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"unshare(CLONE_NEWNET): {os.strerror(e)}")
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                req = struct.pack("16sH14x", b"lo", 0)
+                flags = struct.unpack_from("H", fcntl.ioctl(s, _SIOCGIFFLAGS, req), 16)[0]
+                fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+            yield
+        finally:
+            if libc.setns(home, CLONE_NEWNET) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, f"setns back to the original network namespace: "
+                                 f"{os.strerror(e)}")
+    finally:
+        os.close(home)

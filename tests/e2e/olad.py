@@ -62,9 +62,9 @@ import struct
 import subprocess
 import tempfile
 import time
-import uuid
 import urllib.parse
 import urllib.request
+import uuid
 
 OLAD_BIN = "olad"
 OLAD_USER = "olad"
@@ -172,7 +172,7 @@ def _lock_net_ports(timeout=NET_LOCK_TIMEOUT_S):
         if time.monotonic() >= deadline:
             os.close(fd)
             raise OlaError(f"another olad with network input held {NET_LOCK_PATH} for "
-                           f"{timeout:.0f} s")
+                           f"{timeout:g} s")
         time.sleep(0.1)
 
 
@@ -324,27 +324,45 @@ class OlaDaemon:
                                      stdout=self._stderr, stderr=subprocess.STDOUT,
                                      cwd=self._tmp, process_group=0, **run_as)
 
+    def _serves(self, u):
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/get_dmx?u={u}", timeout=1.0) as r:
+                doc = json.loads(r.read())
+            return not doc.get("error")
+        except (OSError, ValueError):
+            return False
+
     def _wait_ready(self, deadline):
-        """True once /get_dmx answers for our universe; False if olad exited."""
-        url = f"{self.base_url}/get_dmx?u={self.universe}"
+        """True once /get_dmx answers for all our universes; False if olad exited."""
+        want = self._universes()
+        missing = want
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            try:
-                with urllib.request.urlopen(url, timeout=1.0) as r:
-                    doc = json.loads(r.read())
-                if not doc.get("error"):
-                    return True
-            except (OSError, ValueError):
-                pass
+            missing = [u for u in missing if not self._serves(u)]
+            if not missing:
+                return True
             time.sleep(0.05)
-        raise OlaError(f"olad did not serve universe {self.universe} on port "
+        raise OlaError(f"olad did not serve universes {missing} (of {want}) on port "
                        f"{self.http_port} within {START_TIMEOUT_S:.0f} s; "
                        f"its output:\n{self._stderr_text()}")
 
     def start(self):
         if self.proc is not None:
             raise OlaError("olad already started")
+        if self.e131_in and not non_loopback_ipv4_interfaces():
+            raise OlaUnavailable("olad's E1.31 plugin does not start on a host whose only "
+                                 "interface is lo: OLA 0.10.9 picks only non-loopback "
+                                 "interfaces for it (docs/decisions/olad-network-input.md)")
+        if self.network_input and self._lock_fd is None:
+            self._lock_fd = _lock_net_ports()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         deadline = time.monotonic() + START_TIMEOUT_S
         # A port picked free can be taken before olad binds it: retry with new ones.
         for attempt in range(3):
@@ -354,11 +372,11 @@ class OlaDaemon:
                 if self._wait_ready(deadline):
                     return self
             except OlaError:
-                self.stop()
+                self._stop_process()
                 raise
             err = self._stderr_text()
             rc = self.proc.returncode
-            self.stop()
+            self._stop_process()
             if attempt == 2 or time.monotonic() >= deadline:
                 raise OlaError(f"olad exited with status {rc} before it was ready; "
                                f"its output:\n{err}")
@@ -367,10 +385,18 @@ class OlaDaemon:
 
     # ---- use --------------------------------------------------------------
 
+    def _default_universe(self, universe):
+        if universe is not None:
+            return int(universe)
+        if self.universe is None:
+            raise ValueError("this olad has no Dummy universe: name the universe")
+        return self.universe
+
     def get_dmx(self, universe=None):
-        """The universe's slots as olad holds them: [] until the first set_dmx,
-        then as many values as the last set_dmx carried (512 from showhub)."""
-        u = self.universe if universe is None else int(universe)
+        """The universe's slots as olad holds them: [] until the first set_dmx
+        (or network packet), then as many values as the last one carried (512
+        from showhub)."""
+        u = self._default_universe(universe)
         with urllib.request.urlopen(f"{self.base_url}/get_dmx?u={u}", timeout=5.0) as r:
             doc = json.loads(r.read())
         if doc.get("error"):
@@ -380,7 +406,7 @@ class OlaDaemon:
     def set_dmx(self, values, universe=None):
         """POST values to /set_dmx the way showhub does (for tests that need
         olad in a known state)."""
-        u = self.universe if universe is None else int(universe)
+        u = self._default_universe(universe)
         body = urllib.parse.urlencode({"u": u, "d": ",".join(str(int(v)) for v in values)})
         req = urllib.request.Request(self.set_dmx_url, data=body.encode("ascii"),
                                      method="POST")
@@ -398,7 +424,7 @@ class OlaDaemon:
             if last[start:start + len(expected)] == expected:
                 return last
             if time.monotonic() >= deadline:
-                u = self.universe if universe is None else universe
+                u = self._default_universe(universe)
                 raise OlaError(f"olad universe {u} slots {start}..: want {expected}, have "
                                f"{last[start:start + len(expected)]}")
             time.sleep(0.02)
@@ -406,9 +432,17 @@ class OlaDaemon:
     # ---- stop -------------------------------------------------------------
 
     def stop(self):
-        """Terminate olad (SIGTERM, then SIGKILL after 5 s) and remove the temp dir.
-        Safe to call more than once."""
+        """Terminate olad (SIGTERM, then SIGKILL after 5 s), remove the temp dir
+        and release the network-input lock. Safe to call more than once."""
         atexit.unregister(self.stop)
+        try:
+            self._stop_process()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)        # releases the flock
+                self._lock_fd = None
+
+    def _stop_process(self):
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             try:

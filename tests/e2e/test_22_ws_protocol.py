@@ -261,6 +261,50 @@ def test_frames_rate_limited(hubs, closer):
     assert 10 <= n <= 23, f"{n} frames in 2 s at DMX_WS_FRAME_HZ=10 while every tick changes"
 
 
+def test_frames_every_subscriber_starts_from_the_current_output(hubs, closer, tmp_path):
+    """A session joining room frames gets every universe's current output,
+    not only the first session (the output does not change here)."""
+    h = hubs(env={"DMX_FIXTURES_FILE": write_patch(str(tmp_path), PATCH)})
+    h.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": 33, "dimmer": 200}})
+    wait_until(lambda: h.output(2)[0] == 33, T(3))
+    for _ in range(3):  # the third would miss it too before the fix
+        ws = connect(h, closer, hello=False)
+        ws.send_json({"type": "subscribe", "rooms": ["frames"]})
+        got = {}
+        deadline = time.monotonic() + T(2)
+        while len(got) < 2 and time.monotonic() < deadline:
+            m = ws.recv_json(T(2))
+            if m["type"] == "frame":
+                got[m["universe"]] = base64.b64decode(m["data"])
+        assert set(got) == {1, 2}, f"frames for universes {sorted(got)} only"
+        assert list(got[2]) == h.output(2)
+        # hello asking for room frames starts from the whole picture too
+        ws2 = connect(h, closer, rooms=["frames"])
+        m = recv_type(ws2, "frame", skip=("snapshot",))
+        assert m["universe"] in (1, 2)
+
+
+def test_hello_req_id_answers_when_in_sync(rig, closer):
+    for i in range(3):
+        rig.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": i}})
+    # a replay: the patches, then the result at the seq they end on
+    ws = connect(rig, closer, since=1, req_id="sync-1")
+    got = [ws.recv_json() for _ in range(3)]
+    assert [m["type"] for m in got] == ["patch", "patch", "result"], got
+    assert [m["seq"] for m in got[:2]] == [2, 3]
+    assert got[2] == {"type": "result", "req_id": "sync-1", "ok": True, "seq": 3}
+    # nothing missed: the result alone
+    ws2 = connect(rig, closer, since=3, req_id="sync-2")
+    assert ws2.recv_json() == {"type": "result", "req_id": "sync-2", "ok": True, "seq": 3}
+    # a snapshot: then the result
+    ws3 = connect(rig, closer, req_id="sync-3")
+    assert ws3.recv_json()["type"] == "snapshot"
+    assert ws3.recv_json() == {"type": "result", "req_id": "sync-3", "ok": True, "seq": 3}
+    # without a req_id, no result (seed-001 clients see what they always did)
+    ws4 = connect(rig, closer, since=3)
+    ws4.expect_silence(0.3)
+
+
 def test_set_still_works_beside_intents(rig, closer):
     ws = connect(rig, closer)
     ws.recv_json()

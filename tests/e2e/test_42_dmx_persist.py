@@ -59,11 +59,58 @@ def test_patch_change_between_restarts(hubs, tmp_path):
     patch["universes"] = [1]
     write_patch(str(tmp_path), patch)
     h2 = hubs(env=env, data_dir=h1.data_dir)
+    h2.wait_readyz()  # ready once the changed file is applied
     dmx = h2.state()["state"]["dmx"]
     assert set(dmx["fixtures"]) == {"demo", "par1"}
     assert dmx["fixtures"]["par1"]["values"] == {"dimmer": 8, "red": 9}, "values follow the roles"
     assert h2.output(1)[9:11] == [8, 9]
-    h2.log_ok = h2.wait_log("dmx_dropped_rows")
+
+
+def test_patch_file_changed_while_stopped_is_a_journaled_reload(hubs, tmp_path, closer):
+    """A file edited while the hub was down arrives as one dmx.reload_fixtures
+    (src "startup"): a new seq, its patches in the journal, and a client that
+    resyncs with hello{since} sees the change instead of keeping the old patch."""
+    env = {"DMX_FIXTURES_FILE": write_patch(str(tmp_path), PATCH)}
+    h1 = hubs(env=env)
+    h1.intent_ok("fixture.set_values", {"fixture": "par1", "values": {"red": 9}})
+    seq = h1.state()["seq"]
+    assert h1.stop() == 0
+    # restarting with the same file changes nothing: no reload, same seq
+    h2 = hubs(env=env, data_dir=h1.data_dir)
+    h2.wait_readyz()
+    assert h2.state()["seq"] == seq
+    assert h2.stop() == 0
+
+    patch = json.loads(json.dumps(PATCH))
+    patch["fixtures"][1]["address"] = 20                      # par1 moves
+    patch["fixtures"].append({"name": "wash", "universe": 2, "address": 1, "channels": ["uv"]})
+    write_patch(str(tmp_path), patch)
+    h3 = hubs(env=env, data_dir=h1.data_dir)
+    h3.wait_readyz()
+    st = h3.state()
+    assert st["seq"] == seq + 1
+    fx = st["state"]["dmx"]["fixtures"]
+    assert fx["par1"]["address"] == 20 and fx["par1"]["values"]["red"] == 9
+    assert "wash" in fx
+    last = h3.get(f"/api/v1/journal?since={seq}").json()["entries"]
+    assert [(e["seq"], e["name"], e["src"]) for e in last] == \
+        [(seq + 1, "dmx.reload_fixtures", "startup")]
+    paths = {p["path"] for p in last[0]["patches"]}
+    assert {"dmx.fixtures.par1", "dmx.fixtures.wash"} <= paths
+    assert h3.output(1)[19] == 9 and h3.output(1)[9] == 0, "the output follows the new address"
+    ws = h3.ws()
+    closer.append(ws)
+    assert ws.recv_json()["type"] == "state"
+    ws.send_json({"type": "hello", "since": seq})
+    m = ws.recv_json()
+    assert m["type"] == "patch" and m["seq"] == seq + 1
+    assert {p["path"] for p in m["patches"]} == paths
+    h3.wait_log("fixtures_reloaded")
+    # and once more with the same file: nothing new
+    assert h3.stop() == 0
+    h4 = hubs(env=env, data_dir=h1.data_dir)
+    h4.wait_readyz()
+    assert h4.state() == st
 
 
 def test_seed000_database_is_upgraded(hubs, tmp_path):

@@ -146,6 +146,43 @@ static void test_is_poll_valid(void **state)
     assert_int_equal(hub_artnet_is_poll(p, 14), 1);
 }
 
+/* Art-Net 4 targeted mode: Flags bit 5 with TargetPortAddressTop (14-15)
+ * and Bottom (16-17), high byte first. */
+static void test_poll_target(void **state)
+{
+    uint8_t p[22];
+    uint16_t lo = 1, hi = 1;
+
+    (void)state;
+    memcpy(p, poll22, sizeof(p));
+    assert_int_equal(hub_artnet_poll_target(p, sizeof(p), &lo, &hi), 0); /* bit 5 clear */
+    p[12] |= 0x20;
+    p[14] = 0x00;
+    p[15] = 0x12; /* top 18 */
+    p[16] = 0x00;
+    p[17] = 0x10; /* bottom 16 */
+    assert_int_equal(hub_artnet_poll_target(p, sizeof(p), &lo, &hi), 1);
+    assert_int_equal(lo, 16);
+    assert_int_equal(hi, 18);
+    p[14] = 0x7F;
+    p[15] = 0xFF;
+    p[16] = 0x01;
+    p[17] = 0x00;
+    assert_int_equal(hub_artnet_poll_target(p, 18, &lo, &hi), 1);
+    assert_int_equal(lo, 256);
+    assert_int_equal(hi, 32767);
+    /* Too short to hold the range: every port answers. */
+    assert_int_equal(hub_artnet_poll_target(p, 17, &lo, &hi), 0);
+    uint8_t q[14];
+    memcpy(q, poll14, sizeof(q));
+    q[12] |= 0x20;
+    assert_int_equal(hub_artnet_poll_target(q, sizeof(q), &lo, &hi), 0);
+    /* Not an ArtPoll at all. */
+    p[8] = 0x00;
+    p[9] = 0x50;
+    assert_int_equal(hub_artnet_poll_target(p, sizeof(p), &lo, &hi), 0);
+}
+
 static void test_is_poll_short(void **state)
 {
     /* Fewer than the 14 bytes the spec guarantees, down to nothing. Each
@@ -454,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_parse_dmx_round_trip),
         cmocka_unit_test(test_parse_dmx_short_universe),
         cmocka_unit_test(test_parse_dmx_malformed),
+        cmocka_unit_test(test_poll_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

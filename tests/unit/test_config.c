@@ -187,6 +187,57 @@ static void test_invalid_values(void **state)
     expect_bad("DMX_STORE_SYNC", "x", "normal");
 }
 
+/* The DMX output settings: defaults, ranges, and the checks across them. */
+static void test_output_settings(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.output_fps, 44);
+    assert_int_equal(cfg.output_keepalive_ms, 1000);
+    assert_int_equal(cfg.ws_frame_hz, 30);
+    assert_string_equal(cfg.output_test, "off");
+    assert_string_equal(cfg.artnet_targets, "255.255.255.255");
+    hub_config_close(&cfg);
+
+    expect_bad("DMX_OUTPUT_FPS", "0", "100");
+    expect_bad("DMX_OUTPUT_FPS", "101", "100");
+    expect_bad("DMX_OUTPUT_TEST_PATTERN", "blink", "chase");
+    expect_bad("DMX_ARTNET_TARGETS", "host:0", NULL);
+    expect_bad("DMX_SACN_PRIORITY", "201", NULL);
+    expect_bad("DMX_WS_FRAME_HZ", "0", NULL);
+
+    /* A keep-alive longer than sACN receivers wait is refused, with sACN on only. */
+    env_reset();
+    env_set("DMX_OUTPUT_KEEPALIVE_MS", "3000");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    hub_config_close(&cfg);
+    env_set("DMX_SACN_ENABLED", "true");
+    assert_int_equal(load(&cfg, err, sizeof(err)), HUB_EINVAL);
+    assert_non_null(strstr(err, "DMX_OUTPUT_KEEPALIVE_MS"));
+    assert_non_null(strstr(err, "2000"));
+    hub_config_close(&cfg);
+    env_reset();
+    env_set("DMX_OUTPUT_KEEPALIVE_MS", "2000");
+    env_set("DMX_SACN_ENABLED", "true");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    hub_config_close(&cfg);
+
+    /* Art-Net on needs a target; an empty sACN list means multicast. */
+    env_reset();
+    env_set("DMX_ARTNET_ENABLED", "true");
+    env_set("DMX_ARTNET_TARGETS", "");
+    assert_int_equal(load(&cfg, err, sizeof(err)), HUB_EINVAL);
+    assert_non_null(strstr(err, "DMX_ARTNET_TARGETS"));
+    hub_config_close(&cfg);
+    env_reset();
+    env_set("DMX_SACN_ENABLED", "true");
+    env_set("DMX_SACN_TARGETS", "");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    hub_config_close(&cfg);
+}
+
 static void test_bad_value_among_good_ones(void **state)
 {
     hub_config_t cfg;
@@ -345,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup(test_values_parsed, setup),
         cmocka_unit_test_setup(test_log_levels, setup),
         cmocka_unit_test_setup(test_invalid_values, setup),
+        cmocka_unit_test_setup(test_output_settings, setup),
         cmocka_unit_test_setup(test_bad_value_among_good_ones, setup),
         cmocka_unit_test_setup(test_bool_synonyms, setup),
         cmocka_unit_test_setup(test_store_sync, setup),

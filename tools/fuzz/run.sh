@@ -12,16 +12,19 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I"$roo
 libs=($(pkg-config --libs jansson) -lm)
 
 clang "${flags[@]}" -o "$out/fuzz_command" "$here/fuzz_command.c" \
-  "$root/src/engine/command.c" "$root/src/core/ulid.c" "$root/src/core/mem.c" "${libs[@]}"
+  "$root/src/engine/intent.c" "$root/src/core/ulid.c" "$root/src/core/mem.c" "${libs[@]}"
+clang "${flags[@]}" -o "$out/fuzz_patch" "$here/fuzz_patch.c" \
+  "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
+  "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_mqtt" "$here/fuzz_mqtt.c" \
   "$root/src/proto/mqtt_devices.c" "$root/src/core/mem.c" "${libs[@]}"
 
-for t in command mqtt; do
-  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; esac
+for t in command mqtt patch; do
+  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;; esac
   work="$out/corpus_$t"
   mkdir -p "$work"
   echo "fuzz: $t for ${secs}s"
   "$out/fuzz_$t" -max_total_time="$secs" -max_len=20000 -timeout=5 -print_final_stats=1 \
     "$work" "$here/$corpus" 2>&1 | tail -4
 done
-echo "fuzz: no crash, leak or assertion in either target"
+echo "fuzz: no crash, leak or assertion in any target"

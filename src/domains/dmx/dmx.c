@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "domains/dmx/dmx_int.h"
 
 #define TOPIC_RGB_STATE "v1/demo/rgb/state"
@@ -26,30 +27,56 @@ static const char *const frame_rooms[] = {"demo", NULL};
 
 static void publish_demo(hub_dmx_t *d, const dmx__fixture_t *demo, hub_outbox_t *out, int frame)
 {
+    static const char state_head[] = "{\"schema\":\"demo.rgb.state.v1\",";
+    static const char ws_head[] = "{\"type\":\"state\",";
+    char ws[256];
+    size_t tail, n;
+
     hub_jbuf_reset(&d->jb);
     dmx__render_rgb(&d->jb, demo, 0);
     hub_outbox_view(out, "rgb", d->jb.p, d->jb.len);
     hub_outbox_mqtt(out, TOPIC_RGB_STATE, d->jb.p, d->jb.len, 1, 1, 0);
-    hub_jbuf_reset(&d->jb);
-    dmx__render_rgb(&d->jb, demo, 1);
-    hub_outbox_view(out, "ws_state", d->jb.p, d->jb.len);
+    /* The WS frame is the same object under another head: no second render. */
+    tail = d->jb.len - (sizeof(state_head) - 1);
+    n = sizeof(ws_head) - 1 + tail;
+    if (n > sizeof(ws)) {
+        hub_jbuf_reset(&d->jb);
+        dmx__render_rgb(&d->jb, demo, 1);
+        hub_outbox_view(out, "ws_state", d->jb.p, d->jb.len);
+        if (frame)
+            hub_outbox_frame(out, "demo", d->jb.p, d->jb.len);
+        return;
+    }
+    memcpy(ws, ws_head, sizeof(ws_head) - 1);
+    memcpy(ws + sizeof(ws_head) - 1, d->jb.p + sizeof(state_head) - 1, tail);
+    hub_outbox_view(out, "ws_state", ws, n);
     if (frame)
-        hub_outbox_frame(out, "demo", d->jb.p, d->jb.len);
+        hub_outbox_frame(out, "demo", ws, n);
 }
 
-static void publish_fixture(hub_dmx_t *d, const dmx__fixture_t *f, hub_outbox_t *out)
+/* The fixture object + seq. value: the fixture as its change rendered it
+ * (dmx__render_fixture without seq), reused rather than rendered again. */
+static void publish_fixture(hub_dmx_t *d, const dmx__fixture_t *f, const char *value, size_t len,
+                            hub_outbox_t *out)
 {
     char topic[128];
-    snprintf(topic, sizeof(topic), "v1/dmx/fixtures/%s/state", f->def.name);
+    hub_str_join(topic, sizeof(topic), "v1/dmx/fixtures/", f->def.name, "/state");
     hub_jbuf_reset(&d->jb);
-    dmx__render_fixture(&d->jb, f, 1);
+    if (value != NULL && len > 1 && value[len - 1] == '}') {
+        hub_jbuf_raw(&d->jb, value, len - 1);
+        hub_jbuf_lit(&d->jb, ",\"seq\":");
+        hub_jbuf_uint(&d->jb, f->seq);
+        hub_jbuf_lit(&d->jb, "}");
+    } else {
+        dmx__render_fixture(&d->jb, f, 1);
+    }
     hub_outbox_mqtt(out, topic, d->jb.p, d->jb.len, 1, 1, HUB_OUT_CONFLATE);
 }
 
 static void publish_gone(const char *name, hub_outbox_t *out)
 {
     char topic[128];
-    snprintf(topic, sizeof(topic), "v1/dmx/fixtures/%s/state", name);
+    hub_str_join(topic, sizeof(topic), "v1/dmx/fixtures/", name, "/state");
     hub_outbox_mqtt(out, topic, "", 0, 1, 1, 0); /* clears the retained state */
 }
 
@@ -87,7 +114,7 @@ static void announce(void *ctx, const hub_announce_t *ann, const hub_change_t *c
             }
             const dmx__fixture_t *f = c->native;
             dmx__state_put_fixture(&d->pub, f);
-            publish_fixture(d, f, out);
+            publish_fixture(d, f, c->value, c->value_len, out);
             if (strcmp(name, HUB_DMX_DEMO_NAME) == 0)
                 publish_demo(d, f, out, 1);
         } else if (strncmp(c->path, "dmx.channels.", 13) == 0) {
@@ -136,7 +163,7 @@ static void publish_all(void *ctx, hub_outbox_t *out)
     hub_dmx_t *d = ctx;
     publish_demo(d, dmx__state_fixture(&d->pub, HUB_DMX_DEMO_NAME), out, 0);
     for (size_t i = 0; i < d->pub.nfixtures; i++)
-        publish_fixture(d, &d->pub.fixtures[i], out);
+        publish_fixture(d, &d->pub.fixtures[i], NULL, 0, out);
 }
 
 static void entities(void *ctx, hub_entity_fn emit, void *ud)
@@ -287,4 +314,9 @@ const int *hub_dmx_universes(const hub_dmx_t *d, size_t *n)
 {
     *n = d->pub.nuniverses;
     return d->pub.universes;
+}
+
+int hub_dmx_patch_changed(const hub_dmx_t *d)
+{
+    return d->patch_changed;
 }

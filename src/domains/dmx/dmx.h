@@ -50,6 +50,10 @@ typedef void (*hub_dmx_sink_fn)(void *ud, int universe, const hub_dmx_layers_t *
 void hub_dmx_set_sink(hub_dmx_t *d, hub_dmx_sink_fn sink, void *ud);
 /* Hand every universe's layers to the sink now (start-up). */
 void hub_dmx_sink_all(hub_dmx_t *d);
+/* 1 when the patch file differs from the patch the stored state was saved
+ * with (known once the store has loaded the domain): the state holds the
+ * stored one until the caller submits dmx.reload_fixtures (src "startup"). */
+int hub_dmx_patch_changed(const hub_dmx_t *d);
 /* The universes of the published patch, ascending. */
 const int *hub_dmx_universes(const hub_dmx_t *d, size_t *n);
 

@@ -68,6 +68,9 @@ struct hub_dmx {
     hub_dmx_sink_fn sink;
     void *sink_ud;
     hub_jbuf_t jb; /* rendering scratch (loop thread) */
+    /* The store held another patch than the file's: the state was loaded
+     * with the stored one, and the file's is applied as an intent at start. */
+    int patch_changed;
 };
 
 /* ---- state.c ---------------------------------------------------------------- */
@@ -105,6 +108,11 @@ void dmx__render_universes(hub_jbuf_t *b, const int *u, size_t n);
 void dmx__render_pois(hub_jbuf_t *b, const hub_patch_poi_t *p, size_t n);
 /* The seed-000 views of the demo fixture: GET /rgb, and the WS state frame. */
 void dmx__render_rgb(hub_jbuf_t *b, const dmx__fixture_t *demo, int ws_frame);
+/* The patch the state holds, as its dmx_meta row keeps it:
+ * {"demo_universe":N,"patch":{"universes":[…],"fixtures":[…],"pois":[…]}}
+ * in the patch file's form (the implicit demo left out). Two patches are
+ * the same when these texts are. */
+void dmx__render_patch(hub_jbuf_t *b, const dmx__state_t *st, int demo_universe);
 /* The change path of an entity, e.g. "dmx.fixtures.par1". */
 void dmx__path_fixture(char *out, size_t n, const char *name);
 
@@ -124,6 +132,8 @@ void dmx__row_fixture_delete(hub_apply_t *ap, const char *name);
 void dmx__row_channels(hub_apply_t *ap, const dmx__channels_t *c);
 void dmx__row_channels_delete(hub_apply_t *ap, int universe);
 void dmx__row_blackout(hub_apply_t *ap, int on);
+/* The patch now in work (dmx__render_patch), after a reload. */
+void dmx__row_patch(hub_apply_t *ap, const dmx__state_t *work, int demo_universe);
 
 /* ---- routes.c -------------------------------------------------------------------- */
 

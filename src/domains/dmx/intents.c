@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "domains/dmx/dmx_int.h"
 
 /* ---- emitting changes -------------------------------------------------------- */
@@ -150,9 +151,9 @@ static int take_values(hub_apply_t *ap, const json_t *values, dmx__fixture_t *nf
                               "values must be an object of role: 0-255 or null");
     json_object_foreach((json_t *)values, key, v)
     {
-        int set;
-        uint8_t val;
-        snprintf(field, sizeof(field), "values.%s", key);
+        int set = 0;
+        uint8_t val = 0;
+        hub_str_join(field, sizeof(field), "values.", key, NULL);
         int c = role_channel(ap, nf, key, field);
         if (c < 0)
             return HUB_EINVAL;
@@ -375,8 +376,8 @@ static int apply_set_channels(void *ctx, hub_apply_t *ap, const json_t *p)
     nc = d->work.chans[ui];
     json_object_foreach((json_t *)chans, key, v)
     {
-        int set;
-        uint8_t val;
+        int set = 0;
+        uint8_t val = 0;
         int ch = channel_key(key);
         snprintf(field, sizeof(field), "channels.%.40s", key);
         if (ch == 0)
@@ -532,6 +533,7 @@ static int apply_reload(void *ctx, hub_apply_t *ap, const json_t *p)
             emit_channels(ap, now);
         }
     }
+    dmx__row_patch(ap, w, d->cfg.demo_universe);
     if (onp != w->npois || (onp && memcmp(op, w->pois, onp * sizeof(*op)) != 0)) {
         hub_jbuf_t *b = hub_apply_scratch(ap);
         dmx__render_pois(b, w->pois, w->npois);

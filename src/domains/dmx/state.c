@@ -7,17 +7,8 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 #include "domains/dmx/dmx_int.h"
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
 
 static void reindex(dmx__state_t *st)
 {
@@ -28,7 +19,7 @@ static void reindex(dmx__state_t *st)
     st->fidx = hub_calloc(cap, sizeof(*st->fidx));
     st->fidxcap = cap;
     for (size_t i = 0; i < st->nfixtures; i++) {
-        size_t j = hash_name(st->fixtures[i].def.name) & (cap - 1);
+        size_t j = hub_hash_str(st->fixtures[i].def.name) & (cap - 1);
         while (st->fidx[j] != 0)
             j = (j + 1) & (cap - 1);
         st->fidx[j] = i + 1;
@@ -101,7 +92,7 @@ void dmx__state_free(dmx__state_t *st)
 
 dmx__fixture_t *dmx__state_fixture(const dmx__state_t *st, const char *name)
 {
-    size_t j = hash_name(name) & (st->fidxcap - 1);
+    size_t j = hub_hash_str(name) & (st->fidxcap - 1);
     while (st->fidx[j] != 0) {
         dmx__fixture_t *f = &st->fixtures[st->fidx[j] - 1];
         if (strcmp(f->def.name, name) == 0)

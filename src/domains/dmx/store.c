@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "domains/dmx/dmx_int.h"
 
 static const hub_stmt_t st_fixture_put = {
@@ -56,7 +57,7 @@ void dmx__row_fixture(hub_apply_t *ap, const dmx__fixture_t *f)
     hub_val_t v[5] = {HUB_VAL_S(f->def.name, strlen(f->def.name)), HUB_VAL_I(f->armed),
                       HUB_VAL_S(b->p, b->len), HUB_VAL_I((int64_t)f->seq),
                       HUB_VAL_I((int64_t)f->ts_ms)};
-    snprintf(key, sizeof(key), "dmx_fixture:%s", f->def.name);
+    hub_str_join(key, sizeof(key), "dmx_fixture:", f->def.name, NULL);
     hub_apply_row(ap, &st_fixture_put, key, v);
 }
 
@@ -64,7 +65,7 @@ void dmx__row_fixture_delete(hub_apply_t *ap, const char *name)
 {
     char key[96];
     hub_val_t v[1] = {HUB_VAL_S(name, strlen(name))};
-    snprintf(key, sizeof(key), "dmx_fixture:%s", name);
+    hub_str_join(key, sizeof(key), "dmx_fixture:", name, NULL);
     hub_apply_row(ap, &st_fixture_del, key, v);
 }
 
@@ -89,6 +90,14 @@ void dmx__row_blackout(hub_apply_t *ap, int on)
 {
     hub_val_t v[2] = {HUB_VAL_S("blackout", 8), HUB_VAL_I(on)};
     hub_apply_row(ap, &st_meta_put, "dmx_meta:blackout", v);
+}
+
+void dmx__row_patch(hub_apply_t *ap, const dmx__state_t *work, int demo_universe)
+{
+    hub_jbuf_t *b = hub_apply_scratch(ap);
+    dmx__render_patch(b, work, demo_universe);
+    hub_val_t v[2] = {HUB_VAL_S("patch", 5), HUB_VAL_S(b->p, b->len)};
+    hub_apply_row(ap, &st_meta_put, "dmx_meta:patch", v);
 }
 
 /* ---- schema -------------------------------------------------------------------- */
@@ -256,13 +265,76 @@ static int blackout_row(void *ud, const hub_val_t *cols, int ncols)
     return 0;
 }
 
+static int text_row(void *ud, const hub_val_t *cols, int ncols)
+{
+    char **out = ud;
+    if (ncols >= 1 && cols[0].type == HUB_VAL_TEXT && *out == NULL)
+        *out = hub_strndup(cols[0].p, cols[0].n);
+    return 0;
+}
+
+/* The state was saved with the patch in dmx_meta 'patch'. When the file now
+ * says otherwise, load the state with the stored patch (what clients last
+ * saw) and let the file's arrive as a reload at start: journaled, with its
+ * patches and a seq, so hello{since} resyncs. With no stored patch (a new
+ * data dir) the file's is stored as it is. */
+static int stored_patch(hub_dmx_t *d, hub_db_t *db, char *err, size_t errlen)
+{
+    static const char *const put = "INSERT INTO dmx_meta(key, value) VALUES('patch', ?1) "
+                                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+    char *text = NULL, perr[256];
+    hub_jbuf_t now, was;
+    hub_patch_t sp;
+    json_t *root;
+    int rc;
+
+    rc = db->query(db, "SELECT value FROM dmx_meta WHERE key = 'patch'", NULL, 0, text_row, &text,
+                   err, errlen);
+    if (rc != 0)
+        return rc;
+    hub_jbuf_init(&now);
+    dmx__render_patch(&now, &d->work, d->cfg.demo_universe);
+    root = text ? json_loads(text, 0, NULL) : NULL;
+    const json_t *du = json_object_get(root, "demo_universe");
+    if (root != NULL && json_is_integer(du) &&
+        hub_patch_from_json(json_object_get(root, "patch"), "the stored patch",
+                            (int)json_integer_value(du), &sp, perr, sizeof(perr)) == 0) {
+        dmx__state_t st;
+        dmx__state_init(&st);
+        dmx__state_set_patch(&st, &sp);
+        hub_jbuf_init(&was);
+        dmx__render_patch(&was, &st, (int)json_integer_value(du));
+        if (was.len != now.len || memcmp(was.p, now.p, now.len) != 0) {
+            dmx__state_set_patch(&d->work, &sp);
+            d->patch_changed = 1;
+            hub_log(HUB_LOG_INFO, "dmx_patch_changed", "{s:s,s:s}", "file", d->file, "action",
+                    "applied as dmx.reload_fixtures at start");
+        }
+        hub_jbuf_free(&was);
+        dmx__state_free(&st);
+        hub_patch_free(&sp);
+    } else {
+        if (text != NULL)
+            hub_log(HUB_LOG_WARN, "dmx_bad_row", "{s:s,s:s}", "row", "dmx_meta patch", "action",
+                    "replaced by the patch file's");
+        hub_val_t v = HUB_VAL_S(now.p, now.len);
+        rc = db->query(db, put, &v, 1, NULL, NULL, err, errlen);
+    }
+    json_decref(root);
+    hub_free(text);
+    hub_jbuf_free(&now);
+    return rc;
+}
+
 int dmx__load(void *ctx, hub_db_t *db, char *err, size_t errlen)
 {
     hub_dmx_t *d = ctx;
     struct load ld = {d, NULL, 0, NULL, 0};
     int rc;
 
-    rc = db->query(db, "SELECT name, armed, vals, seq, ts_ms FROM dmx_fixture", NULL, 0,
+    rc = stored_patch(d, db, err, errlen);
+    if (rc == 0)
+        rc = db->query(db, "SELECT name, armed, vals, seq, ts_ms FROM dmx_fixture", NULL, 0,
                    fixture_row, &ld, err, errlen);
     if (rc == 0)
         rc = db->query(db, "SELECT universe, vals, mask FROM dmx_channels", NULL, 0, channels_row,
