@@ -143,7 +143,7 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
         rc = hub_addr_parse_list(c->artnet_targets, 6454, &targets, &n, err, errlen);
         if (rc == 0 && strcmp(c->artnet_listen, "false") != 0) {
             rc = hub_addr_parse_list(strcmp(c->artnet_listen, "true") == 0 ? "0.0.0.0:6454"
-                                                                            : c->artnet_listen,
+                                                                           : c->artnet_listen,
                                      6454, &listen, &nl, err, errlen);
         }
         hub_artnet_cfg_t ac = {.targets = targets,
@@ -177,14 +177,12 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         hub_log(HUB_LOG_INFO, "sacn_output", "{s:s,s:i,s:s}", "targets",
-                c->sacn_targets ? c->sacn_targets : "multicast", "priority", c->sacn_priority, "cid",
-                hub_sacn_cid(app->sacn));
+                c->sacn_targets ? c->sacn_targets : "multicast", "priority", c->sacn_priority,
+                "cid", hub_sacn_cid(app->sacn));
     }
     if (c->ola_enabled) {
-        hub_ola_cfg_t oc = {.url = c->ola_url,
-                            .universe = c->ola_universe,
-                            .fps = c->ola_fps,
-                            .timeout_ms = 200};
+        hub_ola_cfg_t oc = {
+            .url = c->ola_url, .universe = c->ola_universe, .fps = c->ola_fps, .timeout_ms = 200};
         rc = hub_ola_new(&app->ola, &oc, app->metrics, err, errlen);
         if (rc < 0)
             return rc;
@@ -198,9 +196,8 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
     hub_frameclock_cfg_t fc = {.fps = c->output_fps,
                                .keepalive_ms = c->output_keepalive_ms,
                                .ws_hz = c->ws_frame_hz,
-                               .test_pattern = strcmp(c->output_test, "chase") == 0
-                                                   ? HUB_TEST_CHASE
-                                                   : HUB_TEST_OFF,
+                               .test_pattern = strcmp(c->output_test, "chase") == 0 ? HUB_TEST_CHASE
+                                                                                    : HUB_TEST_OFF,
                                .artnet = app->artnet,
                                .sacn = app->sacn,
                                .ola = app->ola};

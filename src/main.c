@@ -12,7 +12,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "showhub %s - authoritative DMX/device state hub (REST, WebSocket, MQTT, Art-Net, sACN, OLA)\n\n"
+            "showhub %s - authoritative DMX/device state hub (REST, WebSocket, MQTT, Art-Net, "
+            "sACN, OLA)\n\n"
             "Usage: showhub [--help] [--version]\n\n"
             "Configuration is read from the environment. Logs are JSON lines on stdout.\n"
             "Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or patch file.\n"

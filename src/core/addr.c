@@ -38,7 +38,8 @@ static int parse_one(const char *item, size_t len, uint16_t def, hub_addr_t *a, 
         memcpy(port, colon + 1, pl);
         port[pl] = '\0';
         p = strtol(port, &end, 10);
-        if (*end != '\0' || p < 1 || p > 65535) {
+        /* Digits only: strtol would also take " 80" and "+80". */
+        if (strspn(port, "0123456789") != pl || *end != '\0' || p < 1 || p > 65535) {
             snprintf(err, errlen, "\"%.*s\": the port must be 1-65535", (int)(len > 60 ? 60 : len),
                      item);
             return HUB_EINVAL;

@@ -13,7 +13,7 @@
 
 typedef struct hub_addr {
     struct sockaddr_in sin;
-    char text[96]; /* as given, for logs and metrics */
+    char text[96]; /* "host:port" (the default port filled in; host cut at 80 bytes), for logs */
 } hub_addr_t;
 
 /* Parse a comma-separated list (blanks around items ignored; at most 64

@@ -190,8 +190,9 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
     }
     hub_free(a);
     if (cfg->artnet_enabled && n == 0) {
-        snprintf(err, errlen, "DMX_ARTNET_TARGETS is empty: give host[:port],… or "
-                              "255.255.255.255 for broadcast");
+        snprintf(err, errlen,
+                 "DMX_ARTNET_TARGETS is empty: give host[:port],… or "
+                 "255.255.255.255 for broadcast");
         return HUB_EINVAL;
     }
     if (cfg->sacn_targets != NULL &&
@@ -204,7 +205,8 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
         hub_free(a);
     bool b;
     if (parse_bool(cfg->artnet_listen, &b) != 0) {
-        if (hub_addr_parse_list(cfg->artnet_listen, 6454, &a, &n, why, sizeof(why)) != 0 || n != 1) {
+        if (hub_addr_parse_list(cfg->artnet_listen, 6454, &a, &n, why, sizeof(why)) != 0 ||
+            n != 1) {
             if (n > 1)
                 hub_free(a);
             snprintf(err, errlen,
@@ -223,13 +225,15 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
         return HUB_EINVAL;
     }
     if (strcmp(cfg->output_test, "off") != 0 && strcmp(cfg->output_test, "chase") != 0) {
-        snprintf(err, errlen, "DMX_OUTPUT_TEST_PATTERN=\"%.40s\" is not valid: expected off or chase",
+        snprintf(err, errlen,
+                 "DMX_OUTPUT_TEST_PATTERN=\"%.40s\" is not valid: expected off or chase",
                  cfg->output_test);
         return HUB_EINVAL;
     }
     if (cfg->fixtures_file != NULL && cfg->fixtures_file[0] == '\0') {
-        snprintf(err, errlen, "DMX_FIXTURES_FILE must not be empty: unset it for "
-                              "<DMX_DATA_DIR>/fixtures.json");
+        snprintf(err, errlen,
+                 "DMX_FIXTURES_FILE must not be empty: unset it for "
+                 "<DMX_DATA_DIR>/fixtures.json");
         return HUB_EINVAL;
     }
     return 0;

@@ -42,16 +42,16 @@ typedef struct hub_config {
     char *fixtures_file;   /* NULL: <data_dir>/fixtures.json (then it may be absent) */
     int output_fps;        /* DMX output frame clock, 1..100 */
     int output_keepalive_ms;
-    char *output_test;     /* "off", "chase": a test pattern under the manual layer */
+    char *output_test; /* "off", "chase": a test pattern under the manual layer */
     bool artnet_enabled;
-    char *artnet_targets;  /* host[:port],… */
+    char *artnet_targets; /* host[:port],… */
     bool artnet_sync;
-    char *artnet_listen;   /* "false", "true" (0.0.0.0:6454) or host[:port] */
+    char *artnet_listen; /* "false", "true" (0.0.0.0:6454) or host[:port] */
     bool sacn_enabled;
-    char *sacn_targets;    /* "" = multicast, else host[:port],… */
+    char *sacn_targets; /* "" = multicast, else host[:port],… */
     int sacn_priority;
     char *sacn_source_name;
-    int ws_frame_hz;       /* room "frames": per universe per client */
+    int ws_frame_hz; /* room "frames": per universe per client */
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(size_t n)
+_Noreturn void hub_oom(size_t n)
 {
     fprintf(stderr, "{\"level\":\"fatal\",\"event\":\"oom\",\"bytes\":%zu}\n", n);
     abort();
@@ -15,7 +15,7 @@ void *hub_malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (p == NULL)
-        oom(n);
+        hub_oom(n);
     return p;
 }
 
@@ -23,7 +23,7 @@ void *hub_calloc(size_t count, size_t n)
 {
     void *p = calloc(count ? count : 1, n ? n : 1);
     if (p == NULL)
-        oom(count * n);
+        hub_oom(count * n);
     return p;
 }
 
@@ -31,7 +31,7 @@ void *hub_realloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (q == NULL)
-        oom(n);
+        hub_oom(n);
     return q;
 }
 

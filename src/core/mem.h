@@ -14,5 +14,7 @@ void *hub_realloc(void *p, size_t n);
 char *hub_strdup(const char *s);
 char *hub_strndup(const char *s, size_t n);
 void hub_free(void *p);
+/* Log the failed size and abort (what every hub allocation does on OOM). */
+_Noreturn void hub_oom(size_t n);
 
 #endif

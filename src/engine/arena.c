@@ -1,6 +1,7 @@
 /* engine/arena.c - bump allocation (see arena.h). */
 #include "engine/arena.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -17,6 +18,8 @@ void *hub_arena_alloc(hub_arena_t *a, size_t n)
 {
     hub_arena_chunk_t *c;
 
+    if (n > SIZE_MAX / 4) /* ALIGN8 and the chunk doubling below would wrap */
+        hub_oom(n);
     n = ALIGN8(n ? n : 1);
     if (a->extra == NULL && a->used + n <= HUB_ARENA_INLINE) {
         void *p = a->first + a->used;

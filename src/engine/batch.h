@@ -85,9 +85,9 @@ typedef struct hub_journal_entry {
 } hub_journal_entry_t;
 
 typedef struct hub_journal_page {
-    int rc;                      /* 0, or HUB_ESTORE / HUB_ESHUTDOWN */
-    uint64_t since;              /* as asked */
-    uint64_t oldest;             /* the oldest seq the journal holds (0: empty) */
+    int rc;                       /* 0, or HUB_ESTORE / HUB_ESHUTDOWN */
+    uint64_t since;               /* as asked */
+    uint64_t oldest;              /* the oldest seq the journal holds (0: empty) */
     hub_journal_entry_t *entries; /* seq > since, ascending, at most limit */
     size_t n;
     void *_mem; /* the texts */

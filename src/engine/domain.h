@@ -66,7 +66,7 @@ struct hub_announce {
     size_t nchanges;
     const char *patches; /* [{"path":…,"value":…},…], rendered once */
     size_t patches_len;
-    uint64_t rooms; /* bit per room (hub_engine_room_bit) its paths touch */
+    uint64_t rooms;                /* bit per room (hub_engine_room_bit) its paths touch */
     const struct hub_outmsg *msgs; /* what domains published for it */
     size_t nmsgs;
     int more; /* more announcements of the same group commit follow */
@@ -86,8 +86,7 @@ hub_jbuf_t *hub_apply_scratch(hub_apply_t *ap);
 void hub_apply_change(hub_apply_t *ap, const char *path, const char *value, size_t len,
                       const void *native, size_t native_len);
 /* Record a row for the group commit (values and their bytes are copied). */
-void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key,
-                   const hub_val_t *vals);
+void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, const hub_val_t *vals);
 /* Refuse the intent; returns HUB_EINVAL for `return hub_apply_fail(…)`. */
 int hub_apply_fail(hub_apply_t *ap, hub_errcode_t code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -174,9 +173,9 @@ typedef struct hub_intent_def {
 typedef void (*hub_entity_fn)(void *ud, const char *path, const char *value, size_t len);
 
 typedef struct hub_domain_def {
-    const char *name;               /* also its schema owner name */
-    const char *const *roots;       /* NULL-terminated state roots; NULL: {name} */
-    const char *const *frame_rooms; /* NULL-terminated rooms it sends frames to, or NULL */
+    const char *name;                /* also its schema owner name */
+    const char *const *roots;        /* NULL-terminated state roots; NULL: {name} */
+    const char *const *frame_rooms;  /* NULL-terminated rooms it sends frames to, or NULL */
     const hub_intent_def_t *intents; /* terminated by {NULL} */
     const hub_migration_t *migrations;
     int nmigrations;

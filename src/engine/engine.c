@@ -66,12 +66,12 @@ struct hub_engine {
     hub_jbuf_t scratch;
     hub_persist_ops_t persist;
     int has_persist;
-    hub_batch_t *open;     /* filling */
-    hub_batch_t *inflight; /* at the store, or NULL */
-    hub_batch_t *spare;    /* recycled */
-    hub__record_t *carry;  /* records of failed commits: rows still to write */
+    hub_batch_t *open;             /* filling */
+    hub_batch_t *inflight;         /* at the store, or NULL */
+    hub_batch_t *spare;            /* recycled */
+    hub__record_t *carry;          /* records of failed commits: rows still to write */
     hub__record_t *carry_inflight; /* carried into the batch in flight */
-    hub__record_t *rec_pool; /* freed records, for reuse (RECORD_POOL_MAX) */
+    hub__record_t *rec_pool;       /* freed records, for reuse (RECORD_POOL_MAX) */
     size_t npool;
     hub_intent_t *dropped_head, *dropped_tail; /* to answer HUB_EDROPPED */
     hub_subscriber_t subs[MAX_SUBSCRIBERS];
@@ -181,8 +181,7 @@ void hub_apply_change(hub_apply_t *ap, const char *path, const char *value, size
     c->native_len = native != NULL ? native_len : 0;
 }
 
-void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key,
-                   const hub_val_t *vals)
+void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, const hub_val_t *vals)
 {
     hub__record_t *r = ap->rec;
     hub_row_t *row = hub_arena_alloc(&r->arena, sizeof(*row));
@@ -680,7 +679,8 @@ void hub_engine_retained_foreach(const hub_engine_t *e,
     hub_kv_foreach(e->retained, fn, ud);
 }
 
-/* ---- routes and topics ------------------------------------------------------------------------ */
+/* ---- routes and topics ------------------------------------------------------------------------
+ */
 
 /* Match pattern against path segment by segment; '*' takes one segment. */
 static int match_route(const char *pat, const char *path, hub_route_req_t *rq, char *argbuf,
@@ -746,12 +746,12 @@ void hub_engine_topics_foreach(const hub_engine_t *e,
                                void (*fn)(void *ud, const hub_topic_def_t *t, void *ctx), void *ud)
 {
     for (size_t i = 0; i < e->ndoms; i++)
-        for (const hub_topic_def_t *t = e->doms[i].def->topics; t != NULL && t->filter != NULL;
-             t++)
+        for (const hub_topic_def_t *t = e->doms[i].def->topics; t != NULL && t->filter != NULL; t++)
             fn(ud, t, e->doms[i].ctx);
 }
 
-/* ---- events and status ------------------------------------------------------------------------ */
+/* ---- events and status ------------------------------------------------------------------------
+ */
 
 static void emit_event(hub_engine_t *e, int level, const char *source, const char *msg)
 {
@@ -801,7 +801,8 @@ void hub_engine_stop_intake(hub_engine_t *e)
     e->stopping = 1;
 }
 
-/* ---- apply ---------------------------------------------------------------------------------------- */
+/* ---- apply
+ * ---------------------------------------------------------------------------------------- */
 
 static void batch_add_intent(hub_batch_t *b, hub_intent_t *in)
 {
@@ -879,8 +880,7 @@ static void apply_one(hub_engine_t *e, hub_intent_t *in, uint64_t now_ms)
     int rc = ent->def->apply(ent->dom->ctx, &ap, in->payload);
     if (rc != 0 || ap.failed) {
         if (in->err.code == HUB_ERR_NONE)
-            hub_error_set(&in->err, HUB_ERR_INVALID, "", "refused by %s",
-                          ent->dom->def->name);
+            hub_error_set(&in->err, HUB_ERR_INVALID, "", "refused by %s", ent->dom->def->name);
         record_free(e, r);
         in->outcome = HUB_INTENT_REJECTED;
         batch_add_intent(b, in);
@@ -915,7 +915,8 @@ static void apply_one(hub_engine_t *e, hub_intent_t *in, uint64_t now_ms)
     hub_metric_observe(e->m_apply_cost, (double)(hub_mono_us() - t0) / 1e6);
 }
 
-/* ---- commit and announce ----------------------------------------------------------------------- */
+/* ---- commit and announce -----------------------------------------------------------------------
+ */
 
 static void on_batch_done(hub_batch_t *b, void *ud);
 
@@ -1201,8 +1202,8 @@ static size_t drain_step(hub_engine_t *e)
 static void drain(hub_engine_t *e)
 {
     drain_step(e);
-    if ((e->queue.len == 0 || e->open->nintents >= e->cfg.batch_max) &&
-        e->dropped_head == NULL && e->idle_active) {
+    if ((e->queue.len == 0 || e->open->nintents >= e->cfg.batch_max) && e->dropped_head == NULL &&
+        e->idle_active) {
         uv_idle_stop(&e->idle);
         e->idle_active = 0;
     }

@@ -197,8 +197,7 @@ int hub_intent_from_envelope(const json_t *obj, const char *default_src, int req
     if (!get_str(obj, "name", &v))
         return hub_error_set(err, HUB_ERR_INVALID, "name",
                              "name is required: the intent to apply, e.g. \"fixture.set_values\"");
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > HUB_NAME_MAX ||
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > HUB_NAME_MAX ||
         !printable(json_string_value(v), json_string_length(v), HUB_NAME_MAX))
         return hub_error_set(err, HUB_ERR_INVALID, "name",
                              "name must be a string of 1-63 printable ASCII characters");
@@ -321,8 +320,9 @@ int hub_intent_parse_rgb(const char *text, size_t len, const char *default_src, 
     cmd_id[0] = '\0';
     obj = json_loadb(text, len, HUB_JSON_FLAGS, &jerr);
     if (obj == NULL)
-        return hub_error_set(err, HUB_ERR_INVALID, "", "malformed JSON at line %d column %d: %.120s",
-                             jerr.line, jerr.column, jerr.text);
+        return hub_error_set(err, HUB_ERR_INVALID, "",
+                             "malformed JSON at line %d column %d: %.120s", jerr.line, jerr.column,
+                             jerr.text);
     rc = hub_intent_from_rgb(obj, default_src, out, err, cmd_id);
     json_decref(obj);
     return rc;

@@ -19,12 +19,12 @@
 
 #include <jansson.h>
 
-#define HUB_REQ_ID_MAX   64
-#define HUB_SRC_MAX      64
-#define HUB_NAME_MAX     63
-#define HUB_FIELD_MAX    63
-#define HUB_ERRMSG_MAX   255
-#define HUB_CMD_SCHEMA   "demo.rgb.cmd.v1"
+#define HUB_REQ_ID_MAX 64
+#define HUB_SRC_MAX    64
+#define HUB_NAME_MAX   63
+#define HUB_FIELD_MAX  63
+#define HUB_ERRMSG_MAX 255
+#define HUB_CMD_SCHEMA "demo.rgb.cmd.v1"
 /* How every adapter parses JSON: duplicate keys are ambiguous and refused;
  * 1e20 and 100000000000000000000 are the same number (clamped, not refused). */
 #define HUB_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
@@ -84,10 +84,10 @@ struct hub_intent {
     json_t *payload;    /* owned; an object */
     char *payload_text; /* owned; compact JSON of payload, for the journal */
     size_t payload_len;
-    int is_ui;   /* src == "ui": droppable under overload */
-    int legacy;  /* a seed-000 RGB command: answer in that format */
-    int reply;   /* adapter-private: e.g. MQTT reply_to present */
-    char *reply_to; /* adapter-private, owned: MQTT reply topic */
+    int is_ui;               /* src == "ui": droppable under overload */
+    int legacy;              /* a seed-000 RGB command: answer in that format */
+    int reply;               /* adapter-private: e.g. MQTT reply_to present */
+    char *reply_to;          /* adapter-private, owned: MQTT reply topic */
     uint64_t recv_us;        /* monotonic time the adapter received it */
     hub_intent_done_cb done; /* NULL: nobody waits (detached) */
     void *ud;

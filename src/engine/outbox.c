@@ -26,8 +26,7 @@ void hub__outbox_free(hub_outbox_t *o)
     o->n = o->cap = 0;
 }
 
-static hub_outmsg_t *add(hub_outbox_t *o, int kind, const char *name, const char *text,
-                         size_t len)
+static hub_outmsg_t *add(hub_outbox_t *o, int kind, const char *name, const char *text, size_t len)
 {
     if (o->n == o->cap) {
         o->cap = o->cap ? o->cap * 2 : 8;

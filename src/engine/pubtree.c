@@ -17,7 +17,7 @@
 typedef struct node {
     char *name;
     size_t namelen;
-    char *text; /* leaf: JSON text; NULL for an interior node */
+    char *text;      /* leaf: JSON text; NULL for an interior node */
     size_t len, cap; /* cap: bytes text can hold (a value changes in place) */
     struct node **kids;
     size_t nkids, capkids;
@@ -163,6 +163,8 @@ void hub_pubtree_set(hub_pubtree_t *t, const char *path, const char *json, size_
             n = add_kid(n, path, seg);
         } else {
             n = n->kids[i];
+            if (n->text != NULL && del)
+                return;            /* nothing under a value to remove: the value stays */
             if (n->text != NULL) { /* a value becomes an object of entities */
                 hub_free(n->text);
                 n->text = NULL;

@@ -22,10 +22,10 @@ typedef struct hub_val {
     size_t n;
 } hub_val_t;
 
-#define HUB_VAL_I(v)     ((hub_val_t){.type = HUB_VAL_INT, .i = (v)})
+#define HUB_VAL_I(v)      ((hub_val_t){.type = HUB_VAL_INT, .i = (v)})
 #define HUB_VAL_S(s, len) ((hub_val_t){.type = HUB_VAL_TEXT, .p = (s), .n = (len)})
 #define HUB_VAL_B(b, len) ((hub_val_t){.type = HUB_VAL_BLOB, .p = (b), .n = (len)})
-#define HUB_VAL_NONE     ((hub_val_t){.type = HUB_VAL_NULL})
+#define HUB_VAL_NONE      ((hub_val_t){.type = HUB_VAL_NULL})
 
 /* A statement a domain writes with. Static storage: the store caches its
  * prepared form by address. nparams: values every row binds (?1..?n). */

@@ -20,8 +20,9 @@ struct hub_artnet {
     int sync;
     int listen_fd; /* -1: not listening */
     char short_name[18], long_name[64];
-    size_t queued; /* ArtDmx packets in the batch */
-    uint8_t *failed; /* per target, this flush */
+    size_t queued;     /* universes in the batch (an ArtDmx to each target) */
+    uint8_t *failed;   /* per target, this flush */
+    size_t dmx_failed; /* ArtDmx packets that failed, this flush */
     hub_output_report_t report;
     hub_metric_t *m_polls;
 };
@@ -57,12 +58,13 @@ int hub_artnet_new(hub_artnet_t **out, const hub_artnet_cfg_t *cfg, hub_metrics_
     for (size_t i = 0; i < cfg->ntargets; i++)
         a->targets[i].addr = cfg->targets[i];
     a->sync = cfg->sync;
-    snprintf(a->short_name, sizeof(a->short_name), "%s", cfg->short_name ? cfg->short_name : "showhub");
+    snprintf(a->short_name, sizeof(a->short_name), "%s",
+             cfg->short_name ? cfg->short_name : "showhub");
     snprintf(a->long_name, sizeof(a->long_name), "%s", cfg->long_name ? cfg->long_name : "showhub");
     a->report.proto = "artnet";
-    a->report.m_errors =
-        hub_metrics_counter_labeled(metrics, "dmx_output_errors_total",
-                                    "DMX output packets that could not be sent", "proto=\"artnet\"");
+    a->report.m_errors = hub_metrics_counter_labeled(metrics, "dmx_output_errors_total",
+                                                     "DMX output packets that could not be sent",
+                                                     "proto=\"artnet\"");
     a->m_polls = hub_metrics_counter(metrics, "dmx_artnet_polls_total", "ArtPolls answered");
     *out = a;
     return 0;
@@ -87,34 +89,39 @@ void hub_artnet_add(hub_artnet_t *a, int universe, uint8_t sequence, const uint8
     a->queued++;
 }
 
+/* Tags: target i for its ArtDmx, ntargets + i for its ArtSync. */
 static void on_error(void *ud, int tag, int err)
 {
     hub_artnet_t *a = ud;
-    if (tag >= 0 && (size_t)tag < a->ntargets) {
-        a->failed[tag] = 1;
-        hub_output_error(&a->report, &a->targets[tag], err);
-    }
+    if (tag < 0 || (size_t)tag >= 2 * a->ntargets)
+        return;
+    size_t t = (size_t)tag % a->ntargets;
+    if ((size_t)tag < a->ntargets)
+        a->dmx_failed++;
+    a->failed[t] = 1;
+    hub_output_error(&a->report, &a->targets[t], err);
 }
 
 size_t hub_artnet_flush(hub_artnet_t *a)
 {
-    size_t n = a->queued;
+    size_t n = a->queued * a->ntargets;
 
-    if (n == 0)
+    if (a->queued == 0)
         return 0;
     if (a->sync) {
         uint8_t pkt[HUB_ARTSYNC_LEN];
         size_t len = hub_artnet_build_sync(pkt);
         for (size_t i = 0; i < a->ntargets; i++)
-            hub_udp_add(&a->udp, &a->targets[i].addr.sin, pkt, len, (int)i);
+            hub_udp_add(&a->udp, &a->targets[i].addr.sin, pkt, len, (int)(a->ntargets + i));
     }
     memset(a->failed, 0, a->ntargets);
+    a->dmx_failed = 0;
     hub_udp_flush(&a->udp, on_error, a);
     for (size_t i = 0; i < a->ntargets; i++)
         if (!a->failed[i])
             hub_output_ok(&a->report, &a->targets[i]);
     a->queued = 0;
-    return n;
+    return n - a->dmx_failed;
 }
 
 /* Our address as the poller sees it: the source address of a route to it. */
@@ -161,9 +168,12 @@ void hub_artnet_poll(hub_artnet_t *a, const int *universes, size_t n)
         /* Art-Net 4: the reply goes to the poller (unicast), one per port. */
         for (size_t i = 0; i < n && bind != 0; i++) {
             int pa = hub_artnet_port_address(universes[i]);
-            if (pa < 0 || (targeted && (pa < lo || pa > hi)))
+            if (pa < 0)
                 continue;
-            size_t len = hub_artnet_build_poll_reply(reply, &node, (uint16_t)pa, bind++);
+            uint8_t b = bind++; /* a port keeps its BindIndex in a targeted reply */
+            if (targeted && (pa < lo || pa > hi))
+                continue;
+            size_t len = hub_artnet_build_poll_reply(reply, &node, (uint16_t)pa, b);
             if (len > 0)
                 hub_udp_add(&a->udp, &from, reply, len, -1);
         }

@@ -32,7 +32,8 @@ int hub_artnet_new(hub_artnet_t **out, const hub_artnet_cfg_t *cfg, hub_metrics_
 void hub_artnet_set_events(hub_artnet_t *a, hub_output_event_fn fn, void *ud);
 /* Queue universe's frame for every target (no-op beyond port-address 32767). */
 void hub_artnet_add(hub_artnet_t *a, int universe, uint8_t sequence, const uint8_t slots[512]);
-/* Send what is queued; returns the ArtDmx packets sent. */
+/* Send what is queued; returns the ArtDmx packets sent (universes x
+ * targets, less those that failed). */
 size_t hub_artnet_flush(hub_artnet_t *a);
 /* Answer the ArtPolls waiting on the listen socket: one ArtPollReply per
  * universe (Art-Net 4: one port per reply, BindIndex 1..n). */

@@ -23,8 +23,8 @@
 #include "output/artnet_pkt.h"
 #include "output/sacn_pkt.h"
 
-#define DISCOVERY_US  10000000u /* E1.31 8: universe discovery every 10 s */
-#define TERMINATE_N   3         /* E1.31 6.7.1: three Stream_Terminated packets */
+#define DISCOVERY_US 10000000u /* E1.31 8: universe discovery every 10 s */
+#define TERMINATE_N  3         /* E1.31 6.7.1: three Stream_Terminated packets */
 
 typedef struct pend {
     int universe;
@@ -63,10 +63,12 @@ struct hub_frameclock {
     pthread_mutex_t mu;
     pend_t *pend; /* mu */
     size_t npend, cappend;
-    int stop; /* mu */
+    int stop;             /* mu */
     hub_frames_fn frames; /* mu */
     hub_frames_wanted_fn frames_wanted;
     void *frames_ud;
+    int frames_busy;            /* the output thread holds a copy of frames (mu) */
+    pthread_cond_t frames_idle; /* signalled when frames_busy drops */
     hub_output_event_fn event;
     void *event_ud;
     known_t *known; /* loop thread */
@@ -97,6 +99,7 @@ int hub_frameclock_new(hub_frameclock_t **out, const hub_frameclock_cfg_t *cfg,
     fc->metrics = metrics;
     memset(fc->ones, 1, sizeof(fc->ones));
     pthread_mutex_init(&fc->mu, NULL);
+    pthread_cond_init(&fc->frames_idle, NULL);
     fc->m_late = hub_metrics_histogram(metrics, "dmx_output_tick_lateness_seconds",
                                        "How late the output clock woke for each tick", late_bounds,
                                        sizeof(late_bounds) / sizeof(late_bounds[0]));
@@ -132,8 +135,7 @@ static const known_t *know(hub_frameclock_t *fc, int universe)
     return k;
 }
 
-void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
-                                 const hub_dmx_layers_t *layers)
+void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe, const hub_dmx_layers_t *layers)
 {
     const known_t *k = layers ? know(fc, universe) : NULL;
     pend_t *p = NULL;
@@ -162,13 +164,26 @@ void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
     pthread_mutex_unlock(&fc->mu);
 }
 
-void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn,
-                               hub_frames_wanted_fn wanted, void *ud)
+void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn, hub_frames_wanted_fn wanted,
+                               void *ud)
 {
     pthread_mutex_lock(&fc->mu);
     fc->frames = fn;
     fc->frames_wanted = wanted;
     fc->frames_ud = ud;
+    /* Once this returns the old sink is not called again, so its ud may be
+     * freed: wait out a tick that holds a copy (not from the sink itself). */
+    while (fc->frames_busy && !(fc->started && pthread_equal(pthread_self(), fc->thread)))
+        pthread_cond_wait(&fc->frames_idle, &fc->mu);
+    pthread_mutex_unlock(&fc->mu);
+}
+
+/* The tick is done with its copy of the frames sink. */
+static void frames_release(hub_frameclock_t *fc)
+{
+    pthread_mutex_lock(&fc->mu);
+    fc->frames_busy = 0;
+    pthread_cond_broadcast(&fc->frames_idle);
     pthread_mutex_unlock(&fc->mu);
 }
 
@@ -265,6 +280,7 @@ static void take_pending(hub_frameclock_t *fc, hub_frames_fn *frames, hub_frames
     *frames = fc->frames;
     *wanted = fc->frames_wanted;
     *frames_ud = fc->frames_ud;
+    fc->frames_busy = fc->frames != NULL;
     pthread_mutex_unlock(&fc->mu);
     for (size_t i = 0; i < ngone; i++) {
         terminate(fc, gone[i]);
@@ -301,7 +317,9 @@ static void render(const hub_frameclock_t *fc, uni_t *u)
 
 static void send_sacn(hub_frameclock_t *fc, uni_t *u, const uint8_t *slots)
 {
-    if (fc->cfg.sacn) {
+    /* sACN universes are 1..63999 (E1.31 9.1.1); the demo universe
+     * (DMX_OLA_UNIVERSE) may lie outside: not sent, not counted. */
+    if (fc->cfg.sacn && u->universe >= 1 && u->universe <= 63999) {
         hub_sacn_add(fc->cfg.sacn, u->universe, ++u->sacn_seq, 0, slots);
         if (u->m_sacn)
             hub_metric_inc(u->m_sacn);
@@ -406,9 +424,8 @@ static void blackout(hub_frameclock_t *fc)
         hub_sacn_flush(fc->cfg.sacn);
     for (size_t i = 0; i < fc->nunis; i++)
         terminate(fc, fc->unis[i]);
-    hub_log(HUB_LOG_INFO, "output_blackout", "{s:I,s:b,s:b}", "universes",
-            (json_int_t)fc->nunis, "artnet", fc->cfg.artnet != NULL, "sacn",
-            fc->cfg.sacn != NULL);
+    hub_log(HUB_LOG_INFO, "output_blackout", "{s:I,s:b,s:b}", "universes", (json_int_t)fc->nunis,
+            "artnet", fc->cfg.artnet != NULL, "sacn", fc->cfg.sacn != NULL);
 }
 
 static void sleep_until(uint64_t us)
@@ -439,6 +456,7 @@ static void *run(void *arg)
         take_pending(fc, &frames, &wanted, &frames_ud);
         uint64_t now = hub_mono_us();
         tick(fc, now, frames, wanted, frames_ud, &discovery_at);
+        frames_release(fc);
         fc->tick++;
         ticks++;
         if (now - second >= 1000000u) {
@@ -459,6 +477,7 @@ static void *run(void *arg)
         hub_tally_observe(&fc->late, now > deadline ? (double)(now - deadline) / 1e6 : 0);
     }
     take_pending(fc, &frames, &wanted, &frames_ud);
+    frames_release(fc); /* the blackout is not sent to room "frames" */
     blackout(fc);
     hub_tally_flush(&fc->late);
     return NULL;
@@ -497,6 +516,7 @@ void hub_frameclock_free(hub_frameclock_t *fc)
     hub_free(fc->pend);
     hub_free(fc->known);
     pthread_mutex_destroy(&fc->mu);
+    pthread_cond_destroy(&fc->frames_idle);
     hub_free(fc);
 }
 

@@ -33,18 +33,18 @@ typedef struct hub_frameclock hub_frameclock_t;
 enum { HUB_TEST_OFF = 0, HUB_TEST_CHASE };
 
 typedef struct hub_frameclock_cfg {
-    int fps;          /* 1..100 */
-    int keepalive_ms; /* resend an unchanged universe this often */
-    int ws_hz;        /* room "frames": per universe */
-    int test_pattern; /* HUB_TEST_*: a moving pattern in the playback layer */
+    int fps;              /* 1..100 */
+    int keepalive_ms;     /* resend an unchanged universe this often */
+    int ws_hz;            /* room "frames": per universe */
+    int test_pattern;     /* HUB_TEST_*: a moving pattern in the playback layer */
     hub_artnet_t *artnet; /* each may be NULL; the caller frees them after stop */
     hub_sacn_t *sacn;
     hub_ola_t *ola;
 } hub_frameclock_cfg_t;
 
 /* Changed universes for room "frames" (output thread). */
-typedef void (*hub_frames_fn)(void *ud, const int *universes, const uint8_t (*slots)[512],
-                              size_t n, uint64_t ts_ms);
+typedef void (*hub_frames_fn)(void *ud, const int *universes, const uint8_t (*slots)[512], size_t n,
+                              uint64_t ts_ms);
 typedef int (*hub_frames_wanted_fn)(void *ud);
 
 int hub_frameclock_new(hub_frameclock_t **out, const hub_frameclock_cfg_t *cfg,
@@ -54,9 +54,10 @@ int hub_frameclock_start(hub_frameclock_t *fc);
  * (its sACN stream is terminated). */
 void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
                                  const hub_dmx_layers_t *layers);
-/* Any thread: where frames for room "frames" go (fn NULL: nowhere). */
-void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn,
-                               hub_frames_wanted_fn wanted, void *ud);
+/* Any thread but the sink's own: where frames for room "frames" go (fn NULL:
+ * nowhere). Once it returns the old sink is not called again. */
+void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn, hub_frames_wanted_fn wanted,
+                               void *ud);
 /* Any thread: a session joined room "frames"; within the next tick or two
  * (DMX_WS_FRAME_HZ allowing) every universe's current output goes out, so it
  * starts from the whole picture (others get it again: frames are not seq'd). */

@@ -77,7 +77,7 @@ struct hub_ola {
     CURL *curl;
     struct curl_slist *headers;
     char *url;
-    int universe; /* the one hub_ola_set_frame() feeds */
+    int universe;         /* the one hub_ola_set_frame() feeds */
     uint64_t interval_us; /* 1e6 / fps, per universe */
     uint64_t log_at_us;   /* last error line; 0 = none yet */
     uint64_t suppressed;  /* errors not logged since log_at_us */

@@ -17,13 +17,13 @@ typedef void (*hub_output_event_fn)(void *ud, int level, const char *source, con
 
 typedef struct hub_target {
     hub_addr_t addr;
-    uint64_t logged_us; /* last error reported; 0 none */
+    uint64_t logged_us;  /* last error reported; 0 none */
     uint64_t suppressed; /* errors not reported since */
     int failing;
 } hub_target_t;
 
 typedef struct hub_output_report {
-    const char *proto;   /* "artnet", "sacn" */
+    const char *proto; /* "artnet", "sacn" */
     hub_metric_t *m_errors;
     hub_output_event_fn event;
     void *event_ud;

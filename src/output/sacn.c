@@ -52,6 +52,13 @@ static int load_cid(const char *dir, uint8_t cid[16], char *err, size_t errlen)
                  path);
         return HUB_EINVAL;
     }
+    if (errno != ENOENT) { /* there, but unreadable: replacing it would be a new source */
+        snprintf(err, errlen,
+                 "cannot read the sACN CID in %s: %s; fix its permissions (it must stay the "
+                 "same: receivers know the source by it)",
+                 path, strerror(errno));
+        return HUB_EINVAL;
+    }
     hub_uuid_v4(cid);
     hub_uuid_format(cid, text);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);

@@ -20,7 +20,7 @@ typedef struct hub_udp {
         struct sockaddr_in to;
         size_t off, len;
         int tag;
-    } *pkts;
+    } * pkts;
     size_t n, capn;
 } hub_udp_t;
 

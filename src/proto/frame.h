@@ -27,11 +27,11 @@
 #define HUB_FRAME_UNIVERSE 4u /* a DMX frame: sessions may narrow room "frames" by universe */
 
 typedef struct hub_frame_meta {
-    uint32_t off, len;  /* where it is in buf (after LWS_PRE), header included */
-    uint64_t seq;       /* HUB_FRAME_SEQ */
-    uint64_t rooms;     /* room bits it goes to (not PRIVATE) */
-    uint64_t target;    /* HUB_FRAME_PRIVATE: the id of the peer it is for */
-    int universe;       /* HUB_FRAME_UNIVERSE */
+    uint32_t off, len; /* where it is in buf (after LWS_PRE), header included */
+    uint64_t seq;      /* HUB_FRAME_SEQ */
+    uint64_t rooms;    /* room bits it goes to (not PRIVATE) */
+    uint64_t target;   /* HUB_FRAME_PRIVATE: the id of the peer it is for */
+    int universe;      /* HUB_FRAME_UNIVERSE */
     unsigned flags;
 } hub_frame_meta_t;
 

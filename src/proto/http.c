@@ -280,8 +280,8 @@ static void respond_body_error(struct lws *wsi, hub_pss_t *pss, int status, cons
     if (pss->action == HUB_ACT_RGB)
         respond_error(wsi, pss, status, msg, NULL);
     else
-        respond_api_error(wsi, pss, status,
-                          status == 401 ? HUB_ERR_UNAUTHORIZED : HUB_ERR_INVALID, msg);
+        respond_api_error(wsi, pss, status, status == 401 ? HUB_ERR_UNAUTHORIZED : HUB_ERR_INVALID,
+                          msg);
 }
 
 /* An answer given before the body is read: answer, stop writing (FIN),
@@ -410,8 +410,8 @@ static int on_body_done(hub_net_t *net, struct lws *wsi, hub_pss_t *pss)
 static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
 {
     if (pss->origin[0] != '\0' && hub_config_origin_allowed(s->d.cfg, pss->origin)) {
-        hub__http_add_header(pss, "access-control-allow-methods:",
-                             "GET, POST, PATCH, PUT, DELETE, OPTIONS");
+        hub__http_add_header(
+            pss, "access-control-allow-methods:", "GET, POST, PATCH, PUT, DELETE, OPTIONS");
         hub__http_add_header(pss, "access-control-allow-headers:",
                              "content-type, x-api-key, idempotency-key, if-none-match");
         hub__http_add_header(pss, "access-control-max-age:", "600");

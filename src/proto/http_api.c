@@ -273,8 +273,8 @@ hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *p
         const json_t *id = json_object_get(body, "req_id");
         const char *name = NULL;
         json_t *payload = NULL;
-        if (id != NULL &&
-            (!json_is_string(id) || !hub_req_id_valid(json_string_value(id), json_string_length(id)))) {
+        if (id != NULL && (!json_is_string(id) ||
+                           !hub_req_id_valid(json_string_value(id), json_string_length(id)))) {
             hub_error_set(&err, HUB_ERR_INVALID, "req_id",
                           "req_id must be a string of 1-64 printable ASCII characters");
             goto refuse;

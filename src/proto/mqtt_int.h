@@ -53,10 +53,10 @@ struct hub_mqtt {
     char reason[192];      /* why the last connection failed or ended */
     int refused;           /* reason holds a CONNACK refusal */
 
-    int after_connack;  /* publish online + retained topics once this read returns */
-    size_t unacked;     /* our publishes awaiting PUBACK */
-    uint64_t rx_done;   /* packets whose callback ran (see read_some) */
-    int retained_dirty; /* a retained publish was skipped (unacked too high) */
+    int after_connack;      /* publish online + retained topics once this read returns */
+    size_t unacked;         /* our publishes awaiting PUBACK */
+    uint64_t rx_done;       /* packets whose callback ran (see read_some) */
+    int retained_dirty;     /* a retained publish was skipped (unacked too high) */
     int sub_mids[SUBS_MAX]; /* mids of our SUBSCRIBEs, to name a refusal */
     const char *sub_topics[SUBS_MAX];
     int nsubs;
@@ -74,7 +74,6 @@ struct hub_mqtt {
     hub_metric_t *m_connected, *m_reconnects, *m_malformed, *m_published;
     char *status; /* hub_mqtt_status buffer (STATUS_LEN) */
 };
-
 
 /* mqtt.c */
 /* Publish at QoS qos while a connection is up. Returns the mid or -1. */

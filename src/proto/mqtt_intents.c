@@ -207,7 +207,7 @@ void hub__mqtt_on_intent(hub_mqtt_t *m, const struct mosquitto_message *msg)
 {
     json_error_t jerr;
     hub_error_t err;
-    hub_intent_t *in;
+    hub_intent_t *in = NULL;
     json_t *obj;
     char req_id[HUB_REQ_ID_MAX + 1] = "";
 
@@ -225,6 +225,7 @@ void hub__mqtt_on_intent(hub_mqtt_t *m, const struct mosquitto_message *msg)
         if (err.code == HUB_ERR_NONE)
             err.code = HUB_ERR_INVALID;
         refuse(m, msg->topic, req_id, json_object_get(obj, "reply_to"), &err);
+        hub_intent_free(in); /* a valid envelope with a bad reply_to */
         json_decref(obj);
         return;
     }
@@ -247,8 +248,9 @@ static void try_topic(void *ud, const hub_topic_def_t *t, void *ctx)
     hub_intent_t *in = NULL;
     hub_error_t err;
 
-    if (dm->taken || mosquitto_topic_matches_sub(t->filter, msg->topic, &matches) !=
-                         MOSQ_ERR_SUCCESS || !matches)
+    if (dm->taken ||
+        mosquitto_topic_matches_sub(t->filter, msg->topic, &matches) != MOSQ_ERR_SUCCESS ||
+        !matches)
         return;
     dm->taken = 1;
     if (check_payload(m, msg) != 0)

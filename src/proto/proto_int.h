@@ -102,17 +102,17 @@ enum {
 /* An answer to a relayed intent or query, run on the peer's thread. */
 typedef struct hub_answer {
     hub_msg_t msg;
-    hub_peer_t *peer; /* a reference, released after delivery */
-    int status;       /* HTTP status */
+    hub_peer_t *peer;  /* a reference, released after delivery */
+    int status;        /* HTTP status */
     const char *ctype; /* content type (a literal) */
     char *body;        /* heap */
     size_t len;
     int retry_after; /* add Retry-After: 1 */
     char etag[32];   /* add ETag when set */
     /* WebSocket sessions */
-    int ws_kind;       /* HUB_WS_*; 0: an HTTP answer */
-    uint64_t seq;      /* BEGIN, SNAPSHOT, ROOMS: the seq the session is at from now */
-    uint64_t rooms;    /* BEGIN, ROOMS: its rooms from now */
+    int ws_kind;         /* HUB_WS_*; 0: an HTTP answer */
+    uint64_t seq;        /* BEGIN, SNAPSHOT, ROOMS: the seq the session is at from now */
+    uint64_t rooms;      /* BEGIN, ROOMS: its rooms from now */
     hub_frame_t *frames; /* one reference, or NULL */
 } hub_answer_t;
 
@@ -121,22 +121,22 @@ enum {
     HUB_Q_READYZ,
     HUB_Q_METRICS,
     HUB_Q_DEVICES,
-    HUB_Q_STATE,   /* GET /api/v1/state */
-    HUB_Q_ROUTE,   /* a domain's read route */
-    HUB_Q_JOURNAL, /* GET /api/v1/journal */
-    HUB_Q_HELLO,   /* WS hello */
+    HUB_Q_STATE,     /* GET /api/v1/state */
+    HUB_Q_ROUTE,     /* a domain's read route */
+    HUB_Q_JOURNAL,   /* GET /api/v1/journal */
+    HUB_Q_HELLO,     /* WS hello */
     HUB_Q_SUBSCRIBE, /* WS subscribe to state rooms */
 };
 
 typedef struct hub_query {
-    int what;         /* HUB_Q_* */
-    uint64_t rooms;   /* STATE, HELLO, SUBSCRIBE */
-    uint64_t since;   /* JOURNAL, HELLO */
-    int has_since;    /* HELLO */
+    int what;                        /* HUB_Q_* */
+    uint64_t rooms;                  /* STATE, HELLO, SUBSCRIBE */
+    uint64_t since;                  /* JOURNAL, HELLO */
+    int has_since;                   /* HELLO */
     char req_id[HUB_REQ_ID_MAX + 1]; /* HELLO: "" or the req_id to answer when in sync */
-    size_t limit;     /* JOURNAL */
-    uint64_t if_none_match; /* STATE: the client's ETag seq + 1, 0: none */
-    const hub_route_def_t *route; /* ROUTE */
+    size_t limit;                    /* JOURNAL */
+    uint64_t if_none_match;          /* STATE: the client's ETag seq + 1, 0: none */
+    const hub_route_def_t *route;    /* ROUTE */
     void *route_ctx;
     hub_route_req_t *rq; /* ROUTE: heap, owned by the query */
 } hub_query_t;
@@ -273,8 +273,7 @@ hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *p
 char *hub__page_readyz(hub_server_t *s, int *status, size_t *len);
 /* The answer to a query, on the loop thread (http_pages.c); NULL when the
  * answer comes later (a journal read). */
-hub_answer_t *hub__page_query(hub_server_t *s, hub_net_t *net, hub_peer_t *peer,
-                              hub_query_t *q);
+hub_answer_t *hub__page_query(hub_server_t *s, hub_net_t *net, hub_peer_t *peer, hub_query_t *q);
 
 /* WebSocket fan-out (ws.c, ws_fanout.c). */
 hub_ws_hub_t *hub__ws_hub_new(hub_net_t *net);

@@ -138,7 +138,8 @@ static const char *legacy_msg(int outcome)
     case HUB_ESTORE:
         return "not durable: the store could not commit this command; it was not applied "
                "durably, retry (see the hub's log: store_commit_failed)";
-    case HUB_EOVERLOAD: return "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later";
+    case HUB_EOVERLOAD:
+        return "overloaded: the command queue is full (DMX_QUEUE_SIZE); retry later";
     default: return "shutting down: retry against the restarted hub";
     }
 }

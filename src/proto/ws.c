@@ -205,9 +205,9 @@ static void send_refusal(sess_t *ss, const char *req_id, const hub_error_t *err)
     json_t *e = json_pack("{s:s,s:s}", "code", hub_errcode_name(err->code), "message", err->msg);
     if (err->field[0] != '\0')
         json_object_set_new(e, "field", json_string(err->field));
-    json_t *o = json_pack("{s:s,s:o,s:b,s:o}", "type", "result", "req_id",
-                          req_id && req_id[0] ? json_string(req_id) : json_null(), "ok", 0,
-                          "error", e);
+    json_t *o =
+        json_pack("{s:s,s:o,s:b,s:o}", "type", "result", "req_id",
+                  req_id && req_id[0] ? json_string(req_id) : json_null(), "ok", 0, "error", e);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     hub_metric_inc(ss->hub->s->m_ws_errors);
     send_private(ss, text, strlen(text));
@@ -463,9 +463,9 @@ static int rooms_of(sess_t *ss, const json_t *arr, uint64_t *out, hub_error_t *e
                              "rooms must be an array of room names, e.g. [\"dmx\",\"system\"]");
     json_array_foreach(arr, i, v)
     {
-        int bit = json_is_string(v) ? hub_engine_room_bit(e, json_string_value(v),
-                                                          json_string_length(v))
-                                    : -1;
+        int bit = json_is_string(v)
+                      ? hub_engine_room_bit(e, json_string_value(v), json_string_length(v))
+                      : -1;
         if (bit < 0) {
             char list[256] = "";
             for (int r = 0; r < hub_engine_nrooms(e); r++) {
@@ -473,7 +473,8 @@ static int rooms_of(sess_t *ss, const json_t *arr, uint64_t *out, hub_error_t *e
                 snprintf(list + l, sizeof(list) - l, "%s%s", r ? ", " : "",
                          hub_engine_room_name(e, r));
             }
-            return hub_error_set(err, HUB_ERR_INVALID, "rooms", "unknown room %s%.40s%s: rooms are %s",
+            return hub_error_set(err, HUB_ERR_INVALID, "rooms",
+                                 "unknown room %s%.40s%s: rooms are %s",
                                  json_is_string(v) ? "\"" : "",
                                  json_is_string(v) ? json_string_value(v) : "(not a string)",
                                  json_is_string(v) ? "\"" : "", list);
@@ -627,7 +628,8 @@ static void on_message(sess_t *ss, const char *text, size_t len)
     if (!json_is_object(obj)) {
         send_error(ss, NULL, "message must be a JSON object", "");
     } else if (t == NULL) {
-        send_error(ss, NULL, "type is required: send {\"type\":\"set\",…} or {\"type\":\"intent\",…}",
+        send_error(ss, NULL,
+                   "type is required: send {\"type\":\"set\",…} or {\"type\":\"intent\",…}",
                    "type");
     } else if (strcmp(t, "set") == 0) {
         if (hub_intent_from_rgb(obj, "ui", &in, &err, cmd_id) != 0) {

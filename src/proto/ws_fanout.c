@@ -182,7 +182,8 @@ void hub_server_dmx_frames(hub_server_t *s, const int *universes, const uint8_t 
     m.flags = HUB_FRAME_UNIVERSE;
     for (size_t i = 0; i < n; i++) {
         hub_base64_encode(slots[i], 512, data);
-        snprintf(head, sizeof(head), "{\"type\":\"frame\",\"universe\":%d,\"data\":\"", universes[i]);
+        snprintf(head, sizeof(head), "{\"type\":\"frame\",\"universe\":%d,\"data\":\"",
+                 universes[i]);
         int len = snprintf(text, sizeof(text), "%s%s\",\"ts\":%llu}", head, data,
                            (unsigned long long)ts_ms);
         m.universe = universes[i];

@@ -360,7 +360,8 @@ int hub_store_load(hub_store_t *s, hub_restore_t *out, char *err, size_t errlen)
     out->ts_ms = (uint64_t)meta_int(s, "ts_ms", &out->found);
     rc = load_ids(s, out);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot read saved state from %s: %s; move the file away to "
+        snprintf(err, errlen,
+                 "cannot read saved state from %s: %s; move the file away to "
                  "start fresh",
                  s->path, sqlite3_errmsg(s->db));
         hub_restore_free(out);

@@ -3,168 +3,18 @@
 // hub restart, offline app shell and API-key auth. Screenshots go to
 // $HUB_ARTIFACTS (default tests/browser/artifacts/).
 //   SHOWHUB_BIN=build/showhub node tests/browser/test_ui.mjs
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ARTIFACTS, BIN, LAUNCH, ULID_RE, check, checkAtMost30PerSecond, finalStop, freePort, getJson, hubLogTail,
+  hubStarter, loadChromium, log, openPages, run, sentCount, sentSince, sleep, step, stopHub, waitFor,
+  waitHealthy,
+} from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '../..');
-const BIN = path.resolve(process.env.SHOWHUB_BIN || path.join(REPO, 'build/showhub'));
-const WEB_DIR = path.join(REPO, 'web');
-const ARTIFACTS = path.resolve(process.env.HUB_ARTIFACTS || path.join(HERE, 'artifacts'));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TOTAL_BUDGET_MS = 85000;
-const ULID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-background-networking',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-};
-
-let passed = 0;
-let failed = 0;
-const hubs = new Set();
-let browser = null;
-
-function log(msg) {
-  console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
-}
-const T0 = Date.now();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function check(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
-
-// Polls fn until it returns a truthy value; fails with the last value seen.
-async function waitFor(desc, fn, timeoutMs = 5000, everyMs = 50) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (err) {
-      last = `error: ${err.message}`;
-    }
-    if (Date.now() >= end) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${desc}; last seen: ${JSON.stringify(last)}`);
-    }
-    await sleep(everyMs);
-  }
-}
-
-async function step(name, fn) {
-  const t = Date.now();
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name} (${Date.now() - t} ms)`);
-    return true;
-  } catch (err) {
-    failed++;
-    log(`FAIL ${name}: ${err.message}`);
-    return false;
-  }
-}
-
-// ---- hub process ------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let hubRuns = 0;
-function startHub(port, dataDir, extraEnv = {}) {
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DMX_')) env[k] = v;
-  Object.assign(env, {
-    DMX_HTTP_HOST: '127.0.0.1',
-    DMX_HTTP_PORT: String(port),
-    DMX_MQTT_ENABLED: 'false',
-    DMX_DATA_DIR: dataDir,
-    DMX_WEB_DIR: WEB_DIR,
-    DMX_LOG_LEVEL: 'info',
-    ...extraEnv,
-  });
-  const logPath = path.join(ARTIFACTS, `hub-${++hubRuns}.log`);
-  const out = fs.openSync(logPath, 'w');
-  const child = spawn(BIN, [], { env, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  const hub = { child, port, logPath, exit: null };
-  hub.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      hub.exit = { code, signal };
-      hubs.delete(hub);
-      resolve(hub.exit);
-    });
-    child.on('error', (err) => {
-      hub.exit = { code: null, signal: null, error: err.message };
-      hubs.delete(hub);
-      resolve(hub.exit);
-    });
-  });
-  hubs.add(hub);
-  return hub;
-}
-
-function hubLogTail(hub, lines = 15) {
-  try {
-    return fs.readFileSync(hub.logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-async function waitHealthy(hub, base) {
-  await waitFor(
-    'GET /healthz == 200',
-    async () => {
-      if (hub.exit) {
-        throw new Error(`hub exited early ${JSON.stringify(hub.exit)}:\n${hubLogTail(hub)}`);
-      }
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
-      return res.status === 200;
-    },
-    10000,
-  ).catch((err) => {
-    throw new Error(`${err.message}\nhub log (${hub.logPath}):\n${hubLogTail(hub)}`);
-  });
-}
-
-async function stopHub(hub, timeoutMs = 5000) {
-  if (hub.exit) return hub.exit;
-  hub.child.kill('SIGTERM');
-  const res = await Promise.race([hub.exited, sleep(timeoutMs).then(() => null)]);
-  if (res) return res;
-  hub.child.kill('SIGKILL');
-  await Promise.race([hub.exited, sleep(2000)]);
-  return { code: null, signal: 'SIGKILL', timedOut: true };
-}
-
-async function getRgb(base) {
-  const res = await fetch(`${base}/rgb`, { signal: AbortSignal.timeout(2000) });
-  check(res.status === 200, `GET /rgb answered ${res.status}`);
-  return res.json();
-}
+const startHub = hubStarter('hub'); // logs ARTIFACTS/hub-1.log, hub-2.log, ...
+const getRgb = (base) => getJson(base, '/rgb');
 
 // ---- page helpers -------------------------------------------------------------
 
@@ -200,11 +50,6 @@ const RECORD_SENDS = () => {
   };
 };
 
-async function sentSince(page, index) {
-  const all = await page.evaluate(() => window.__sent);
-  return all.slice(index).map((s) => ({ t: s.t, msg: JSON.parse(s.data) }));
-}
-
 function checkFrames(frames, what) {
   for (const { msg } of frames) {
     check(msg.type === 'set' && msg.src === 'ui', `${what}: frame is not a ui set: ${JSON.stringify(msg)}`);
@@ -215,13 +60,7 @@ function checkFrames(frames, what) {
   }
   const ids = new Set(frames.map((f) => f.msg.cmdId));
   check(ids.size === frames.length, `${what}: cmdIds are not unique`);
-  // At most 30 per second: never more than 30 in any 1 s window. (Frame
-  // times come from the browser's network thread, so the gap between two
-  // neighbours jitters on a busy machine; the window is the contract.)
-  for (let i = 0; i < frames.length; i++) {
-    const inWindow = frames.filter((f) => f.t >= frames[i].t && f.t < frames[i].t + 1000).length;
-    check(inWindow <= 30, `${what}: ${inWindow} sends within one second`);
-  }
+  checkAtMost30PerSecond(frames, what, 'sends');
 }
 
 async function agreeWithHttp(base, page, what) {
@@ -238,14 +77,7 @@ async function agreeWithHttp(base, page, what) {
 // ---- the test -------------------------------------------------------------------
 
 async function main() {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  check(fs.existsSync(BIN), `hub binary not found: ${BIN} (set SHOWHUB_BIN)`);
-  let chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    throw new Error('playwright-core is not installed: run `npm install` in tests/browser (scripts/deps.sh does)');
-  }
+  const chromium = await loadChromium();
 
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -255,25 +87,8 @@ async function main() {
   let hub = startHub(port, dataDir);
   await waitHealthy(hub, base);
 
-  browser = await chromium.launch({ ...LAUNCH, timeout: 20000 });
-  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const ctxB = await browser.newContext({
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-  });
-  for (const ctx of [ctxA, ctxB]) {
-    ctx.setDefaultTimeout(5000);
-    await ctx.addInitScript(RECORD_SENDS);
-  }
-  const pageA = await ctxA.newPage();
-  const pageB = await ctxB.newPage();
-  const pageErrors = [];
+  const { ctxA, pageA, pageB, pageErrors } = await openPages(chromium, RECORD_SENDS);
   const wsUrlsA = [];
-  for (const [name, page] of [['A', pageA], ['B', pageB]]) {
-    page.on('pageerror', (err) => pageErrors.push(`page ${name}: ${err.message}`));
-  }
   pageA.on('websocket', (ws) => wsUrlsA.push(ws.url()));
 
   const ok = await step('both pages load and go live with the hub state', async () => {
@@ -427,6 +242,7 @@ async function main() {
 
   await step('typing 300 in B\'s red field sends a clamped 255 on Enter', async () => {
     const before = await getRgb(base);
+    const mark = await sentCount(pageB);
     await pageB.fill('#r-num', '300');
     await pageB.press('#r-num', 'Enter');
     const http = await waitFor('hub R=255', async () => {
@@ -434,6 +250,11 @@ async function main() {
       return h.r === 255 && h.seq > before.seq && h;
     });
     check(http.g === before.g && http.b === before.b, `G/B changed: ${JSON.stringify(http)}`);
+    // The page clamps before sending: the hub clamping too must not hide it.
+    const sets = (await sentSince(pageB, mark)).filter((s) => s.msg.type === 'set');
+    check(sets.length > 0 && sets.every((s) => s.msg.r <= 255),
+      `B sent ${JSON.stringify(sets.map((s) => s.msg.r))}, want every r <= 255`);
+    check(sets[sets.length - 1].msg.r === 255, 'the last set carries r=255');
     await waitFor('A shows R=255', async () => {
       const u = await readUi(pageA);
       return u.r === 255 && u.rRange === 255 && u.seq === http.seq;
@@ -567,50 +388,7 @@ async function main() {
     check(pageErrors.length === 0, pageErrors.join('; '));
   });
 
-  const exit = await stopHub(hub);
-  if (exit.code !== 0) {
-    failed++;
-    log(`FAIL final SIGTERM: hub exit ${JSON.stringify(exit)}`);
-  }
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await finalStop(hub, dataDir);
 }
 
-async function cleanup() {
-  if (browser) {
-    await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
-    browser = null;
-  }
-  for (const hub of [...hubs]) {
-    hub.child.kill('SIGKILL');
-  }
-}
-
-const watchdog = setTimeout(async () => {
-  log(`FAIL watchdog: the test took longer than ${TOTAL_BUDGET_MS} ms`);
-  failed++;
-  await cleanup();
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(1);
-}, TOTAL_BUDGET_MS);
-
-process.on('exit', () => {
-  for (const hub of hubs) hub.child.kill('SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    await cleanup();
-    process.exit(1);
-  });
-}
-
-try {
-  await main();
-} catch (err) {
-  failed++;
-  log(`FAIL ${err.message}`);
-} finally {
-  clearTimeout(watchdog);
-  await cleanup();
-}
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+await run(main, { budgetMs: TOTAL_BUDGET_MS });

@@ -193,8 +193,8 @@ static void test_set_values_and_layers(void **state)
     assert_int_equal(out_of(1, 10), 255);
     assert_int_equal(out_of(1, 13), 128);
     assert_int_equal(out_of(1, 11), 0); /* released: nothing */
-    assert_int_equal(T.sunk[1], 2);      /* universe 1 moved */
-    assert_int_equal(T.sunk[2], 1);      /* universe 2 did not */
+    assert_int_equal(T.sunk[1], 2);     /* universe 1 moved */
+    assert_int_equal(T.sunk[2], 1);     /* universe 2 did not */
     ok("fixture.set_values", "{\"fixture\":\"par1\",\"values\":{\"red\":null}}");
     assert_int_equal(out_of(1, 10), 0);
 }
@@ -267,10 +267,12 @@ static void test_go_to_poi_and_release(void **state)
 static void test_rgb_views(void **state)
 {
     size_t n;
-    ok("fixture.set_values", "{\"fixture\":\"demo\",\"values\":{\"red\":1,\"green\":2,\"blue\":3}}");
+    ok("fixture.set_values",
+       "{\"fixture\":\"demo\",\"values\":{\"red\":1,\"green\":2,\"blue\":3}}");
     const char *rgb = hub_engine_view(T.e, "rgb", &n);
     assert_non_null(rgb);
-    assert_non_null(strstr(rgb, "{\"schema\":\"demo.rgb.state.v1\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,"));
+    assert_non_null(
+        strstr(rgb, "{\"schema\":\"demo.rgb.state.v1\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,"));
     const char *ws = hub_engine_view(T.e, "ws_state", &n);
     assert_non_null(strstr(ws, "{\"type\":\"state\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,"));
     /* another fixture: the demo view keeps its seq */
@@ -283,9 +285,10 @@ static void test_reload(void **state)
 {
     ok("fixture.set_values", "{\"fixture\":\"par1\",\"values\":{\"red\":77,\"dimmer\":1}}");
     ok("dmx.set_channels", "{\"universe\":2,\"channels\":{\"100\":9}}");
-    write_file("{\"universes\":[1,3],\"fixtures\":["
-               "{\"name\":\"par1\",\"universe\":1,\"address\":10,\"channels\":[\"dimmer\",\"red\"]},"
-               "{\"name\":\"wash\",\"universe\":3,\"address\":1,\"channels\":[\"dimmer\"]}]}");
+    write_file(
+        "{\"universes\":[1,3],\"fixtures\":["
+        "{\"name\":\"par1\",\"universe\":1,\"address\":10,\"channels\":[\"dimmer\",\"red\"]},"
+        "{\"name\":\"wash\",\"universe\":3,\"address\":1,\"channels\":[\"dimmer\"]}]}");
     ok("dmx.reload_fixtures", "{}");
     assert_int_equal(T.sunk[2], -1); /* universe 2 left the patch */
     assert_true(T.sunk[3] >= 1);
@@ -298,7 +301,8 @@ static void test_reload(void **state)
     assert_null(strstr(s, "\"100\"")); /* raw channels of the gone universe */
     free(s);
     /* A bad file is refused as a whole. */
-    write_file("{\"fixtures\":[{\"name\":\"x\",\"universe\":1,\"address\":1,\"channels\":[\"red\"]}]}");
+    write_file(
+        "{\"fixtures\":[{\"name\":\"x\",\"universe\":1,\"address\":1,\"channels\":[\"red\"]}]}");
     refused("dmx.reload_fixtures", "{}", HUB_ERR_INVALID, "patch");
     assert_non_null(strstr(T.err.msg, "demo"));
     write_file("{nope");

@@ -11,8 +11,8 @@
 #include "domains/dmx/merge.h"
 
 typedef struct layers {
-    uint8_t off[512], preview[512], preview_set[512], manual[512], manual_set[512],
-        playback[512], playback_set[512];
+    uint8_t off[512], preview[512], preview_set[512], manual[512], manual_set[512], playback[512],
+        playback_set[512];
 } layers_t;
 
 static layers_t L;

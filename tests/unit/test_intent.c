@@ -541,10 +541,14 @@ static void test_error_codes(void **state)
         const char *name;
         int http;
     } want[] = {
-        {HUB_ERR_INVALID, "invalid", 400},        {HUB_ERR_UNKNOWN_INTENT, "unknown_intent", 400},
-        {HUB_ERR_NOT_FOUND, "not_found", 404},    {HUB_ERR_CONFLICT, "conflict", 409},
-        {HUB_ERR_OVERLOADED, "overloaded", 503},  {HUB_ERR_DROPPED, "dropped", 503},
-        {HUB_ERR_UNAUTHORIZED, "unauthorized", 401}, {HUB_ERR_STORE_FAILED, "store_failed", 500},
+        {HUB_ERR_INVALID, "invalid", 400},
+        {HUB_ERR_UNKNOWN_INTENT, "unknown_intent", 400},
+        {HUB_ERR_NOT_FOUND, "not_found", 404},
+        {HUB_ERR_CONFLICT, "conflict", 409},
+        {HUB_ERR_OVERLOADED, "overloaded", 503},
+        {HUB_ERR_DROPPED, "dropped", 503},
+        {HUB_ERR_UNAUTHORIZED, "unauthorized", 401},
+        {HUB_ERR_STORE_FAILED, "store_failed", 500},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         assert_string_equal(hub_errcode_name(want[i].code), want[i].name);

@@ -264,8 +264,8 @@ int hub_dmx_new(hub_dmx_t **out, const hub_dmx_cfg_t *cfg, char *err, size_t err
                  cfg->fixtures_file, strerror(-rc));
         return HUB_EINVAL;
     } else {
-        rc = hub_patch_parse(text, len, cfg->fixtures_file, cfg->demo_universe, &patch, err,
-                             errlen);
+        rc =
+            hub_patch_parse(text, len, cfg->fixtures_file, cfg->demo_universe, &patch, err, errlen);
         hub_free(text);
         if (rc != 0)
             return HUB_EINVAL;

@@ -60,7 +60,7 @@ typedef struct dmx__state {
 
 struct hub_dmx {
     hub_dmx_cfg_t cfg;
-    char *file;       /* the patch file's path */
+    char *file;        /* the patch file's path */
     int file_explicit; /* DMX_FIXTURES_FILE was set: it must exist */
     dmx__state_t work, pub;
     int *gone; /* universes dropped from pub since the last sink call */

@@ -421,7 +421,8 @@ static int apply_blackout(void *ctx, hub_apply_t *ap, const json_t *p)
     return 0;
 }
 
-/* ---- reload ------------------------------------------------------------------------------------- */
+/* ---- reload -------------------------------------------------------------------------------------
+ */
 
 /* Prepare (any thread): read the patch file into the payload, so apply is
  * pure and the journal holds the patch that was applied. */
@@ -455,7 +456,8 @@ static int prepare_reload(void *ctx, hub_intent_t *in, hub_error_t *err)
 static int same_fixture(const dmx__fixture_t *a, const dmx__fixture_t *b)
 {
     return memcmp(&a->def, &b->def, sizeof(a->def)) == 0 && a->armed == b->armed &&
-           memcmp(a->set, b->set, sizeof(a->set)) == 0 && memcmp(a->val, b->val, sizeof(a->val)) == 0;
+           memcmp(a->set, b->set, sizeof(a->set)) == 0 &&
+           memcmp(a->val, b->val, sizeof(a->val)) == 0;
 }
 
 static int apply_reload(void *ctx, hub_apply_t *ap, const json_t *p)

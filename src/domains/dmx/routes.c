@@ -40,8 +40,8 @@ static int patch_universe(const hub_route_req_t *rq, const char **name, json_t *
 {
     int u;
     if (int_arg(rq->args[0], &u) != 0)
-        return hub_error_set(err, HUB_ERR_INVALID, "universe",
-                             "\"%.40s\" is not a universe number", rq->args[0]);
+        return hub_error_set(err, HUB_ERR_INVALID, "universe", "\"%.40s\" is not a universe number",
+                             rq->args[0]);
     if (body_object(rq, payload, err, "{\"channels\":{\"1\":255}}") != 0)
         return HUB_EINVAL;
     json_object_set_new(*payload, "universe", json_integer(u));
@@ -101,8 +101,8 @@ static int get_universe(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, h
     int u;
 
     if (int_arg(rq->args[0], &u) != 0)
-        return hub_error_set(err, HUB_ERR_INVALID, "universe",
-                             "\"%.40s\" is not a universe number", rq->args[0]);
+        return hub_error_set(err, HUB_ERR_INVALID, "universe", "\"%.40s\" is not a universe number",
+                             rq->args[0]);
     ui = dmx__state_universe_index(&d->pub, u);
     if (ui < 0)
         return hub_error_set(err, HUB_ERR_NOT_FOUND, "universe",

@@ -44,8 +44,7 @@ long dmx__state_universe_index(const dmx__state_t *st, int universe)
 static void rebuild_owner(dmx__state_t *st)
 {
     hub_free(st->owner);
-    st->owner = hub_calloc(st->nuniverses ? st->nuniverses * HUB_DMX_SLOTS : 1,
-                           sizeof(*st->owner));
+    st->owner = hub_calloc(st->nuniverses ? st->nuniverses * HUB_DMX_SLOTS : 1, sizeof(*st->owner));
     for (size_t i = 0; i < st->nfixtures; i++) {
         const hub_patch_fixture_t *f = &st->fixtures[i].def;
         long ui = dmx__state_universe_index(st, f->universe);

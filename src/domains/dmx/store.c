@@ -33,10 +33,9 @@ static const hub_stmt_t st_channels_put = {
     "ON CONFLICT(universe) DO UPDATE SET vals = excluded.vals, mask = excluded.mask",
     3};
 static const hub_stmt_t st_channels_del = {"DELETE FROM dmx_channels WHERE universe = ?1", 1};
-static const hub_stmt_t st_meta_put = {
-    "INSERT INTO dmx_meta(key, value) VALUES(?1, ?2) "
-    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    2};
+static const hub_stmt_t st_meta_put = {"INSERT INTO dmx_meta(key, value) VALUES(?1, ?2) "
+                                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                       2};
 
 /* ---- rows --------------------------------------------------------------------- */
 
@@ -245,8 +244,8 @@ static int channels_row(void *ud, const hub_val_t *cols, int ncols)
         ld->stale_u[ld->nstale_u++] = (int)cols[0].i;
         return 0;
     }
-    if (cols[1].type != HUB_VAL_BLOB || cols[1].n != HUB_DMX_SLOTS || cols[2].type != HUB_VAL_BLOB ||
-        cols[2].n != HUB_DMX_SLOTS)
+    if (cols[1].type != HUB_VAL_BLOB || cols[1].n != HUB_DMX_SLOTS ||
+        cols[2].type != HUB_VAL_BLOB || cols[2].n != HUB_DMX_SLOTS)
         return 0;
     const uint8_t *val = cols[1].p, *set = cols[2].p;
     for (int s = 0; s < HUB_DMX_SLOTS; s++)
@@ -335,7 +334,7 @@ int dmx__load(void *ctx, hub_db_t *db, char *err, size_t errlen)
     rc = stored_patch(d, db, err, errlen);
     if (rc == 0)
         rc = db->query(db, "SELECT name, armed, vals, seq, ts_ms FROM dmx_fixture", NULL, 0,
-                   fixture_row, &ld, err, errlen);
+                       fixture_row, &ld, err, errlen);
     if (rc == 0)
         rc = db->query(db, "SELECT universe, vals, mask FROM dmx_channels", NULL, 0, channels_row,
                        &ld, err, errlen);
