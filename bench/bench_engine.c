@@ -2,9 +2,11 @@
  *
  *   bench_engine [--quick] [--n N]
  *
- * Drives the real engine (no store: batches complete at once) one command at
- * a time: parse the JSON body (validation), submit, drain (dedupe, apply,
- * seq+1, answer, fan-out to one subscriber). Each command is timed with
+ * Drives the real engine with the real dmx domain registered (no store:
+ * batches complete at once) one command at a time: parse the seed-000 JSON
+ * body into a fixture.set_values intent (validation), submit, drain (dedupe,
+ * the domain's apply, patches, views and topics rendered, seq+1, answer,
+ * announce to one subscriber). Each command is timed with
  * clock_gettime around exactly that work; the median cost of an empty pair of
  * clock reads is subtracted. 1 % of the commands repeat a recent cmdId, so
  * the duplicate path is exercised too. A second, untimed pass submits
@@ -22,8 +24,9 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/ulid.h"
-#include "engine/command.h"
+#include "domains/dmx/dmx.h"
 #include "engine/engine.h"
+#include "engine/intent.h"
 
 #define DUP_EVERY 100
 #define BATCH     1000
@@ -39,20 +42,22 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void on_done(hub_cmd_t *cmd, int outcome, const hub_view_t *view, void *ud)
+static void on_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
 {
     tally_t *t = ud;
-    if (outcome == HUB_CMD_APPLIED)
+    (void)ann;
+    if (in->outcome == HUB_INTENT_APPLIED)
         t->applied++;
-    else if (outcome == HUB_CMD_DUPLICATE)
+    else if (in->outcome == HUB_INTENT_DUPLICATE)
         t->duplicate++;
     else
         t->other++;
 }
 
-static void on_state(const hub_view_t *view, void *ud)
+static void on_state(void *ud, const hub_announce_t *ann)
 {
     tally_t *t = ud;
+    (void)ann;
     t->states++;
 }
 
@@ -92,17 +97,18 @@ static size_t body_of(uint64_t i, uint64_t ms, char *buf, size_t n)
                             (unsigned)((i >> 16) & 255));
 }
 
-static hub_cmd_t *parse(const char *body, size_t len, tally_t *t)
+static hub_intent_t *parse(const char *body, size_t len, tally_t *t)
 {
-    hub_cmd_t *cmd;
-    hub_parse_err_t err;
-    if (hub_cmd_parse(body, len, "api", &cmd, &err) != 0) {
+    hub_intent_t *in;
+    hub_error_t err;
+    char cmd_id[HUB_REQ_ID_MAX + 1];
+    if (hub_intent_parse_rgb(body, len, "api", &in, &err, cmd_id) != 0) {
         fprintf(stderr, "bench_engine: parse failed: %s\n", err.msg);
         exit(1);
     }
-    cmd->done = on_done;
-    cmd->ud = t;
-    return cmd;
+    in->done = on_done;
+    in->ud = t;
+    return in;
 }
 
 static double pct(const uint32_t *s, uint64_t n, double p)
@@ -135,18 +141,22 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     hub_metrics_t *metrics = hub_metrics_new();
-    hub_engine_cfg_t cfg = {.queue_size = 10000,
-                            .dedupe_capacity = 4096,
-                            .dedupe_ttl_ms = 900000,
-                            .demo_universe = 1,
-                            .batch_max = 0};
+    hub_engine_cfg_t cfg = {
+        .queue_size = 10000, .dedupe_capacity = 4096, .dedupe_ttl_ms = 900000, .batch_max = 0};
+    hub_dmx_cfg_t dcfg = {.fixtures_file = "/nonexistent/fixtures.json", .demo_universe = 1};
+    char errbuf[256];
+    hub_dmx_t *dmx;
     hub_engine_t *e;
-    if (hub_engine_new(&e, &loop, &cfg, metrics, NULL, NULL) != 0) {
-        fprintf(stderr, "bench_engine: hub_engine_new failed\n");
+    if (hub_dmx_new(&dmx, &dcfg, errbuf, sizeof errbuf) != 0 ||
+        hub_engine_new(&e, &loop, &cfg, metrics) != 0 ||
+        hub_engine_register(e, hub_dmx_domain(), dmx) != 0 ||
+        hub_engine_start(e, NULL, NULL) != 0) {
+        fprintf(stderr, "bench_engine: cannot start the engine\n");
         return 1;
     }
     tally_t t = {0};
-    hub_engine_subscribe(e, on_state, &t);
+    hub_subscriber_t sub = {.on_state = on_state, .ud = &t};
+    hub_engine_subscribe(e, &sub);
     uint32_t *lat = malloc(n * sizeof(uint32_t));
     uint32_t *lat_apply = malloc(n * sizeof(uint32_t));
     if (!lat || !lat_apply)
@@ -162,9 +172,9 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < n; i++) {
         size_t len = body_of(i, ms, body, sizeof(body));
         uint64_t a = now_ns();
-        hub_cmd_t *cmd = parse(body, len, &t);
+        hub_intent_t *in = parse(body, len, &t);
         uint64_t b = now_ns();
-        if (hub_engine_submit(e, cmd) != 0) {
+        if (hub_engine_submit(e, in) != 0) {
             fprintf(stderr, "bench_engine: submit refused\n");
             return 1;
         }
@@ -197,7 +207,7 @@ int main(int argc, char **argv)
     /* The batch pass repeats ids of its own; ids 10 back are still cached. */
     int ok = t1.applied == n - dups && t1.duplicate == dups && t1.other == 0 &&
              t.applied + t.duplicate == 2 * n && t.states == t.applied &&
-             hub_engine_view(e)->seq == t.applied;
+             hub_engine_seq(e) == t.applied;
     printf("{\"scenario\":\"engine\",\"commands\":%llu,\"clock_overhead_ns\":%llu,"
            "\"validate_dedupe_apply\":{\"p50_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,"
            "\"max_us\":%.3f},"
@@ -208,11 +218,12 @@ int main(int argc, char **argv)
            pct(lat, n, 99.9), (double)lat[n - 1] / 1000.0, pct(lat_apply, n, 50),
            pct(lat_apply, n, 99), pct(lat_apply, n, 99.9), (double)lat_apply[n - 1] / 1000.0,
            (double)n / timed_s, (double)n2 / batch_s, (unsigned long long)t.applied,
-           (unsigned long long)t.duplicate, (unsigned long long)hub_engine_view(e)->seq,
+           (unsigned long long)t.duplicate, (unsigned long long)hub_engine_seq(e),
            ok ? "true" : "false");
     free(lat);
     free(lat_apply);
     hub_engine_free(e);
+    hub_dmx_free(dmx);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     hub_metrics_free(metrics);

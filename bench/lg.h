@@ -30,6 +30,10 @@ typedef struct lg_opts {
     double over_s;          /* sustain: overload phase */
     double over_mult;       /* sustain: overload = mult x found rate */
     double since_us;        /* wait-ready: epoch us when the server was started */
+    int intents;            /* rest-write: POST /api/v1/intents instead of /rgb */
+    int universes;          /* frames: subscribe to universes 1..N */
+    int entries;            /* replay: journal entries to replay */
+    int repeat;             /* replay: how many times */
     struct sockaddr_in dst; /* host:port, resolved */
     char src_tab[250][16];  /* "127.0.0.<i+1>" for i < src_ips */
 } lg_opts_t;
@@ -43,5 +47,7 @@ int lg_scn_fanout(const lg_opts_t *o, json_t *out);
 int lg_scn_mqtt(const lg_opts_t *o, json_t *out);
 int lg_scn_sustain(const lg_opts_t *o, json_t *out);
 int lg_scn_wait_ready(const lg_opts_t *o, json_t *out);
+int lg_scn_frames(const lg_opts_t *o, json_t *out);
+int lg_scn_replay(const lg_opts_t *o, json_t *out);
 
 #endif

@@ -126,6 +126,20 @@ size_t lg_cmds_body(const lg_cmds_t *c, uint32_t k, const char *src, int ws, cha
     return (len > 0 && (size_t)len < n) ? (size_t)len : 0;
 }
 
+size_t lg_cmds_intent_body(const lg_cmds_t *c, uint32_t k, const char *src, char *buf, size_t n)
+{
+    char id[LG_ULID_LEN + 1];
+    unsigned rgb[3];
+    lg_cmds_ulid(c, k, id);
+    lg_cmds_rgb(c, k, rgb);
+    int len = snprintf(buf, n,
+                       "{\"req_id\":\"%s\",\"name\":\"fixture.set_values\",\"src\":\"%s\","
+                       "\"payload\":{\"fixture\":\"demo\",\"values\":{\"red\":%u,\"green\":%u,"
+                       "\"blue\":%u}}}",
+                       id, src, rgb[0], rgb[1], rgb[2]);
+    return (len > 0 && (size_t)len < n) ? (size_t)len : 0;
+}
+
 /* Position just after `"key"` + spaces + ':' + spaces, or NULL. */
 static const char *find_key(const char *s, size_t len, const char *key)
 {

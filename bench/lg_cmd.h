@@ -56,6 +56,10 @@ void lg_cmds_rgb(const lg_cmds_t *c, uint32_t k, unsigned rgb[3]);
 void lg_cmds_ulid(const lg_cmds_t *c, uint32_t k, char out[LG_ULID_LEN + 1]);
 /* JSON bodies: {"cmdId",...,"r","g","b"} for REST/MQTT; {"type":"set",...} for WS. */
 size_t lg_cmds_body(const lg_cmds_t *c, uint32_t k, const char *src, int ws, char *buf, size_t n);
+/* The same command as the intent envelope of POST /api/v1/intents:
+ * {"req_id":<its ULID>,"name":"fixture.set_values","src",
+ *  "payload":{"fixture":"demo","values":{"red","green","blue"}}}. */
+size_t lg_cmds_intent_body(const lg_cmds_t *c, uint32_t k, const char *src, char *buf, size_t n);
 
 /* Shallow scans of small JSON texts (the hub's and the peer's frames). The
  * first occurrence of "key": is used; enough for the flat objects here. */

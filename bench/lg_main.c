@@ -29,6 +29,10 @@ static void usage(FILE *f)
           "  sustain      ramp REST rate until the backlog grows, hold the best rate,\n"
           "               then overload (REST+WS+MQTT) and account for every command\n"
           "  wait-ready   poll GET /readyz until 200 (prints the time it took)\n"
+          "  frames       --readers WS clients in room frames for universes 1..--universes:\n"
+          "               frame age (receipt - ts), intervals, frames/s\n"
+          "  replay       hello{since} replaying the last --entries journal entries,\n"
+          "               --repeat times: time to the first and the last patch\n"
           "options (defaults in brackets):\n"
           "  --host A [127.0.0.1]  --port P [8080]  --mqtt-port P [0: none]\n"
           "  --pid N      server pid, for CPU seconds and RSS from /proc\n"
@@ -36,20 +40,40 @@ static void usage(FILE *f)
           "  --writer rest|ws [rest]  --src-ips N [1]  --tail S [5]  --connect S [60]\n"
           "  --step S [2]  --start-rate R [500]  --max-rate R [200000]\n"
           "  --hold S [30]  --over S [10]  --over-mult X [10]\n"
-          "  --since-us T   wait-ready: epoch microseconds when the server was exec'd\n",
+          "  --since-us T   wait-ready: epoch microseconds when the server was exec'd\n"
+          "  --intents      rest-write: POST /api/v1/intents (fixture.set_values)\n"
+          "  --universes N [4]  --entries N [10000]  --repeat N [5]\n",
           f);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},       {"mqtt-port", 1, 0, 'm'},
-        {"pid", 1, 0, 'P'},      {"duration", 1, 0, 'd'},   {"rate", 1, 0, 'r'},
-        {"conns", 1, 0, 'c'},    {"readers", 1, 0, 'n'},    {"writer", 1, 0, 'w'},
-        {"src-ips", 1, 0, 'i'},  {"tail", 1, 0, 't'},       {"connect", 1, 0, 'C'},
-        {"step", 1, 0, 's'},     {"start-rate", 1, 0, 'S'}, {"max-rate", 1, 0, 'M'},
-        {"hold", 1, 0, 'H'},     {"over", 1, 0, 'o'},       {"over-mult", 1, 0, 'x'},
-        {"since-us", 1, 0, 'u'}, {"help", 0, 0, '?'},       {0, 0, 0, 0},
+        {"host", 1, 0, 'h'},
+        {"port", 1, 0, 'p'},
+        {"mqtt-port", 1, 0, 'm'},
+        {"pid", 1, 0, 'P'},
+        {"duration", 1, 0, 'd'},
+        {"rate", 1, 0, 'r'},
+        {"conns", 1, 0, 'c'},
+        {"readers", 1, 0, 'n'},
+        {"writer", 1, 0, 'w'},
+        {"src-ips", 1, 0, 'i'},
+        {"tail", 1, 0, 't'},
+        {"connect", 1, 0, 'C'},
+        {"step", 1, 0, 's'},
+        {"start-rate", 1, 0, 'S'},
+        {"max-rate", 1, 0, 'M'},
+        {"hold", 1, 0, 'H'},
+        {"over", 1, 0, 'o'},
+        {"over-mult", 1, 0, 'x'},
+        {"since-us", 1, 0, 'u'},
+        {"intents", 0, 0, 'I'},
+        {"universes", 1, 0, 'U'},
+        {"entries", 1, 0, 'E'},
+        {"repeat", 1, 0, 'R'},
+        {"help", 0, 0, '?'},
+        {0, 0, 0, 0},
     };
     lg_opts_t o = {
         .host = "127.0.0.1",
@@ -67,6 +91,9 @@ int main(int argc, char **argv)
         .hold_s = 30,
         .over_s = 10,
         .over_mult = 10,
+        .universes = 4,
+        .entries = 10000,
+        .repeat = 5,
     };
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -96,11 +123,15 @@ int main(int argc, char **argv)
         case 'o': o.over_s = atof(optarg); break;
         case 'x': o.over_mult = atof(optarg); break;
         case 'u': o.since_us = atof(optarg); break;
+        case 'I': o.intents = 1; break;
+        case 'U': o.universes = atoi(optarg); break;
+        case 'E': o.entries = atoi(optarg); break;
+        case 'R': o.repeat = atoi(optarg); break;
         default: usage(stderr); return 2;
         }
     }
     if (o.conns < 1 || o.readers < 0 || o.duration_s <= 0 || o.port <= 0 || o.src_ips < 1 ||
-        o.src_ips > 250) {
+        o.src_ips > 250 || o.universes < 1 || o.universes > 1024 || o.entries < 1 || o.repeat < 1) {
         usage(stderr);
         return 2;
     }
@@ -131,6 +162,10 @@ int main(int argc, char **argv)
         rc = lg_scn_sustain(&o, out);
     else if (!strcmp(scn, "wait-ready"))
         rc = lg_scn_wait_ready(&o, out);
+    else if (!strcmp(scn, "frames"))
+        rc = lg_scn_frames(&o, out);
+    else if (!strcmp(scn, "replay"))
+        rc = lg_scn_replay(&o, out);
     else {
         usage(stderr);
         rc = 2;

@@ -1,4 +1,4 @@
-/* bench/lg_rest.c - POST /rgb over a pool of keep-alive connections. */
+/* bench/lg_rest.c - POST /rgb (or /api/v1/intents) over a pool of keep-alive connections. */
 #include "lg_rest.h"
 
 #include <stdlib.h>
@@ -20,6 +20,7 @@ typedef struct conn {
 struct lg_rest {
     lg_cmds_t *cmds;
     const char *src;
+    int intents; /* POST /api/v1/intents instead of /rgb */
     lg_rest_done done;
     void *ud;
     conn_t *conns;
@@ -44,13 +45,14 @@ static void push_front(lg_rest_t *r, uint32_t k)
 static int send_on(lg_rest_t *r, conn_t *c, uint32_t k)
 {
     char body[256];
-    size_t len = lg_cmds_body(r->cmds, k, r->src, 0, body, sizeof(body));
+    size_t len = r->intents ? lg_cmds_intent_body(r->cmds, k, r->src, body, sizeof(body))
+                            : lg_cmds_body(r->cmds, k, r->src, 0, body, sizeof(body));
     /* Mark busy first: a failed write answers -1 from inside lg_http_send. */
     c->k = k;
     c->busy = 1;
     r->inflight++;
     r->counts.sent++;
-    if (lg_http_send(c->h, "POST", "/rgb", body, len) < 0) {
+    if (lg_http_send(c->h, "POST", r->intents ? "/api/v1/intents" : "/rgb", body, len) < 0) {
         c->busy = 0;
         r->inflight--;
         r->counts.sent--;
@@ -152,6 +154,11 @@ lg_rest_t *lg_rest_new(uv_loop_t *loop, const lg_opts_t *o, lg_cmds_t *cmds, int
             lg_http_new(loop, &o->dst, lg_src_ip(o, (unsigned)i), on_resp, on_ready, &r->conns[i]);
     }
     return r;
+}
+
+void lg_rest_use_intents(lg_rest_t *r)
+{
+    r->intents = 1;
 }
 
 int lg_rest_submit(lg_rest_t *r, uint32_t k)

@@ -1,4 +1,5 @@
-/* bench/lg_rest.h - a pool of keep-alive connections POSTing commands.
+/* bench/lg_rest.h - a pool of keep-alive connections POSTing commands
+ * (POST /rgb, or POST /api/v1/intents with lg_rest_use_intents).
  *
  * Commands are submitted by index; an idle connection sends at once, else
  * the command waits in a FIFO (its latency keeps counting from its intended
@@ -29,6 +30,9 @@ typedef struct lg_rest_counts {
 
 lg_rest_t *lg_rest_new(uv_loop_t *loop, const lg_opts_t *o, lg_cmds_t *cmds, int nconns,
                        const char *src, lg_rest_done done, void *ud);
+/* Send POST /api/v1/intents (the intent envelope of the same command,
+ * lg_cmds_intent_body) instead of POST /rgb. Before the first submit. */
+void lg_rest_use_intents(lg_rest_t *r);
 /* Queue command k. -1 when the FIFO is full (the command is not sent). */
 int lg_rest_submit(lg_rest_t *r, uint32_t k);
 size_t lg_rest_backlog(const lg_rest_t *r);  /* queued, not yet sent */

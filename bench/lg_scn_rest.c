@@ -1,5 +1,9 @@
 /* bench/lg_scn_rest.c - scenario "rest-write": POST /rgb with unique ULIDs.
  *
+ * With --intents the same commands go as fixture.set_values intents to
+ * POST /api/v1/intents (req_id = the ULID); answers are checked the same
+ * way (200 applied with its seq, 200 duplicate, 503, other).
+ *
  * Closed loop (rate 0): each of the N connections sends its next command as
  * soon as the previous one is answered; latency is answer - send. Open loop
  * (rate > 0): commands are due at fixed intervals and latency counts from
@@ -81,6 +85,8 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     if (lg_scn_begin(o, &loop, &s0, &r.cmds, cap) != 0)
         return 1;
     r.rest = lg_rest_new(&loop, o, &r.cmds, o->conns, "api", open_loop ? NULL : on_done, &r);
+    if (o->intents)
+        lg_rest_use_intents(r.rest);
     lg_pace_init(&pace, &loop);
     r.stop_ns = UINT64_MAX;
     r.o = o;
@@ -111,6 +117,7 @@ int lg_scn_rest_write(const lg_opts_t *o, json_t *out)
     const lg_rest_counts_t *c = lg_rest_counts(r.rest);
     uint64_t ok2xx = c->by_ans[LG_ANS_APPLIED] + c->by_ans[LG_ANS_ACCEPTED];
     json_object_set_new(out, "mode", json_string(open_loop ? "open" : "closed"));
+    json_object_set_new(out, "path", json_string(o->intents ? "/api/v1/intents" : "/rgb"));
     json_object_set_new(out, "conns", json_integer(o->conns));
     json_object_set_new(out, "connected", json_integer(lg_rest_connected(r.rest)));
     json_object_set_new(out, "rate", json_real(o->rate));

@@ -2,11 +2,12 @@
 
 usage: python3 report.py <results-dir> <out.json>
 
-<results-dir> holds machine.json and hub/, peer/ with one JSON file per
-scenario (written by run.sh from loadgen, bench_engine, wrk, peer_engine),
-and floor_*.json from bench/floor (the kernel/loopback floors, no server).
-A scenario file may be {"failed": "<why>"}. Prints the table and writes every
-raw result plus the table rows to <out.json>.
+<results-dir> holds machine.json and hub/, peer/ (and base/, the baseline
+build, when run.sh had BENCH_BASELINE_BIN) with one JSON file per scenario
+(written by run.sh from loadgen, bench_engine, wrk, peer_engine, netrx), and
+floor_*.json from bench/floor and bench/netrx floor (the kernel/loopback
+floors, no server). A scenario file may be {"failed": "<why>"}. Prints the
+table and writes every raw result plus the table rows to <out.json>.
 """
 import json
 import math
@@ -95,12 +96,61 @@ ROWS = [
     ("exec -> /readyz 200", "ready", "ready_ms", 1, "ms", "low", "< 200 ms",
      lambda h, p: h < 200),
 ]
+# The rows above are seed 000's: the baseline column compares them with an
+# older build (BENCH_BASELINE_BIN), target within 10 %.
+SEED_ROWS = len(ROWS)
+
+# Issue 7, section 9: showhub only (the peer has no DMX output, no
+# /api/v1/intents, no rooms, no journal), in the same row format.
+NET = "DMX out 256u Art-Net+sACN 44 Hz: "
+ROWS += [
+    (NET + "lost (sequence gaps)", "net", "lost_seq_total", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (NET + "missing vs 44 Hz x 256 x s", "net", "missing_total", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (NET + "slots unchanged from prev packet", "net", "unchanged_total", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (NET + "tick lateness p99 (bucket)", "net", "hub.lateness.p99_le_us", 1, "us", "low",
+     "<= 300 us", lambda h, p: h <= 300),
+    (NET + "tick lateness p99.9 (bucket)", "net", "hub.lateness.p999_le_us", 1, "us", "low",
+     "<= 1 ms", lambda h, p: h <= 1000),
+    (NET + "ticks <= 300 us late", "net", "hub.lateness.pct_le_300us", 1, "%", "high", "", None),
+    (NET + "ticks <= 1 ms late", "net", "hub.lateness.pct_le_1ms", 1, "%", "high", "", None),
+    (NET + "output thread CPU", "net", "hub.output_thread_cpu_pct", 1, "% core", "low",
+     "<= 15 %", lambda h, p: h <= 15),
+    (NET + "whole process CPU", "net", "hub.process_cpu_pct", 1, "% core", "low", "", None),
+    (NET + "packets received", "net", "rx_per_s", 1, "/s", "high", "", None),
+    ("intents POST /api/v1/intents, applied", "rest_intents", "applied_per_s", 1, "/s", "high",
+     "", None),
+    ("intents/s vs durable POST /rgb, same run", "rest_intents", "ratio_to_rgb", 1, "x", "high",
+     ">= 0.8x", lambda h, p: h >= 0.8),
+    ("intents p99 (closed loop, 64 conns)", "rest_intents", "latency.p99_us", MS, "ms", "low",
+     "", None),
+    ("WS frames, 100 clients x 4 univ: age p99", "frames", "age.p99_us", MS, "ms", "low",
+     "<= 10 ms", lambda h, p: h <= 10),
+    ("WS frames: age p50 (ts has 1 ms steps)", "frames", "age.p50_us", MS, "ms", "low", "",
+     None),
+    ("WS frames: per client (4 universes)", "frames", "frames_per_s_per_client.mean", 1, "/s",
+     "high", "(at most 4 x 30)", None),
+    ("WS frames: interval p99 (one universe)", "frames", "interval.p99_us", MS, "ms", "low", "",
+     None),
+    ("WS frames: clients disconnected", "frames", "disconnected", 1, "", None, "0",
+     lambda h, p: h == 0),
+    ("hello{since} 10,000: last patch, median", "replay", "last_patch.median_ms", 1, "ms", "low",
+     "<= 50 ms", lambda h, p: h <= 50),
+    ("hello{since} 10,000: last patch, max of 5", "replay", "last_patch.max_ms", 1, "ms", "low",
+     "<= 50 ms", lambda h, p: h <= 50),
+    ("hello{since} 10,000: first patch, median", "replay", "first_patch.median_ms", 1, "ms",
+     "low", "", None),
+    ("hello{since}: every seq once, in order", "replay", "all_ok", 1, "", None, "yes",
+     lambda h, p: h is True),
+]
 
 
 # The floor column: row label -> (floor files, value path). The row shows the
 # lowest value among the files that ran (e.g. best of 1 and 2 sender threads).
 FLOOR_FILES = ["fanout_1000_t1", "fanout_1000_t2", "fanout_10000_t1", "fanout_10000_t2",
-               "rtt_h0", "rtt_h1"]
+               "rtt_h0", "rtt_h1", "net"]
 RTT_HOP = (["rtt_h1"], "latency.p99_us")
 FLOORS = {
     "fan-out 1,000 readers p99": (["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
@@ -110,12 +160,22 @@ FLOORS = {
     "MQTT cmd -> WS reader p99": RTT_HOP,
     "MQTT cmd -> MQTT state p99": RTT_HOP,
     "loadgen's own lag p99, fan-out 1,000": (["rtt_h0", "rtt_h1"], "sender_lag.p99_us"),
+    NET + "lost (sequence gaps)": (["net"], "lost_seq_total"),
+    NET + "missing vs 44 Hz x 256 x s": (["net"], "missing_total"),
+    NET + "tick lateness p99 (bucket)": (["net"], "sender.lateness.p99_us"),
+    NET + "tick lateness p99.9 (bucket)": (["net"], "sender.lateness.p999_us"),
+    NET + "ticks <= 300 us late": (["net"], "sender.lateness.pct_le_300us"),
+    NET + "ticks <= 1 ms late": (["net"], "sender.lateness.pct_le_1ms"),
+    NET + "output thread CPU": (["net"], "sender.thread_cpu_pct"),
+    NET + "packets received": (["net"], "rx_per_s"),
 }
 
 
 def floor_name(f):
     """fanout_1000_t2 -> "fanout N=1,000 T=2"; rtt_h1 -> "rtt hops 1"."""
     part = f.split("_")
+    if f == "net":
+        return "netrx floor"
     if part[0] == "fanout":
         return "fanout N={:,} T={}".format(int(part[1]), part[2][1:])
     return "rtt hops " + part[1][1:]
@@ -155,10 +215,29 @@ def floor_notes(floors):
            "(loop -> thread -> loop, like showhub's durable path); a lower bound only: those "
            "paths cross more hops (MQTT: client -> broker -> showhub -> reader).",
            "floor: loadgen lag row <- the floor client's own timerfd lateness (bare epoll "
-           "loop)."]
+           "loop).",
+           "floor: DMX out rows <- bench/netrx floor: one thread sends the same packets "
+           "(256 ArtDmx + 256 E1.31, one sendmmsg each, every 1/44 s on absolute deadlines) "
+           "into the same receiver; its exact lateness percentiles and its thread's CPU."]
     for f in FLOOR_FILES:
         r = floors.get(f)
         if r is None:
+            continue
+        if f == "net":
+            w = why_failed(r, "sender.lateness.p99_us")
+            if w:
+                out.append("floor netrx: " + w)
+                continue
+            late = r["sender"]["lateness"]
+            out.append("floor netrx: %d universes x 2 protocols at %g Hz for %g s: lost %s, "
+                       "missing vs clock %s, ticks skipped %s; lateness p50 %s, p99 %s, "
+                       "p99.9 %s, max %s; sender thread %s of a core, receiver %s" % (
+                           r["universes"], r["fps"], r["duration_s"], r["lost_seq_total"],
+                           r["missing_total"], r["sender"]["ticks_skipped"],
+                           fmt(late["p50_us"], "us"), fmt(late["p99_us"], "us"),
+                           fmt(late["p999_us"], "us"), fmt(late["max_us"], "us"),
+                           fmt(r["sender"]["thread_cpu_pct"], "%"),
+                           fmt(r["receiver_cpu_pct"], "%")))
             continue
         w = why_failed(r, "latency.p99_us")
         if w:
@@ -178,11 +257,35 @@ def floor_notes(floors):
     return out
 
 
+def derive_net(n):
+    """Totals over both protocols of a netrx result (hub or floor)."""
+    rx = n.get("rx") if isinstance(n, dict) else None
+    if not rx or "artnet" not in rx:
+        return
+    both = [rx["artnet"], rx["sacn"]]
+    n["lost_seq_total"] = sum(p["lost_seq"] for p in both)
+    n["missing_total"] = sum(p["missing_vs_clock"] for p in both)
+    n["unchanged_total"] = sum(p["unchanged_slots"] for p in both)
+    n["rx_per_s"] = sum(p["dmx_per_s"] for p in both)
+    for late in (dig(n, "hub.lateness"), dig(n, "sender.lateness")):
+        for k in ("300us", "1ms"):
+            if isinstance(late, dict) and late.get("frac_le_" + k) is not None:
+                late["pct_le_" + k] = 100.0 * late["frac_le_" + k]
+
+
 def derive(res):
     """Fields the rows need that the raw files do not hold directly."""
     rr = res.get("rest_read")
     if rr and "requests" in rr and rr.get("duration_us"):
         rr["rps"] = rr["requests"] / (rr["duration_us"] / 1e6)
+    ri, rw = res.get("rest_intents"), res.get("rest_write")
+    if (ri and rw and ri.get("applied_per_s") is not None and rw.get("applied_per_s")
+            and not why_failed(rw, "applied_per_s")):
+        ri["ratio_to_rgb"] = ri["applied_per_s"] / rw["applied_per_s"]
+    rp = res.get("replay")
+    if rp and "all_complete" in rp:
+        rp["all_ok"] = bool(rp["all_complete"] and rp.get("in_order_once"))
+    derive_net(res.get("net"))
     su = res.get("sustain")
     if su and "audit" in su:
         a = su["audit"]
@@ -226,6 +329,29 @@ def fmt(v, unit):
     return s + (" " + unit if unit else "")
 
 
+def base_cells(b, path, scale, unit, better, hv, seed_row):
+    """The baseline column of one row: its value and the within-10 % verdict."""
+    if not seed_row:
+        return {"baseline": None, "base_text": "", "base_verdict": ""}
+    bf = why_failed(b, path)
+    bv = None if bf else scaled(dig(b, path), scale)
+    out = {"baseline": bv, "base_text": bf or fmt(bv, unit), "base_verdict": ""}
+    if bv is None or hv is None:
+        return out
+    if isinstance(hv, bool) or isinstance(bv, bool):
+        out["base_verdict"] = "PASS" if hv == bv or hv is True else "MISS"
+    elif better in ("high", "low"):
+        if bv == 0:
+            out["base_verdict"] = "PASS" if hv == 0 or better == "high" else "MISS"
+        else:
+            d = (hv - bv) / bv  # showhub's change against the baseline
+            ok = d >= -0.10 if better == "high" else d <= 0.10
+            out["base_verdict"] = "%+.0f %% %s" % (100 * d, "PASS" if ok else "MISS")
+    elif unit == "":  # counts where fewer is better (missed, lost, silent)
+        out["base_verdict"] = "PASS" if hv <= bv or hv == 0 else "MISS"
+    return out
+
+
 def proc_cell(r):
     p = r.get("proc") if isinstance(r, dict) else None
     if not p or "cpu_s" not in p:
@@ -238,17 +364,23 @@ def main():
     machine = json.load(open(os.path.join(d, "machine.json")))
     files = ["engine", "ready", "footprint", "rest_read", "rest_write", "rest_open", "fanout_1",
              "fanout_100",
-             "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain"]
-    res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer")}
+             "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain",
+             "rest_intents", "replay", "net", "frames"]
+    res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer", "base")}
     for t in res:
         res[t] = {k: v for k, v in res[t].items() if v is not None}
         derive(res[t])
+    base_info = load(os.path.join(d, "base"), "info")
+    has_base = base_info is not None
     floors = {f: load(d, "floor_" + f) for f in FLOOR_FILES}
     floors = {k: v for k, v in floors.items() if v is not None}
+    derive_net(floors.get("net"))
     rows = []
-    for label, f, path, scale, unit, better, target, check in ROWS:
+    for i, (label, f, path, scale, unit, better, target, check) in enumerate(ROWS):
         h, p = res["hub"].get(f), res["peer"].get(f)
         hf, pf = why_failed(h, path), why_failed(p, path)
+        if i >= SEED_ROWS and p is None:
+            pf = "n/a: no such feature"
         hv = None if hf else scaled(dig(h, path), scale)
         pv = None if pf else scaled(dig(p, path), scale)
         ratio = ""
@@ -260,15 +392,25 @@ def main():
         if check and hv is not None:
             ok = "PASS" if check(hv, pv) else "MISS"
         fv, ftext, fsrc = floor_cell(floors, label, scale, unit)
-        rows.append({"scenario": label, "showhub": hv, "peer": pv, "unit": unit,
-                     "showhub_text": hf or fmt(hv, unit), "peer_text": pf or fmt(pv, unit),
-                     "ratio": ratio, "target": target, "verdict": ok,
-                     "hub_res": proc_cell(h), "peer_res": proc_cell(p),
-                     "floor": fv, "floor_text": ftext, "floor_src": fsrc})
+        row = {"scenario": label, "showhub": hv, "peer": pv, "unit": unit,
+               "showhub_text": hf or fmt(hv, unit), "peer_text": pf or fmt(pv, unit),
+               "ratio": ratio, "target": target, "verdict": ok,
+               "hub_res": proc_cell(h), "peer_res": proc_cell(p),
+               "floor": fv, "floor_text": ftext, "floor_src": fsrc}
+        if has_base:
+            row.update(base_cells(res["base"].get(f), path, scale, unit, better, hv,
+                                  i < SEED_ROWS))
+        rows.append(row)
     head = ["scenario", "showhub", "floor", "peer", "ratio", "target", "", "hub cpu/peak",
             "peer cpu/peak"]
     cells = [[r["scenario"], r["showhub_text"], r["floor_text"], r["peer_text"], r["ratio"],
               r["target"], r["verdict"], r["hub_res"], r["peer_res"]] for r in rows]
+    if has_base:
+        head[4:4] = ["baseline", "vs baseline"]
+        for c, r in zip(cells, rows):
+            c[4:4] = [r["base_text"], r["base_verdict"]]
+    # A rule between seed 000's rows and issue 7's.
+    cells.insert(SEED_ROWS, ["-- issue 7 (section 9) --"] + [""] * (len(head) - 1))
     w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
     line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
     print("showhub vs seed-000 peer - %s - %d cores, %s - %s%s" % (
@@ -286,6 +428,18 @@ def main():
         if rw.get("accepted_202"):
             notes.append("%s answers POST /rgb 202 before applying: its REST write latency is "
                          "not durable and its applied rate is from its seq." % t)
+    if has_base:
+        notes.append("baseline: %s (bench_engine: %s), seed-000 rows only, %s phases, same "
+                     "loadgen; vs baseline: showhub's change against it; PASS when "
+                     "at most 10 %% worse (lower rate, higher latency or memory)." % (
+                         base_info.get("bin"), base_info.get("engine") or "not run",
+                         base_info.get("phases")))
+    notes.append("issue 7 rows: showhub only (the peer has no DMX output, /api/v1/intents, "
+                 "rooms or journal). DMX out: a hub with 256 universes, chase test pattern, "
+                 "Art-Net and sACN unicast to bench/netrx; lateness is the bucket bound of the "
+                 "hub's dmx_output_tick_lateness_seconds histogram that holds the percentile. "
+                 "WS frames: a hub with universes 1-4, chase; age = receipt - ts (ts in whole "
+                 "ms, so ages read up to 1 ms high).")
     for n in notes:
         print("note: " + n)
     for n in floor_notes(floors):

@@ -3,10 +3,14 @@
 # fresh showhub (Release build in <build-dir>) and then against the seed's
 # design (../shared/peers/seed000_py/app.py), each with its own Mosquitto,
 # on 127.0.0.1 free ports and temp data dirs; before both, once per run, the
-# kernel/loopback floors (bench/floor: plain sockets, no server). Prints one
-# table and writes bench/out/<timestamp>.json. Every step is bounded in time
-# (timeout(1)); everything started here is stopped on exit. See
-# docs/benchmarks.md.
+# kernel/loopback floors (bench/floor, bench/netrx floor: plain sockets, no
+# server). showhub also runs the issue-7 scenarios: DMX output of 256
+# universes by Art-Net and sACN into bench/netrx, WS frames, hello{since}
+# replay, intents. With BENCH_BASELINE_BIN (and BENCH_BASELINE_ENGINE) set to
+# an older build, its seed-000 scenarios run too, as the baseline column.
+# Prints one table and writes bench/out/<timestamp>.json. Every step is
+# bounded in time (timeout(1)); everything started here is stopped on exit.
+# See docs/benchmarks.md.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,16 +22,25 @@ HUB_BIN=$BUILD/showhub
 LG=$BUILD/bench/loadgen
 ENG=$BUILD/bench/bench_engine
 FLOOR=$BUILD/bench/floor
+NETRX=$BUILD/bench/netrx
+BASE_BIN=${BENCH_BASELINE_BIN:-}
+BASE_ENG=${BENCH_BASELINE_ENGINE:-}
 PEER_APP=$(cd "$ROOT/.." && pwd)/shared/peers/seed000_py/app.py
 PY=/usr/bin/python3
-for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR"; do
+for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR" "$NETRX"; do
   [ -x "$f" ] || { echo "bench: $f missing (cmake --build $1 --target showhub hub_bench_all)" >&2; exit 2; }
 done
 command -v mosquitto >/dev/null || { echo "bench: mosquitto not installed" >&2; exit 2; }
+if [ -n "$BASE_BIN" ] && [ ! -x "$BASE_BIN" ]; then
+  echo "bench: BENCH_BASELINE_BIN=$BASE_BIN is not an executable" >&2; exit 2
+fi
+if [ -n "$BASE_ENG" ] && [ ! -x "$BASE_ENG" ]; then
+  echo "bench: BENCH_BASELINE_ENGINE=$BASE_ENG is not an executable" >&2; exit 2
+fi
 
 TMP=$(mktemp -d /tmp/showhub-bench.XXXXXX)
 RES=$TMP/results
-mkdir -p "$RES/hub" "$RES/peer" "$ROOT/bench/out"
+mkdir -p "$RES/hub" "$RES/peer" "$RES/base" "$ROOT/bench/out"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 T_START=$SECONDS
 PIDS=()
@@ -47,17 +60,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Scenario sizes: full run <= 10 min, --quick <= 2 min (both targets).
+# Scenario sizes: full run <= 12 min, --quick <= 3 min (all targets).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
   SUSTAIN="--step 1 --hold 2 --over 2 --tail 2"
   FLOOR_S=2; FLOOR_NS="1000"
+  NET_S=10; NETF_S=5; FRAMES_S=3
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
   SUSTAIN="--step 2 --hold 30 --over 10 --tail 10"
   FLOOR_S=10; FLOOR_NS="1000 10000"
+  NET_S=60; NETF_S=10; FRAMES_S=10
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
@@ -66,9 +81,21 @@ MQTT_LOW=1000
 MQTT_HIGH=12000     # QoS 1 above the 10,000/s target: what is applied is what holds
 CONNS=64
 SUSTAIN_CONNS=128
+# Issue 7, section 9.
+NET_UNIVERSES=256    # Art-Net and sACN, every slot changing every tick
+NET_FPS=44
+NET_WARMUP=2
+FRAMES_READERS=100   # WS clients in room frames ...
+FRAMES_UNIVERSES=4   # ... for universes 1..4
+REPLAY_ENTRIES=10000 # hello{since} over this many journal entries
+REPLAY_REPEAT=5
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+free_udp_port() {
+  $PY -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 stop_pid() {
@@ -105,18 +132,22 @@ CONF
   return 1
 }
 
-# start_server hub|peer <dir>: exec the server, time exec -> /readyz 200.
+# start_server hub|base|peer <dir> [ready-name]: exec the server, time exec
+# -> /readyz 200 (kept as <ready-name>.json, default ready). hub and base
+# (the baseline build) get HUB_ENV (VAR=value words) on top of the usual.
+HUB_ENV=()
 start_server() {
-  local t=$1 dir=$2 since
+  local t=$1 dir=$2 ready=${3:-ready} since bin=$HUB_BIN
   HTTP_PORT=$(free_port)
   mkdir -p "$dir/data"
+  [ "$t" = base ] && bin=$BASE_BIN
   since=${EPOCHREALTIME/./}
-  if [ "$t" = hub ]; then
+  if [ "$t" != peer ]; then
     # In its own dir with core dumps on: a crash leaves evidence (kept below).
     (cd "$dir" && ulimit -c unlimited 2>/dev/null
      DMX_HTTP_HOST=127.0.0.1 DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 \
-       DMX_MQTT_PORT=$MQTT_PORT DMX_DATA_DIR=$dir/data DMX_LOG_LEVEL=warn \
-       exec "$HUB_BIN" > "$dir/server.log" 2>&1) &
+       DMX_MQTT_PORT=${MQTT_PORT:-1} DMX_DATA_DIR=$dir/data DMX_LOG_LEVEL=warn \
+       exec env "${HUB_ENV[@]}" "$bin" > "$dir/server.log" 2>&1) &
   else
     DMX_HTTP_PORT=$HTTP_PORT DMX_MQTT_HOST=127.0.0.1 DMX_MQTT_PORT=$MQTT_PORT \
       DMX_DATA_DIR=$dir/data "$PY" "$PEER_APP" > "$dir/server.log" 2>&1 &
@@ -125,7 +156,7 @@ start_server() {
   disown "$SRV_PID"
   PIDS+=("$SRV_PID")
   timeout 40 "$LG" wait-ready --port "$HTTP_PORT" --since-us "$since" --duration 30 \
-    > "$RES/$t/ready.json" 2>>"$dir/loadgen.log"
+    > "$RES/$t/$ready.json" 2>>"$dir/loadgen.log"
 }
 
 # result <target> <name> <timeout-s> <cmd...>: run a scenario, keep its JSON
@@ -154,6 +185,8 @@ run_target() {
   echo "== $t ==" >&2
   if [ "$t" = hub ]; then
     result hub engine 180 "$ENG" $ENG_ARGS
+  elif [ "$t" = base ]; then
+    [ -n "$BASE_ENG" ] && result base engine 180 "$BASE_ENG" $ENG_ARGS
   else
     result peer engine 180 "$PY" "$ROOT/bench/peer_engine.py" "$PEER_APP" "$dir/engdata" \
       $PEER_ENG_ARGS
@@ -176,9 +209,14 @@ run_target() {
     "wrk -t2 -c$CONNS -d${READ_S}s -s '$ROOT/bench/wrk_report.lua' http://127.0.0.1:$HTTP_PORT/rgb | grep '^{'"
   result "$t" rest_write $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" --conns $CONNS \
     --duration $WRITE_S --tail $((TAIL * 2))
+  # Issue 7: the same closed loop through the intent envelope, right after
+  # /rgb on the same server (the peer has no /api/v1/intents).
+  [ "$t" = hub ] && result hub rest_intents $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" \
+    --conns $CONNS --duration $WRITE_S --tail $((TAIL * 2)) --intents
   result "$t" rest_open $((WRITE_S + 40)) "$LG" rest-write "${P[@]}" --conns $CONNS \
     --rate $OPEN_RATE --duration $WRITE_S --tail $TAIL
   for n in $FAN_NS; do
+    [ "$t" = base ] && [ "$n" -ge 10000 ] && continue
     rate=$FAN_RATE; conn=20
     [ "$n" -ge 10000 ] && { rate=$FAN_RATE_10K; conn=40; }
     result "$t" "fanout_$n" $((FAN_S + TAIL + conn + 40)) "$LG" fanout "${P[@]}" --readers "$n" \
@@ -188,10 +226,19 @@ run_target() {
     --rate $MQTT_LOW --duration $MQTT_S --tail $TAIL
   result "$t" mqtt_high $((MQTT_S + TAIL + 30)) "$LG" mqtt "${P[@]}" --mqtt-port "$MQTT_PORT" \
     --rate $MQTT_HIGH --duration $MQTT_S --tail $TAIL
+  # Issue 7: hello{since} over the last 10,000 journal entries (the writes
+  # above left far more; replay posts intents first when not). Last on this
+  # server: the replayed frames would weigh on the seed-000 RSS rows.
+  [ "$t" = hub ] && result hub replay 150 "$LG" replay "${P[@]}" --entries $REPLAY_ENTRIES \
+    --repeat $REPLAY_REPEAT
   # Sustain/overload on a fresh server and broker: nothing queued by the MQTT
   # runs (the peer may still hold thousands) may distort the ramp.
   stop_pid "$SRV_PID"
   stop_pid "$BROKER_PID"
+  if [ "$t" = base ]; then # the baseline: seed-000 rows only, no sustain
+    keep_logs "$t"
+    return
+  fi
   mkdir -p "$dir/2"
   if ! start_broker "$dir/2" || ! start_server "$t" "$dir/2"; then
     echo '{"failed":"restart before sustain"}' > "$RES/$t/sustain.json"
@@ -212,13 +259,14 @@ run_target() {
   keep_logs "$t"
 }
 
-# floor_result <name> <timeout-s> <floor args...>: one floor scenario (no
-# server involved), kept as $RES/floor_<name>.json. floor gets a --limit
-# below the timeout, so an overrun still ends with its own JSON line.
+# floor_result <name> <timeout-s> <binary> <args...>: one floor scenario (no
+# server involved), kept as $RES/floor_<name>.json. The binary (bench/floor
+# or bench/netrx) gets a --limit below the timeout, so an overrun still ends
+# with its own JSON line.
 floor_result() {
   local name=$1 limit=$2 out rc
   shift 2
-  out=$(timeout "$limit" "$FLOOR" "$@" --limit $((limit - 5)) 2>>"$TMP/floor.log")
+  out=$(timeout "$limit" "$@" --limit $((limit - 5)) 2>>"$TMP/floor.log")
   rc=$?
   out=$(printf '%s\n' "$out" | tail -n 1)
   if [ "${out:0:1}" = "{" ]; then
@@ -241,13 +289,17 @@ run_floors() {
     rate=$FAN_RATE
     [ "$n" -ge 10000 ] && rate=$FAN_RATE_10K
     for t in 1 2; do
-      floor_result "fanout_${n}_t$t" $((FLOOR_S + 60)) fanout --readers "$n" --threads $t \
+      floor_result "fanout_${n}_t$t" $((FLOOR_S + 60)) "$FLOOR" fanout --readers "$n" --threads $t \
         --rate $rate --rounds $((rate * FLOOR_S))
     done
   done
   for t in 0 1; do
-    floor_result "rtt_h$t" $((FLOOR_S + 30)) rtt --rate $OPEN_RATE --duration $FLOOR_S --hops $t
+    floor_result "rtt_h$t" $((FLOOR_S + 30)) "$FLOOR" rtt --rate $OPEN_RATE --duration $FLOOR_S \
+      --hops $t
   done
+  # The DMX output's wire pattern from a bare sender thread into netrx.
+  floor_result net $((NETF_S + NET_WARMUP + 30)) "$NETRX" floor --universes $NET_UNIVERSES \
+    --fps $NET_FPS --warmup $NET_WARMUP --duration $NETF_S
   if [ -s "$TMP/floor.log" ]; then
     mkdir -p "$ROOT/bench/out/$STAMP-logs"
     cp "$TMP/floor.log" "$ROOT/bench/out/$STAMP-logs/floor.log"
@@ -258,13 +310,53 @@ run_floors() {
 keep_logs() {
   local t=$1 keep=$ROOT/bench/out/$STAMP-logs/$1 f
   mkdir -p "$keep"
-  for f in "$TMP/$t"/*.log "$TMP/$t"/2/*.log "$TMP/$t"/core* "$TMP/$t"/2/core*; do
+  for f in "$TMP/$t"/*.log "$TMP/$t"/*/*.log "$TMP/$t"/core* "$TMP/$t"/*/core*; do
     [ -f "$f" ] || continue
     cp "$f" "$keep/$(echo "${f#"$TMP/$t/"}" | tr / _)"
   done
   if ls "$keep"/core* >/dev/null 2>&1; then
     echo "bench: $t dumped core: kept in $keep (binary: $HUB_BIN)" >&2
   fi
+}
+
+# Issue 7, section 9: the DMX output and the WS frames, each on a fresh hub
+# with its own patch file and the chase test pattern (every slot of every
+# universe changes every tick), MQTT off (no broker: it plays no part).
+run_dmx() {
+  local dir=$TMP/hub/3 a s u list
+  echo "== hub: DMX output ==" >&2
+  mkdir -p "$dir"
+  list=$(seq -s, 1 $NET_UNIVERSES)
+  printf '{"universes":[%s],"fixtures":[]}\n' "$list" > "$dir/fixtures.json"
+  a=$(free_udp_port); s=$(free_udp_port)
+  while [ "$s" = "$a" ]; do s=$(free_udp_port); done
+  HUB_ENV=(DMX_MQTT_ENABLED=false DMX_FIXTURES_FILE="$dir/fixtures.json" DMX_OUTPUT_FPS=$NET_FPS
+           DMX_OUTPUT_TEST_PATTERN=chase DMX_ARTNET_ENABLED=true
+           DMX_ARTNET_TARGETS=127.0.0.1:$a DMX_SACN_ENABLED=true DMX_SACN_TARGETS=127.0.0.1:$s
+           DMX_OLA_ENABLED=false)
+  if start_server hub "$dir" ready_net; then
+    result hub net $((NET_S + NET_WARMUP + 60)) "$NETRX" hub --artnet-port "$a" --sacn-port "$s" \
+      --port "$HTTP_PORT" --pid "$SRV_PID" --universes $NET_UNIVERSES --fps $NET_FPS \
+      --warmup $NET_WARMUP --duration $NET_S --limit $((NET_S + NET_WARMUP + 50))
+  else
+    echo '{"failed":"hub did not become ready"}' > "$RES/hub/net.json"
+  fi
+  stop_pid "$SRV_PID"
+
+  dir=$TMP/hub/4
+  mkdir -p "$dir"
+  printf '{"universes":[%s],"fixtures":[]}\n' "$(seq -s, 1 $FRAMES_UNIVERSES)" > "$dir/fixtures.json"
+  HUB_ENV=(DMX_MQTT_ENABLED=false DMX_FIXTURES_FILE="$dir/fixtures.json"
+           DMX_OUTPUT_TEST_PATTERN=chase DMX_OLA_ENABLED=false)
+  if start_server hub "$dir" ready_frames; then
+    result hub frames $((FRAMES_S + 60)) "$LG" frames --port "$HTTP_PORT" --pid "$SRV_PID" \
+      --readers $FRAMES_READERS --universes $FRAMES_UNIVERSES --duration $FRAMES_S --connect 20
+  else
+    echo '{"failed":"hub did not become ready"}' > "$RES/hub/frames.json"
+  fi
+  stop_pid "$SRV_PID"
+  HUB_ENV=()
+  keep_logs hub
 }
 
 cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
@@ -275,6 +367,19 @@ printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%
 
 run_floors
 run_target hub
+run_dmx
+if [ -n "$BASE_BIN" ]; then
+  # The baseline build: seed-000 scenarios only, with --quick phase lengths
+  # (the run's time budget); its own bench_engine when BENCH_BASELINE_ENGINE
+  # is set, at the run's size.
+  printf '{"bin":"%s","engine":"%s","phases":"quick"}\n' "$BASE_BIN" "$BASE_ENG" \
+    > "$RES/base/info.json"
+  saved=("$READ_S" "$WRITE_S" "$FAN_S" "$FAN_NS" "$MQTT_S" "$TAIL")
+  READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
+  run_target base
+  READ_S=${saved[0]}; WRITE_S=${saved[1]}; FAN_S=${saved[2]}; FAN_NS=${saved[3]}
+  MQTT_S=${saved[4]}; TAIL=${saved[5]}
+fi
 if [ -f "$PEER_APP" ]; then
   run_target peer
 else

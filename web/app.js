@@ -1,7 +1,9 @@
 // showhub web UI: wires the controls to the hub connection.
 import { ulid } from './ulid.js';
 import { Coalescer } from './coalesce.js';
-import { HubConnection, KEY_STORE, apiKey, probeAuth, wsUrl } from './hub.js';
+import {
+  HubConnection, KEY_STORE, apiKey, probeAuth, registerServiceWorker, retryOnReturn, wsUrl,
+} from './hub.js';
 
 const HOLD_MS = 1500; // how long local edits win over incoming state
 const TOAST_MS = 5000;
@@ -241,15 +243,9 @@ el.keyForm.addEventListener('submit', (ev) => {
   conn.restart();
 });
 
-window.addEventListener('online', () => conn.retryNow());
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') conn.retryNow();
-});
+retryOnReturn(conn);
 
 renderControls();
 renderStatus();
 conn.start();
-
-if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('sw.js').catch((err) => console.warn('service worker:', err));
-}
+registerServiceWorker();

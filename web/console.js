@@ -5,7 +5,9 @@
 // answered (then the patch, or the refusal, decides what they show).
 import { ulid } from './ulid.js';
 import { Coalescer } from './coalesce.js';
-import { HubConnection, probeAuth, wsUrl } from './hub.js';
+import {
+  HubConnection, probeAuth, registerServiceWorker, retryOnReturn, wsUrl,
+} from './hub.js';
 
 const HOLD_MS = 1500; // how long an unanswered local edit wins over the hub
 const TOAST_MS = 6000;
@@ -677,15 +679,9 @@ function endDrag() {
 window.addEventListener('pointerup', endDrag);
 window.addEventListener('pointercancel', endDrag);
 window.addEventListener('blur', endDrag);
-window.addEventListener('online', () => conn.retryNow());
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') conn.retryNow();
-});
+retryOnReturn(conn);
 
 renderStatus();
 renderAll();
 conn.start();
-
-if ('serviceWorker' in navigator) {
-  navigator.serviceWorker.register('sw.js').catch((err) => console.warn('service worker:', err));
-}
+registerServiceWorker();

@@ -181,3 +181,19 @@ export class HubConnection {
     }, delay);
   }
 }
+
+// Reconnect at once when the network or the page comes back, rather than
+// waiting out the backoff.
+export function retryOnReturn(conn) {
+  window.addEventListener('online', () => conn.retryNow());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') conn.retryNow();
+  });
+}
+
+// The app shell works offline (sw.js); failing to register is not fatal.
+export function registerServiceWorker() {
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('sw.js').catch((err) => console.warn('service worker:', err));
+  }
+}

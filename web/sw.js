@@ -3,7 +3,7 @@
 // goes straight to the network and is never cached.
 // Bump VERSION whenever a shell file changes: it renames the cache, the new
 // worker re-downloads the shell and the old cache is deleted on activate.
-const VERSION = 'v3';
+const VERSION = 'v4';
 const PREFIX = 'showhub-shell-';
 const CACHE = PREFIX + VERSION;
 const SHELL = [

@@ -26,16 +26,27 @@ size_t hub_str_join(char *dst, size_t n, const char *a, const char *b, const cha
 
 uint64_t hub_hash(const void *p, size_t n)
 {
+    return hub_hash_seeded(0, p, n);
+}
+
+uint64_t hub_hash_seeded(uint64_t seed, const void *p, size_t n)
+{
     const unsigned char *s = p;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-    while (n > 0) {
-        uint64_t w = 0;
-        size_t k = n < 8 ? n : 8;
-        memcpy(&w, s, k);
+    uint64_t h = seed ^ 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
+    uint64_t w;
+
+    /* Whole words with a fixed-size memcpy (one load), then the tail. */
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 32;
-        s += k;
-        n -= k;
+    }
+    if (n > 0) {
+        w = 0;
+        for (size_t i = 0; i < n; i++)
+            w |= (uint64_t)s[i] << (8 * i);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;

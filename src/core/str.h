@@ -13,6 +13,8 @@ size_t hub_str_join(char *dst, size_t n, const char *a, const char *b, const cha
 /* A hash of p[0..n) for in-memory tables (not seeded: only for keys the
  * operator or the hub chooses, such as names, paths and topics). */
 uint64_t hub_hash(const void *p, size_t n);
+/* The same, seeded (keys clients choose: a random seed per table). */
+uint64_t hub_hash_seeded(uint64_t seed, const void *p, size_t n);
 #define hub_hash_str(s) hub_hash((s), strlen(s))
 
 /* *text = src[0..n) + NUL, reusing its memory when *cap allows (values

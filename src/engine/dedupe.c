@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "core/mem.h"
+#include "core/str.h"
 
 typedef struct entry {
     struct entry *hnext;               /* hash chain */
@@ -37,24 +38,9 @@ struct hub_dedupe {
     entry_t *age_head, *age_tail; /* age; expired entries gather at the head */
 };
 
-/* Eight bytes a round (ids are 26-64 bytes and hashed on every intent),
- * seeded, with a final avalanche. */
 static uint64_t hash_id(const hub_dedupe_t *d, const char *id, size_t len)
 {
-    uint64_t h = d->seed ^ (0x9e3779b97f4a7c15ull * (len + 1));
-    while (len > 0) {
-        uint64_t w = 0;
-        size_t n = len < 8 ? len : 8;
-        memcpy(&w, id, n);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        id += n;
-        len -= n;
-    }
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    return hub_hash_seeded(d->seed, id, len);
 }
 
 hub_dedupe_t *hub_dedupe_new(size_t capacity, uint64_t ttl_ms)

@@ -160,6 +160,9 @@ typedef struct hub_topic_def {
 
 /* ---- the definition ------------------------------------------------------------ */
 
+/* payload: the intent's object. NULL only for a seed-000 RGB command
+ * (hub_apply_intent(ap)->legacy, name fixture.set_values): its values are in
+ * ->rgb (engine/intent.h). */
 typedef int (*hub_apply_fn)(void *ctx, hub_apply_t *ap, const json_t *payload);
 
 typedef struct hub_intent_def {

@@ -102,13 +102,20 @@ static void take_payload(hub_intent_t *in, json_t *payload, char *text, size_t l
     in->payload_len = len;
 }
 
-hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *name)
+/* An intent with no payload yet. */
+static hub_intent_t *intent_alloc(const char *req_id, const char *src, const char *name)
 {
     hub_intent_t *in = hub_calloc(1, sizeof(*in));
     copy_field(in->req_id, sizeof(in->req_id), req_id, "");
     copy_field(in->src, sizeof(in->src), src, "api");
     copy_field(in->name, sizeof(in->name), name, "");
     in->is_ui = strcmp(in->src, "ui") == 0;
+    return in;
+}
+
+hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *name)
+{
+    hub_intent_t *in = intent_alloc(req_id, src, name);
     take_payload(in, json_object(), hub_strndup("{}", 2), 2);
     return in;
 }
@@ -287,23 +294,20 @@ int hub_intent_from_rgb(const json_t *obj, const char *default_src, hub_intent_t
         rgb[i] = hub_clamp_byte(json_number_value(v));
     }
 
-    hub_intent_t *in = hub_intent_new(id, src, "fixture.set_values");
-    json_t *payload = json_object(), *values = json_object();
+    hub_intent_t *in = intent_alloc(id, src, "fixture.set_values");
     hub_jbuf_t text = {0};
-    json_object_set_new(payload, "fixture", json_string("demo"));
-    json_object_set_new(payload, "values", values);
-    /* The text json_dumps would give, written directly (the hot path). */
+    /* The text json_dumps would give of the payload, written directly. */
     hub_jbuf_lit(&text, "{\"fixture\":\"demo\",\"values\":");
     hub_jbuf_open(&text, '{');
     for (int i = 0; i < 3; i++) {
-        json_object_set_new(values, role[i], json_integer(rgb[i]));
         hub_jbuf_key(&text, role[i]);
         hub_jbuf_uint(&text, rgb[i]);
     }
     hub_jbuf_close(&text, '}');
-    hub_jbuf_raw(&text, "}", 1);
+    hub_jbuf_close(&text, '}');
     size_t len = text.len;
-    take_payload(in, payload, hub_jbuf_take(&text, NULL), len);
+    take_payload(in, NULL, hub_jbuf_take(&text, NULL), len);
+    memcpy(in->rgb, rgb, 3);
     in->legacy = 1;
     *out = in;
     return 0;

@@ -9,7 +9,10 @@
  *
  * The seed-000 RGB command ({cmdId, src, r, g, b}) is an intent too:
  * fixture.set_values on the fixture "demo", with the cmdId as its req_id.
- * It is flagged `legacy` so adapters answer it in the seed-000 format.
+ * It is flagged `legacy` so adapters answer it in the seed-000 format. It
+ * carries its values natively (rgb) and no payload tree (payload NULL;
+ * payload_text is the journal's JSON as usual): the /rgb hot path builds
+ * no JSON objects, and the domain's apply reads in->rgb.
  */
 #ifndef HUB_ENGINE_INTENT_H
 #define HUB_ENGINE_INTENT_H
@@ -81,11 +84,12 @@ struct hub_intent {
     char req_id[HUB_REQ_ID_MAX + 1];
     char src[HUB_SRC_MAX + 1];
     char name[HUB_NAME_MAX + 1];
-    json_t *payload;    /* owned; an object */
+    json_t *payload;    /* owned; an object; NULL only for a legacy command */
     char *payload_text; /* owned; compact JSON of payload, for the journal */
     size_t payload_len;
     int is_ui;               /* src == "ui": droppable under overload */
     int legacy;              /* a seed-000 RGB command: answer in that format */
+    uint8_t rgb[3];          /* legacy: r, g, b (payload is NULL: see below) */
     int reply;               /* adapter-private: e.g. MQTT reply_to present */
     char *reply_to;          /* adapter-private, owned: MQTT reply topic */
     uint64_t recv_us;        /* monotonic time the adapter received it */

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +41,7 @@ typedef struct uni {
     uint8_t out[512], sent[512];
     int has_sent;
     uint64_t sent_at_us; /* last Art-Net/sACN send */
-    uint64_t ws_at_us;   /* last frame to room "frames" */
+    uint64_t ws_next_us; /* room "frames": the next frame is due from here */
     int ws_dirty;        /* changed since */
     uint8_t artnet_seq, sacn_seq;
     int sacn_repeat; /* sACN packets still due with unchanged data (E1.31 6.6.1) */
@@ -344,7 +345,13 @@ static void tick(hub_frameclock_t *fc, uint64_t now, hub_frames_fn frames,
                  hub_frames_wanted_fn wanted, void *frames_ud, uint64_t *discovery_at)
 {
     uint64_t keep_us = (uint64_t)fc->cfg.keepalive_ms * 1000;
-    uint64_t ws_us = 1000000u / (uint64_t)fc->cfg.ws_hz;
+    /* Frames follow an ideal schedule (not "a full interval since the last
+     * one", which at 44 Hz sends every other tick: 22 a second). Its interval
+     * is stretched by one output period over the second, so that sends, each
+     * at most a period after its slot, never put more than ws_hz into any
+     * one-second window: about 29.3 a second at 44 Hz and 30 asked. */
+    uint64_t period_us = 1000000u / (uint64_t)fc->cfg.fps;
+    uint64_t ws_us = (1000000u + period_us) / (uint64_t)fc->cfg.ws_hz + 1;
     size_t nws = 0;
     int *wsu = NULL;
     uint8_t(*wss)[512] = NULL;
@@ -375,7 +382,7 @@ static void tick(hub_frameclock_t *fc, uint64_t now, hub_frames_fn frames,
             if (fc->cfg.ola)
                 hub_ola_set_universe_frame(fc->cfg.ola, u->universe, u->out, 512, u->m_ola);
         }
-        if (want_ws && u->ws_dirty && now - u->ws_at_us >= ws_us) {
+        if (want_ws && u->ws_dirty && now >= u->ws_next_us) {
             if (wsu == NULL) {
                 wsu = hub_malloc(fc->nunis * sizeof(*wsu));
                 wss = hub_malloc(fc->nunis * sizeof(*wss));
@@ -384,7 +391,9 @@ static void tick(hub_frameclock_t *fc, uint64_t now, hub_frames_fn frames,
             memcpy(wss[nws], u->out, 512);
             nws++;
             u->ws_dirty = 0;
-            u->ws_at_us = now;
+            /* On schedule unless a slot was missed (idle, or unchanged):
+             * then the schedule starts again from now. */
+            u->ws_next_us = now - u->ws_next_us < ws_us ? u->ws_next_us + ws_us : now + ws_us;
         }
     }
     if (fc->cfg.artnet) {
@@ -447,6 +456,9 @@ static void *run(void *arg)
 
     atomic_store(&fc->tid, (int)syscall(SYS_gettid));
     pthread_setname_np(pthread_self(), "hub-output");
+    /* Linux lets a sleeping thread wake up to 50 us late by default (timer
+     * slack); a frame clock wants its deadlines. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     for (;;) {
         pthread_mutex_lock(&fc->mu);
         int stop = fc->stop;

@@ -305,17 +305,8 @@ static hub_answer_t *subscribe(hub_server_t *s, hub_peer_t *peer, hub_query_t *q
     a->seq = hub_engine_seq(s->d.engine);
     if ((q->rooms & (1ull << HUB_ROOM_FRAMES)) && s->d.frames_refresh != NULL)
         s->d.frames_refresh(s->d.frames_ud);
-    if (state != 0) {
-        hub_jbuf_t st, b;
-        hub_jbuf_init(&st);
-        hub_engine_render_state(s->d.engine, state, &st);
-        hub_jbuf_init(&b);
-        hub_jbuf_lit(&b, "{\"type\":\"snapshot\",");
-        hub_jbuf_raw(&b, st.p + 1, st.len - 1);
-        hub__frame_append(&a->frames, b.p, b.len, NULL);
-        hub_jbuf_free(&b);
-        hub_jbuf_free(&st);
-    }
+    if (state != 0)
+        append_snapshot(s, state, &a->frames);
     if (s->room_demo >= 0 && (q->rooms & (1ull << s->room_demo))) {
         size_t wl = 0;
         const char *ws = hub_engine_view(s->d.engine, "ws_state", &wl);

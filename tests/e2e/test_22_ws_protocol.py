@@ -305,6 +305,40 @@ def test_hello_req_id_answers_when_in_sync(rig, closer):
     ws4.expect_silence(0.3)
 
 
+def test_frames_keep_up_with_the_asked_rate(hubs, closer):
+    """DMX_WS_FRAME_HZ=30 with the output at 44 Hz and every tick changing:
+    about 29 frames a second per universe (not every other tick: 22), and
+    never more than 30 in any one-second window. Counted against the output
+    ticks seen by Art-Net in the same window, so a slow machine does not
+    matter."""
+    from dmxnet import UdpReceiver
+    with UdpReceiver() as art:
+        h = hubs(env={"DMX_OUTPUT_TEST_PATTERN": "chase", "DMX_OUTPUT_FPS": "44",
+                      "DMX_ARTNET_ENABLED": "true",
+                      "DMX_ARTNET_TARGETS": f"127.0.0.1:{art.port}"})
+        ws = connect(h, closer, hello=False)
+        ws.send_json({"type": "subscribe", "rooms": ["frames"]})
+        recv_type(ws, "frame")
+        label = '{proto="artnet",universe="1"}'
+        ticks0 = h.metrics().value("dmx_output_frames_total", label)
+        times = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3.0:
+            try:
+                m = ws.recv_json(0.5)
+            except WsTimeout:
+                continue
+            if m["type"] == "frame" and m["universe"] == 1:
+                times.append(time.monotonic())
+        ticks = h.metrics().value("dmx_output_frames_total", label) - ticks0
+    assert ticks > 0
+    ratio = len(times) / ticks
+    assert 0.6 <= ratio <= 30 / 44 + 0.03, \
+        f"{len(times)} frames for {ticks:.0f} output ticks (want about 29.3/44)"
+    most = max(sum(1 for t in times if a <= t < a + 1.0) for a in times)
+    assert most <= 30 + 1, f"{most} frames in one second"  # +1: receive-time jitter
+
+
 def test_set_still_works_beside_intents(rig, closer):
     ws = connect(rig, closer)
     ws.recv_json()

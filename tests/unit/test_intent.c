@@ -50,13 +50,22 @@ static int hub_cmd_from_json(const json_t *obj, const char *src, hub_cmd_t **out
     return rc;
 }
 
-/* Channel i (r, g, b) of the command: the payload's values.red/green/blue. */
+/* Channel i (r, g, b) of the command: carried natively (in->rgb, no payload
+ * tree), and the same in the journal's payload text, values.red/green/blue. */
 static int rgb_of(const hub_intent_t *c, int i)
 {
     static const char *const roles[3] = {"red", "green", "blue"};
-    const json_t *v = json_object_get(json_object_get(c->payload, "values"), roles[i]);
+    json_t *p = json_loadb(c->payload_text, c->payload_len, 0, NULL);
+    const json_t *v = json_object_get(json_object_get(p, "values"), roles[i]);
+
+    assert_true(c->legacy);
+    assert_null(c->payload);
     assert_true(json_is_integer(v));
-    return (int)json_integer_value(v);
+    assert_int_equal(json_integer_value(v), c->rgb[i]);
+    assert_string_equal(json_string_value(json_object_get(p, "fixture")), "demo");
+    assert_int_equal(json_object_size(p), 2);
+    json_decref(p);
+    return c->rgb[i];
 }
 
 #define hub_cmd_free  hub_intent_free

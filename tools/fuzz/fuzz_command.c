@@ -18,8 +18,11 @@ static void check_intent(const hub_intent_t *in)
 {
     assert(hub_req_id_valid(in->req_id, strlen(in->req_id)));
     assert(hub_src_valid(in->src, strlen(in->src)));
-    assert(json_is_object(in->payload));
+    assert(in->legacy ? in->payload == NULL : json_is_object(in->payload));
     assert(in->payload_text != NULL && strlen(in->payload_text) == in->payload_len);
+    json_t *text = json_loadb(in->payload_text, in->payload_len, 0, NULL);
+    assert(json_is_object(text)); /* the journal's payload is always an object */
+    json_decref(text);
 }
 
 static void fuzz_rgb(const uint8_t *data, size_t size)

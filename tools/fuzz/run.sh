@@ -12,7 +12,8 @@ flags=(-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I"$roo
 libs=($(pkg-config --libs jansson) -lm)
 
 clang "${flags[@]}" -o "$out/fuzz_command" "$here/fuzz_command.c" \
-  "$root/src/engine/intent.c" "$root/src/core/ulid.c" "$root/src/core/mem.c" "${libs[@]}"
+  "$root/src/engine/intent.c" "$root/src/core/jbuf.c" "$root/src/core/ulid.c" "$root/src/core/mem.c" \
+  "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_patch" "$here/fuzz_patch.c" \
   "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
   "${libs[@]}"

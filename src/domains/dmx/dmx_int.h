@@ -102,6 +102,8 @@ void dmx__state_copy(dmx__state_t *dst, const dmx__state_t *src);
 /* ---- render.c: the JSON of entities and views -------------------------------- */
 
 void dmx__render_fixture(hub_jbuf_t *b, const dmx__fixture_t *f, int with_seq);
+/* {"red":255,"dimmer":null,…}: f's manual layer, by role. */
+void dmx__render_values(hub_jbuf_t *b, const dmx__fixture_t *f);
 /* {"40":255,…}: the set raw channels of c (1-based keys). */
 void dmx__render_channels(hub_jbuf_t *b, const dmx__channels_t *c);
 void dmx__render_universes(hub_jbuf_t *b, const int *u, size_t n);

@@ -175,12 +175,37 @@ static void commit_fixture(hub_dmx_t *d, hub_apply_t *ap, dmx__fixture_t *nf)
 
 /* ---- fixture intents ------------------------------------------------------------------------ */
 
+/* A seed-000 RGB command (engine/intent.h): red, green, blue of "demo",
+ * carried natively, with the same checks as the JSON form. */
+static int apply_rgb(hub_dmx_t *d, hub_apply_t *ap, const uint8_t rgb[3])
+{
+    static const char *const roles[3] = {"red", "green", "blue"};
+    static const char *const fields[3] = {"values.red", "values.green", "values.blue"};
+    dmx__fixture_t *f = dmx__state_fixture(&d->work, HUB_DMX_DEMO_NAME), nf;
+
+    if (f == NULL)
+        return hub_apply_fail(ap, HUB_ERR_NOT_FOUND, "fixture",
+                              "no fixture named \"demo\" (see GET /api/v1/fixtures)");
+    nf = *f;
+    for (int i = 0; i < 3; i++) {
+        int c = role_channel(ap, &nf, roles[i], fields[i]);
+        if (c < 0)
+            return HUB_EINVAL;
+        nf.set[c] = 1;
+        nf.val[c] = rgb[i];
+    }
+    commit_fixture(d, ap, &nf);
+    return 0;
+}
+
 static int apply_set_values(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     static const char *const keys[] = {"fixture", "values", NULL};
     hub_dmx_t *d = ctx;
     dmx__fixture_t *f, nf;
 
+    if (p == NULL && hub_apply_intent(ap)->legacy)
+        return apply_rgb(d, ap, hub_apply_intent(ap)->rgb);
     if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     const json_t *values = json_object_get(p, "values");

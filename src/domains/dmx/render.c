@@ -14,6 +14,19 @@ void dmx__path_fixture(char *out, size_t n, const char *name)
     hub_str_join(out, n, "dmx.fixtures.", name, NULL);
 }
 
+void dmx__render_values(hub_jbuf_t *b, const dmx__fixture_t *f)
+{
+    hub_jbuf_open(b, '{');
+    for (int c = 0; c < f->def.nch; c++) {
+        hub_jbuf_key(b, hub_dmx_role_name(f->def.roles[c]));
+        if (f->set[c])
+            hub_jbuf_int(b, f->val[c]);
+        else
+            hub_jbuf_null(b);
+    }
+    hub_jbuf_close(b, '}');
+}
+
 /* {"universe":1,"address":1,"channels":[…],"armed":true,"values":{…}} */
 void dmx__render_fixture(hub_jbuf_t *b, const dmx__fixture_t *f, int with_seq)
 {
@@ -30,15 +43,7 @@ void dmx__render_fixture(hub_jbuf_t *b, const dmx__fixture_t *f, int with_seq)
     hub_jbuf_key(b, "armed");
     hub_jbuf_bool(b, f->armed);
     hub_jbuf_key(b, "values");
-    hub_jbuf_open(b, '{');
-    for (int c = 0; c < f->def.nch; c++) {
-        hub_jbuf_key(b, hub_dmx_role_name(f->def.roles[c]));
-        if (f->set[c])
-            hub_jbuf_int(b, f->val[c]);
-        else
-            hub_jbuf_null(b);
-    }
-    hub_jbuf_close(b, '}');
+    dmx__render_values(b, f);
     if (with_seq) {
         hub_jbuf_key(b, "seq");
         hub_jbuf_uint(b, f->seq);
@@ -68,20 +73,25 @@ void dmx__render_universes(hub_jbuf_t *b, const int *u, size_t n)
     hub_jbuf_close(b, ']');
 }
 
+static void poi_fields(hub_jbuf_t *b, const hub_patch_poi_t *p)
+{
+    hub_jbuf_key(b, "pan");
+    hub_jbuf_int(b, p->pan);
+    hub_jbuf_key(b, "pan_fine");
+    hub_jbuf_int(b, p->pan_fine);
+    hub_jbuf_key(b, "tilt");
+    hub_jbuf_int(b, p->tilt);
+    hub_jbuf_key(b, "tilt_fine");
+    hub_jbuf_int(b, p->tilt_fine);
+}
+
 void dmx__render_pois(hub_jbuf_t *b, const hub_patch_poi_t *p, size_t n)
 {
     hub_jbuf_open(b, '{');
     for (size_t i = 0; i < n; i++) {
         hub_jbuf_key(b, p[i].name);
         hub_jbuf_open(b, '{');
-        hub_jbuf_key(b, "pan");
-        hub_jbuf_int(b, p[i].pan);
-        hub_jbuf_key(b, "pan_fine");
-        hub_jbuf_int(b, p[i].pan_fine);
-        hub_jbuf_key(b, "tilt");
-        hub_jbuf_int(b, p[i].tilt);
-        hub_jbuf_key(b, "tilt_fine");
-        hub_jbuf_int(b, p[i].tilt_fine);
+        poi_fields(b, &p[i]);
         hub_jbuf_close(b, '}');
     }
     hub_jbuf_close(b, '}');
@@ -152,18 +162,10 @@ void dmx__render_patch(hub_jbuf_t *b, const dmx__state_t *st, int demo_universe)
     hub_jbuf_key(b, "pois");
     hub_jbuf_open(b, '[');
     for (size_t i = 0; i < st->npois; i++) {
-        const hub_patch_poi_t *p = &st->pois[i];
         hub_jbuf_open(b, '{');
         hub_jbuf_key(b, "name");
-        hub_jbuf_str(b, p->name);
-        hub_jbuf_key(b, "pan");
-        hub_jbuf_int(b, p->pan);
-        hub_jbuf_key(b, "pan_fine");
-        hub_jbuf_int(b, p->pan_fine);
-        hub_jbuf_key(b, "tilt");
-        hub_jbuf_int(b, p->tilt);
-        hub_jbuf_key(b, "tilt_fine");
-        hub_jbuf_int(b, p->tilt_fine);
+        hub_jbuf_str(b, st->pois[i].name);
+        poi_fields(b, &st->pois[i]);
         hub_jbuf_close(b, '}');
     }
     hub_jbuf_close(b, ']');

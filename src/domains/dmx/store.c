@@ -44,15 +44,7 @@ void dmx__row_fixture(hub_apply_t *ap, const dmx__fixture_t *f)
     char key[96];
     hub_jbuf_t *b = hub_apply_scratch(ap);
 
-    hub_jbuf_open(b, '{');
-    for (int c = 0; c < f->def.nch; c++) {
-        hub_jbuf_key(b, hub_dmx_role_name(f->def.roles[c]));
-        if (f->set[c])
-            hub_jbuf_int(b, f->val[c]);
-        else
-            hub_jbuf_null(b);
-    }
-    hub_jbuf_close(b, '}');
+    dmx__render_values(b, f);
     hub_val_t v[5] = {HUB_VAL_S(f->def.name, strlen(f->def.name)), HUB_VAL_I(f->armed),
                       HUB_VAL_S(b->p, b->len), HUB_VAL_I((int64_t)f->seq),
                       HUB_VAL_I((int64_t)f->ts_ms)};
