@@ -29,6 +29,7 @@ add_custom_target(hub_bench_all DEPENDS loadgen bench_engine)
 add_executable(netrx
   ${HUB_BENCH_DIR}/netrx_main.c ${HUB_BENCH_DIR}/netrx_rx.c ${HUB_BENCH_DIR}/netrx_pkt.c
   ${HUB_BENCH_DIR}/netrx_hub.c ${HUB_BENCH_DIR}/netrx_tx.c ${HUB_BENCH_DIR}/lg_sync.c
+  ${HUB_BENCH_DIR}/cli.c
   ${HUB_BENCH_DIR}/lg_cmd.c)
 target_compile_options(netrx PRIVATE ${HUB_WARNINGS})
 target_link_libraries(netrx PRIVATE PkgConfig::JANSSON Threads::Threads m)

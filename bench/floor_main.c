@@ -8,6 +8,7 @@
  * (SIGALRM) and prints the scenario's JSON line on stdout. Also holds the
  * few socket and clock helpers both scenarios use (floor.h).
  */
+#include "cli.h"
 #include "floor.h"
 #include "nofile.h"
 
@@ -44,34 +45,10 @@ static void usage(FILE *f)
           f);
 }
 
-/* The backstop: a run that overruns --limit still ends with a JSON line. */
-static void on_alarm(int sig)
-{
-    static const char msg[] = "{\"ok\":false,\"failed\":\"wall-clock limit exceeded\"}\n";
-    static const char err[] = "floor: wall-clock limit exceeded\n";
-    if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0 ||
-        write(STDERR_FILENO, err, sizeof(err) - 1) < 0) {
-        /* Nothing left to tell anyone. */
-    }
-    _exit(1);
-}
-
-/* Strict number parsing: the whole argument, finite, in [lo, hi]. */
-static int parse_num(const char *s, double lo, double hi, double *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(x >= lo && x <= hi))
-        return -1;
-    *v = x;
-    return 0;
-}
-
 static int parse_int(const char *s, int lo, int hi, int *v)
 {
     double x;
-    if (parse_num(s, lo, hi, &x) != 0 || x != (double)(int)x)
+    if (bench_parse_num(s, lo, hi, &x) != 0 || x != (double)(int)x)
         return -1;
     *v = (int)x;
     return 0;
@@ -117,15 +94,18 @@ int main(int argc, char **argv)
             bad = parse_int(optarg, 1, 1000000, &o.rounds) ? "--rounds: 1..1000000" : NULL;
             break;
         case 'r':
-            bad = parse_num(optarg, 0.1, 100000, &o.rate) ? "--rate: 0.1..100000 /s" : NULL;
+            bad = bench_parse_num(optarg, 0.1, 100000, &o.rate) ? "--rate: 0.1..100000 /s" : NULL;
             break;
         case 'd':
-            bad = parse_num(optarg, 0.01, 3600, &o.duration_s) ? "--duration: 0.01..3600 s" : NULL;
+            bad = bench_parse_num(optarg, 0.01, 3600, &o.duration_s) ? "--duration: 0.01..3600 s"
+                                                                     : NULL;
             break;
         case 'H': bad = parse_int(optarg, 0, 1, &o.hops) ? "--hops: 0 or 1" : NULL; break;
-        case 't': bad = parse_num(optarg, 0, 600, &o.tail_s) ? "--tail: 0..600 s" : NULL; break;
+        case 't':
+            bad = bench_parse_num(optarg, 0, 600, &o.tail_s) ? "--tail: 0..600 s" : NULL;
+            break;
         case 'l':
-            bad = parse_num(optarg, 1, 86400, &o.limit_s) ? "--limit: 1..86400 s" : NULL;
+            bad = bench_parse_num(optarg, 1, 86400, &o.limit_s) ? "--limit: 1..86400 s" : NULL;
             break;
         default: usage(stderr); return 2;
         }
@@ -150,8 +130,7 @@ int main(int argc, char **argv)
         o.limit_s = run_s + o.tail_s + 120;
 
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    alarm((unsigned)o.limit_s + 1);
+    bench_wall_limit("floor", o.limit_s);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     int nofile = bench_raise_nofile();
 

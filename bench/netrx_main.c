@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cli.h"
+
 static void usage(FILE *f)
 {
     fputs("usage: netrx hub|floor [options]\n"
@@ -23,26 +25,6 @@ static void usage(FILE *f)
           "  --universes U [256]  --fps F [44]  --warmup S [2]  --duration S [10]\n"
           "  --limit S   wall-clock bound [warmup + duration + 60]\n",
           f);
-}
-
-static void on_alarm(int sig)
-{
-    static const char msg[] = "{\"ok\":false,\"failed\":\"wall-clock limit exceeded\"}\n";
-    if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {
-        /* Nothing left to tell anyone. */
-    }
-    _exit(1);
-}
-
-static int parse_num(const char *s, double lo, double hi, double *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(x >= lo && x <= hi))
-        return -1;
-    *v = x;
-    return 0;
 }
 
 static double cpu_self_s(void)
@@ -149,7 +131,7 @@ int main(int argc, char **argv)
         case 'a':
         case 's':
         case 'p':
-            if (parse_num(optarg, 1, 65535, &v))
+            if (bench_parse_num(optarg, 1, 65535, &v))
                 bad = "a port, 1..65535";
             else if (ch == 'a')
                 o.artnet_port = (int)v;
@@ -159,17 +141,19 @@ int main(int argc, char **argv)
                 o.http_port = (int)v;
             break;
         case 'P':
-            bad = parse_num(optarg, 1, 1 << 30, &v) ? "a pid" : NULL;
+            bad = bench_parse_num(optarg, 1, 1 << 30, &v) ? "a pid" : NULL;
             o.pid = (int)v;
             break;
         case 'u':
-            bad = parse_num(optarg, 1, 1024, &v) ? "1..1024 universes" : NULL;
+            bad = bench_parse_num(optarg, 1, 1024, &v) ? "1..1024 universes" : NULL;
             o.universes = (int)v;
             break;
-        case 'f': bad = parse_num(optarg, 1, 100, &o.fps) ? "1..100 fps" : NULL; break;
-        case 'w': bad = parse_num(optarg, 0, 60, &o.warmup_s) ? "0..60 s" : NULL; break;
-        case 'd': bad = parse_num(optarg, 0.5, 3600, &o.duration_s) ? "0.5..3600 s" : NULL; break;
-        case 'l': bad = parse_num(optarg, 1, 86400, &o.limit_s) ? "1..86400 s" : NULL; break;
+        case 'f': bad = bench_parse_num(optarg, 1, 100, &o.fps) ? "1..100 fps" : NULL; break;
+        case 'w': bad = bench_parse_num(optarg, 0, 60, &o.warmup_s) ? "0..60 s" : NULL; break;
+        case 'd':
+            bad = bench_parse_num(optarg, 0.5, 3600, &o.duration_s) ? "0.5..3600 s" : NULL;
+            break;
+        case 'l': bad = bench_parse_num(optarg, 1, 86400, &o.limit_s) ? "1..86400 s" : NULL; break;
         default: usage(stderr); return 2;
         }
         if (bad) {
@@ -183,8 +167,7 @@ int main(int argc, char **argv)
     }
     if (o.limit_s == 0)
         o.limit_s = o.warmup_s + o.duration_s + 60;
-    signal(SIGALRM, on_alarm);
-    alarm((unsigned)o.limit_s + 1);
+    bench_wall_limit("netrx", o.limit_s);
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
     json_t *out = json_object();
