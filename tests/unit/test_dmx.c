@@ -22,6 +22,7 @@
 #include "domains/dmx/dmx.h"
 #include "domains/dmx/dmx_int.h"
 #include "engine/engine.h"
+#include "engine/intent.h"
 
 static const char *const PATCH =
     "{\"universes\":[1,2],\"fixtures\":["
@@ -311,6 +312,52 @@ static void test_reload(void **state)
     refused("dmx.reload_fixtures", "{}", HUB_ERR_INVALID, "file"); /* explicit: must exist */
 }
 
+/* A seed-000 command (no payload tree: engine/intent.h) and the same
+ * change as JSON give the same state, patches and outputs. */
+static int run_rgb(const char *body)
+{
+    hub_intent_t *in;
+    hub_error_t err;
+    char cmd_id[HUB_REQ_ID_MAX + 1];
+    assert_int_equal(hub_intent_parse_rgb(body, strlen(body), "api", &in, &err, cmd_id), 0);
+    assert_null(in->payload);
+    in->done = on_done;
+    T.outcome = -999;
+    assert_int_equal(hub_engine_prepare(T.e, in, &err), 0);
+    assert_int_equal(hub_engine_submit(T.e, in), 0);
+    hub_engine_drain_now(T.e);
+    return T.outcome;
+}
+
+static void test_legacy_rgb_same_as_json(void **state)
+{
+    (void)state;
+    assert_int_equal(run_rgb("{\"cmdId\":\"01HZX3YJ9YJ3M5QAZ3GZ8K3QFF\",\"r\":300,\"g\":2.4,"
+                             "\"b\":0}"),
+                     HUB_INTENT_APPLIED);
+    char *a = state_text();
+    assert_int_equal(out_of(1, 1), 255);
+    assert_int_equal(out_of(1, 2), 2);
+    assert_int_equal(out_of(1, 3), 0);
+    ok("fixture.set_values", "{\"fixture\":\"demo\",\"values\":{\"red\":9}}");
+    ok("fixture.set_values",
+       "{\"fixture\":\"demo\",\"values\":{\"red\":255,\"green\":2,\"blue\":0}}");
+    char *b = state_text();
+    /* Same demo object (the seqs differ: 1 and 3). */
+    const char *fa = strstr(a, "\"demo\":"), *fb = strstr(b, "\"demo\":");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    const char *ea = strstr(fa, "}}"), *eb = strstr(fb, "}}");
+    assert_int_equal(ea - fa, eb - fb);
+    assert_memory_equal(fa, fb, (size_t)(ea - fa));
+    free(a);
+    free(b);
+    /* A duplicate cmdId changes nothing. */
+    assert_int_equal(run_rgb("{\"cmdId\":\"01HZX3YJ9YJ3M5QAZ3GZ8K3QFF\",\"r\":1,\"g\":1,\"b\":1}"),
+                     HUB_INTENT_DUPLICATE);
+    assert_int_equal(out_of(1, 1), 255);
+}
+
 /* pub is moved only by the announced changes; it must always equal work. */
 static void check_pub_equals_work(void)
 {
@@ -391,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_go_to_poi_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rgb_views, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_rgb_same_as_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_stream_pub_follows_work, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
