@@ -25,6 +25,7 @@
 #include "core/metrics.h"
 #include "core/ulid.h"
 #include "domains/dmx/dmx.h"
+#include "domains/show/show.h"
 #include "engine/engine.h"
 #include "output/artnet.h"
 #include "output/frameclock.h"
@@ -50,6 +51,7 @@ struct hub_app {
     hub_store_t *store;
     hub_engine_t *engine;
     hub_dmx_t *dmx;
+    hub_showdom_t *show;
     hub_mqtt_t *mqtt;
     hub_server_t *server;
     hub_ola_t *ola;
@@ -86,6 +88,21 @@ static int store_ready(void *ud, char *why, size_t n)
 static void on_dmx_layers(void *ud, int universe, const hub_dmx_layers_t *layers)
 {
     hub_frameclock_set_universe(ud, universe, layers);
+}
+
+static void on_show_prog(void *ud, hub_show_prog_t *prog)
+{
+    hub_frameclock_set_show(ud, prog);
+}
+
+static void on_show_transport(void *ud, const hub_transport_t *tr)
+{
+    hub_frameclock_set_transport(ud, tr);
+}
+
+static void on_show_previews(void *ud, hub_show_previews_t *pv)
+{
+    hub_frameclock_set_previews(ud, pv);
 }
 
 typedef struct event_msg {
@@ -198,6 +215,7 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
                                .ws_hz = c->ws_frame_hz,
                                .test_pattern = strcmp(c->output_test, "chase") == 0 ? HUB_TEST_CHASE
                                                                                     : HUB_TEST_OFF,
+                               .playback_fps = c->playback_fps,
                                .artnet = app->artnet,
                                .sacn = app->sacn,
                                .ola = app->ola};
@@ -209,6 +227,8 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
     hub_frameclock_set_events(app->clock, on_output_event, app);
     hub_dmx_set_sink(app->dmx, on_dmx_layers, app->clock);
     hub_dmx_sink_all(app->dmx); /* the restored state to the lights */
+    hub_show_sink_t ss = {on_show_prog, on_show_transport, on_show_previews, app->clock};
+    hub_showdom_set_sink(app->show, &ss);
     return 0;
 }
 
@@ -307,8 +327,10 @@ static void on_signal(uv_signal_t *h, int signum)
     hub_app_t *app = h->data;
 
     if (signum == SIGHUP) {
-        if (app->phase == RUNNING)
+        if (app->phase == RUNNING) {
             (void)reload(app, "signal");
+            hub_showdom_rescan(app->show);
+        }
         return;
     }
     if (app->phase != RUNNING) {
@@ -317,6 +339,7 @@ static void on_signal(uv_signal_t *h, int signum)
         _exit(1);
     }
     hub_log(HUB_LOG_INFO, "shutdown", "{s:s}", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    hub_showdom_shutdown(app->show); /* a playing show pauses where it is, durably */
     hub_engine_stop_intake(app->engine);
     /* The clock must not post frames to network contexts about to close. */
     hub_frameclock_set_frames(app->clock, NULL, NULL, NULL);
@@ -347,6 +370,14 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
     rc = hub_dmx_new(&app->dmx, &dc, err, errlen);
     if (rc < 0)
         return HUB_ECONFIG;
+    snprintf(path, sizeof(path), "%s/shows", c->data_dir);
+    hub_showdom_cfg_t shc = {.shows_dir = c->shows_dir ? c->shows_dir : path,
+                             .default_show = c->default_show,
+                             .max_bytes = c->show_max_bytes,
+                             .dmx = app->dmx};
+    rc = hub_showdom_new(&app->show, &shc, err, errlen);
+    if (rc < 0)
+        return HUB_ECONFIG;
 
     hub_engine_cfg_t ec = {
         .queue_size = (size_t)c->queue_size,
@@ -359,8 +390,11 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
         return rc;
     }
     rc = hub_engine_register(app->engine, hub_dmx_domain(), app->dmx);
+    if (rc == 0)
+        rc = hub_engine_register(app->engine, hub_showdom_domain(), app->show);
+    hub_showdom_bind(app->show, app->engine);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot register the dmx domain");
+        snprintf(err, errlen, "cannot register the domains");
         return rc;
     }
 
@@ -416,6 +450,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
     rc = open_outputs(app, err, errlen);
     if (rc < 0)
         goto fail;
+    hub_showdom_start(app->show, app->engine, &app->loop);
 
     if (cfg->mqtt_enabled) {
         hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host,
@@ -524,9 +559,12 @@ void hub_app_free(hub_app_t *app)
     hub_mqtt_free(app->mqtt);
     if (app->inbox != NULL)
         hub_inbox_close(app->inbox);
+    if (app->show != NULL)
+        hub_showdom_stop(app->show);
     uv_walk(&app->loop, close_walk, NULL);
     uv_run(&app->loop, UV_RUN_DEFAULT);
     uv_loop_close(&app->loop);
+    hub_showdom_free(app->show);
     hub_dmx_free(app->dmx);
     hub_metrics_free(app->metrics);
     hub_log(HUB_LOG_INFO, "stopped", NULL);

@@ -3,7 +3,7 @@
 // goes straight to the network and is never cached.
 // Bump VERSION whenever a shell file changes: it renames the cache, the new
 // worker re-downloads the shell and the old cache is deleted on activate.
-const VERSION = 'v4';
+const VERSION = 'v5';
 const PREFIX = 'showhub-shell-';
 const CACHE = PREFIX + VERSION;
 const SHELL = [
@@ -17,6 +17,10 @@ const SHELL = [
   'console.html',
   'console.js',
   'console.css',
+  'desk.js',
+  'show.html',
+  'show.js',
+  'show.css',
   'manifest.webmanifest',
   'icon.svg',
   'icon-192.png',

@@ -1,6 +1,7 @@
 /* core/config.c - the configuration table and its parser. */
 #include "core/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +89,29 @@ static const struct entry table[] = {
      "sACN source name (at most 63 bytes are sent)"},
     {"DMX_WS_FRAME_HZ", K_INT, F(ws_frame_hz), "30", 1, 100,
      "Room \"frames\": at most this many frames per universe per second"},
+    {"DMX_SHOWS_DIR", K_OSTR, F(shows_dir), NULL, 0, 0,
+     "Directory of the show files (<name>.cue.json); unset: <DMX_DATA_DIR>/shows"},
+    {"DMX_DEFAULT_SHOW", K_OSTR, F(default_show), NULL, 0, 0,
+     "Show loaded at start-up when no show is loaded and its file exists"},
+    {"DMX_PLAYBACK_FPS", K_INT, F(playback_fps), "60", 1, 240,
+     "Show playback renders this many frames per second"},
+    {"DMX_SHOW_MAX_BYTES", K_INT, F(show_max_bytes), "4194304", 1024, 268435456,
+     "Largest show file accepted (PUT /api/v1/shows/<name> body, files on disk)"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
+
+/* The show name rule (domains/show/showfile.h), here for DMX_DEFAULT_SHOW. */
+static int show_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return 0;
+    return 1;
+}
 
 static int parse_bool(const char *v, bool *out)
 {
@@ -228,6 +249,17 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "DMX_OUTPUT_TEST_PATTERN=\"%.40s\" is not valid: expected off or chase",
                  cfg->output_test);
+        return HUB_EINVAL;
+    }
+    if (cfg->shows_dir != NULL && cfg->shows_dir[0] == '\0') {
+        snprintf(err, errlen, "DMX_SHOWS_DIR must not be empty: unset it for <DMX_DATA_DIR>/shows");
+        return HUB_EINVAL;
+    }
+    if (cfg->default_show != NULL && !show_name_ok(cfg->default_show)) {
+        snprintf(err, errlen,
+                 "DMX_DEFAULT_SHOW=\"%.70s\" is not a show name: expected [A-Za-z0-9_.-]{1,64} "
+                 "(the file <DMX_SHOWS_DIR>/<name>.cue.json)",
+                 cfg->default_show);
         return HUB_EINVAL;
     }
     if (cfg->fixtures_file != NULL && cfg->fixtures_file[0] == '\0') {

@@ -52,6 +52,10 @@ typedef struct hub_config {
     int sacn_priority;
     char *sacn_source_name;
     int ws_frame_hz; /* room "frames": per universe per client */
+    char *shows_dir;    /* NULL: <data_dir>/shows */
+    char *default_show; /* NULL: none */
+    int playback_fps;   /* show playback render ticks per second */
+    int show_max_bytes; /* show file / PUT body limit */
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

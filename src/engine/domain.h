@@ -91,6 +91,10 @@ void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, con
 int hub_apply_fail(hub_apply_t *ap, hub_errcode_t code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Refuse a payload that is not an object or has a member not in allowed
+ * (NULL-terminated): a typo must not be silently ignored. 0 or HUB_EINVAL. */
+int hub_apply_check_keys(hub_apply_t *ap, const json_t *payload, const char *const *allowed);
+
 /* ---- outbox: what a domain publishes when its changes are announced -------- */
 
 enum { HUB_OUT_MQTT = 1, HUB_OUT_FRAME, HUB_OUT_VIEW, HUB_OUT_EVENT };
@@ -136,7 +140,7 @@ typedef struct hub_route_req {
 } hub_route_req_t;
 
 /* A REST route. pattern: "/api/v1/fixtures/ *" (without the space): '*'
- * matches one path segment. Exactly one of to_intent and read is set.
+ * matches one path segment. Exactly one of to_intent, read and file is set.
  * to_intent: a mutation; runs on a network thread, pure: build the intent's
  *   name and payload (a new reference) from the request, or refuse.
  * read: runs on the loop thread with the domain's context; renders the body
@@ -147,6 +151,16 @@ typedef struct hub_route_def {
     int (*to_intent)(const hub_route_req_t *rq, const char **name, json_t **payload,
                      hub_error_t *err);
     int (*read)(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err);
+    /* A file download (GET/HEAD): runs on the loop thread like read and
+     * names the file (path, and its content type, a static string); the
+     * network thread then serves it from disk with Range support (one
+     * range: 206 with Content-Range; 416 when unsatisfiable). */
+    int (*file)(void *ctx, const hub_route_req_t *rq, char *path, size_t pathlen,
+                const char **ctype, hub_error_t *err);
+    /* to_intent routes: the largest body accepted (0: the default limit for
+     * commands and intents, 16 KiB); set from configuration at start-up
+     * through a pointer so a limit can follow DMX_* settings. */
+    const int *max_body;
 } hub_route_def_t;
 
 /* An MQTT topic filter whose messages become intents (loop thread). topic

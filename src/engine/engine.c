@@ -181,6 +181,9 @@ void hub_apply_change(hub_apply_t *ap, const char *path, const char *value, size
     c->native_len = native != NULL ? native_len : 0;
 }
 
+/* sql NULL marks it for the store (engine/rows.h). */
+const hub_stmt_t hub_stmt_file = {NULL, 2};
+
 void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, const hub_val_t *vals)
 {
     hub__record_t *r = ap->rec;
@@ -204,6 +207,25 @@ void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, con
         r->caprows = cap;
     }
     r->rows[r->nrows++] = row;
+}
+
+int hub_apply_check_keys(hub_apply_t *ap, const json_t *payload, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(payload))
+        return hub_apply_fail(ap, HUB_ERR_INVALID, "", "payload must be a JSON object");
+    json_object_foreach((json_t *)payload, key, v)
+    {
+        int ok = 0;
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
+            ok = strcmp(*a, key) == 0;
+        if (!ok)
+            return hub_apply_fail(ap, HUB_ERR_INVALID, key,
+                                  "unknown field \"%.40s\" in the payload", key);
+    }
+    return 0;
 }
 
 int hub_apply_fail(hub_apply_t *ap, hub_errcode_t code, const char *field, const char *fmt, ...)

@@ -43,6 +43,15 @@ typedef struct hub_row {
     const hub_val_t *vals; /* stmt->nparams of them */
 } hub_row_t;
 
+/* A file the store writes in the group commit, before the transaction
+ * commits (core/fileio.h: temp file, fsync, rename, fsync of the
+ * directory), so a file a domain owns (a show file) is durable before the
+ * change that wrote it is announced. Rows of this statement bind ?1 the
+ * path (text) and ?2 the bytes (blob), or NULL to remove the file; key
+ * "file:<path>" lets a later write of the same file in a batch replace an
+ * earlier one. */
+extern const hub_stmt_t hub_stmt_file;
+
 /* The store, as a domain's schema and load steps see it (synchronous, on the
  * thread that opens the store). err gets SQLite's message on failure. */
 typedef struct hub_db hub_db_t;

@@ -13,7 +13,8 @@
  *
  * Metrics: dmx_output_frames_total{proto,universe},
  * dmx_output_tick_lateness_seconds, dmx_output_fps,
- * dmx_output_ticks_skipped_total.
+ * dmx_output_ticks_skipped_total, show_playback_tick_lateness_seconds,
+ * show_playback_ticks_total, show_playback_ticks_missed_total.
  */
 #ifndef HUB_OUTPUT_FRAMECLOCK_H
 #define HUB_OUTPUT_FRAMECLOCK_H
@@ -23,6 +24,8 @@
 
 #include "core/metrics.h"
 #include "domains/dmx/merge.h"
+#include "domains/show/player.h"
+#include "domains/show/render.h"
 #include "output/artnet.h"
 #include "output/ola.h"
 #include "output/output.h"
@@ -37,6 +40,7 @@ typedef struct hub_frameclock_cfg {
     int keepalive_ms;     /* resend an unchanged universe this often */
     int ws_hz;            /* room "frames": per universe */
     int test_pattern;     /* HUB_TEST_*: a moving pattern in the playback layer */
+    int playback_fps;     /* show playback render ticks per second (0: 60) */
     hub_artnet_t *artnet; /* each may be NULL; the caller frees them after stop */
     hub_sacn_t *sacn;
     hub_ola_t *ola;
@@ -54,6 +58,15 @@ int hub_frameclock_start(hub_frameclock_t *fc);
  * (its sACN stream is terminated). */
 void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
                                  const hub_dmx_layers_t *layers);
+/* Loop thread: the show to play (takes the caller's reference; NULL none),
+ * its transport, and the preview effects (takes the reference; NULL none).
+ * The output thread picks them up at its next wake-up; playing, it renders
+ * DMX_PLAYBACK_FPS ticks a second on their own deadlines (domains/show/
+ * player.h) and every output tick sends the latest render. */
+void hub_frameclock_set_show(hub_frameclock_t *fc, hub_show_prog_t *prog);
+void hub_frameclock_set_transport(hub_frameclock_t *fc, const hub_transport_t *tr);
+void hub_frameclock_set_previews(hub_frameclock_t *fc, hub_show_previews_t *pv);
+
 /* Any thread but the sink's own: where frames for room "frames" go (fn NULL:
  * nowhere). Once it returns the old sink is not called again. */
 void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn, hub_frames_wanted_fn wanted,

@@ -56,9 +56,11 @@ static void drop_pending(hub_pss_t *pss)
 static void pss_reset(hub_pss_t *pss)
 {
     drop_pending(pss);
+    hub__http_file_end(pss);
     hub_free(pss->body);
     pss->body = NULL;
     pss->body_len = pss->body_cap = 0;
+    pss->body_max = 0;
     pss->body_error = 0;
     pss->body_error_msg = NULL;
     hub_free(pss->rq);
@@ -69,6 +71,7 @@ static void pss_reset(hub_pss_t *pss)
     pss->idem_bad = 0;
     pss->lingering = 0;
     pss->no_body = 0;
+    pss->range[0] = '\0';
     resp_reset(&pss->resp);
 }
 
@@ -151,8 +154,8 @@ static void respond_error(struct lws *wsi, hub_pss_t *pss, int status, const cha
 }
 
 /* The /api/v1 error shape: {"ok":false,"error":{"code","message"}}. */
-static void respond_api_error(struct lws *wsi, hub_pss_t *pss, int status, hub_errcode_t code,
-                              const char *msg)
+void hub__http_respond_api_error(struct lws *wsi, hub_pss_t *pss, int status, hub_errcode_t code,
+                                 const char *msg)
 {
     json_t *o = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code", hub_errcode_name(code),
                           "message", msg);
@@ -219,6 +222,10 @@ static void method_not_allowed(struct lws *wsi, hub_pss_t *pss, const char *allo
 void hub__http_answer(hub_pss_t *pss, const hub_answer_t *a)
 {
     drop_pending(pss);
+    if (a->file != NULL) { /* a file route named its file: send it */
+        hub__http_file_begin(pss->wsi, pss, a);
+        return;
+    }
     if (a->retry_after)
         hub__http_add_header(pss, "retry-after:", "1");
     if (a->etag[0] != '\0')
@@ -280,8 +287,8 @@ static void respond_body_error(struct lws *wsi, hub_pss_t *pss, int status, cons
     if (pss->action == HUB_ACT_RGB)
         respond_error(wsi, pss, status, msg, NULL);
     else
-        respond_api_error(wsi, pss, status, status == 401 ? HUB_ERR_UNAUTHORIZED : HUB_ERR_INVALID,
-                          msg);
+        hub__http_respond_api_error(wsi, pss, status,
+                                    status == 401 ? HUB_ERR_UNAUTHORIZED : HUB_ERR_INVALID, msg);
 }
 
 /* An answer given before the body is read: answer, stop writing (FIN),
@@ -295,7 +302,7 @@ static void answer_early(struct lws *wsi, hub_pss_t *pss, int status, const char
         respond_error(wsi, pss, status, msg, NULL);
         return;
     }
-    respond_api_error(wsi, pss, status, HUB_ERR_INVALID, msg);
+    hub__http_respond_api_error(wsi, pss, status, HUB_ERR_INVALID, msg);
 }
 
 static int is_json(const char *ctype)
@@ -316,7 +323,12 @@ static void begin_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, int acti
     int clen_present = hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, buf, sizeof(buf)) > 0;
     long clen = clen_present ? strtol(buf, NULL, 10) : 0;
 
+    /* A route may take larger bodies (a show file); everything else keeps
+     * the default (commands, POST /api/v1/intents, /rgb). */
+    if (action == HUB_ACT_ROUTE && pss->route->max_body != NULL && *pss->route->max_body > 0)
+        max = *pss->route->max_body;
     pss->action = action;
+    pss->body_max = (size_t)max;
     if (clen > max) {
         snprintf(msg, sizeof(msg), "body too large: at most %d bytes", max);
         answer_early(wsi, pss, 413, msg);
@@ -354,7 +366,7 @@ static void begin_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, int acti
  * the client send the rest again. */
 static int busy(hub_pss_t *pss)
 {
-    if (pss->pending == NULL)
+    if (pss->pending == NULL && pss->file == NULL)
         return 0;
     pss->resp.close_after = 1;
     return 1;
@@ -362,7 +374,7 @@ static int busy(hub_pss_t *pss)
 
 static int on_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const void *in, size_t len)
 {
-    size_t max = (size_t)net->s->d.cfg->max_body;
+    size_t max = pss->body_max > 0 ? pss->body_max : (size_t)net->s->d.cfg->max_body;
     if (busy(pss))
         return 0;
     if (pss->lingering) {
@@ -379,7 +391,14 @@ static int on_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const void *
         return 0;
     }
     if (pss->body_len + len > pss->body_cap) {
-        pss->body_cap = pss->body_len + len + 256;
+        /* Doubling: a 4 MiB body arrives in 512-byte reads. Memory follows
+         * what has arrived, not what Content-Length promises. */
+        size_t cap = pss->body_cap < 1024 ? 1024 : pss->body_cap * 2;
+        if (cap < pss->body_len + len)
+            cap = pss->body_len + len;
+        if (cap > max)
+            cap = max;
+        pss->body_cap = cap;
         pss->body = hub_realloc(pss->body, pss->body_cap);
     }
     memcpy(pss->body + pss->body_len, in, len);
@@ -413,7 +432,7 @@ static void preflight(hub_server_t *s, struct lws *wsi, hub_pss_t *pss)
         hub__http_add_header(
             pss, "access-control-allow-methods:", "GET, POST, PATCH, PUT, DELETE, OPTIONS");
         hub__http_add_header(pss, "access-control-allow-headers:",
-                             "content-type, x-api-key, idempotency-key, if-none-match");
+                             "content-type, x-api-key, idempotency-key, if-none-match, range");
         hub__http_add_header(pss, "access-control-max-age:", "600");
     }
     hub__http_respond(wsi, pss, 204, "application/json", "", 0);
@@ -445,8 +464,29 @@ static void allow_list(unsigned allow, char *out, size_t n)
     snprintf(out + l, n - l, "%sOPTIONS", l ? ", " : "");
 }
 
-/* A domain's route: a read goes to the loop thread, a mutation reads its
- * body first. Returns 1 if path is a domain route (answered or pending). */
+/* The query string ("a=1&token=k", decoded by lws) into buf; -1 if it does
+ * not fit. */
+static int query_of(struct lws *wsi, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0;; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            return 0;
+        if (used + (i > 0) + (size_t)len + 1 > n)
+            return -1;
+        if (i > 0)
+            buf[used++] = '&';
+        if (lws_hdr_copy_fragment(wsi, buf + used, (int)(n - used), WSI_TOKEN_HTTP_URI_ARGS, i) < 0)
+            return -1;
+        used += (size_t)len;
+    }
+}
+
+/* A domain's route: a read or a file goes to the loop thread, a mutation
+ * reads its body first. Returns 1 if path is a domain route (answered or
+ * pending). */
 static int domain_route(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *path)
 {
     hub_server_t *s = net->s;
@@ -465,9 +505,23 @@ static int domain_route(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const c
         method_not_allowed(wsi, pss, list);
         return 1;
     }
+    if (query_of(wsi, pss->query, sizeof(pss->query)) != 0) {
+        hub_free(rq);
+        respond_error(wsi, pss, 414, "URI too long", NULL);
+        return 1;
+    }
     rq->query = pss->query;
-    if (r->read != NULL) {
-        hub_query_t q = {.what = HUB_Q_ROUTE, .route = r, .route_ctx = ctx, .rq = rq};
+    if (r->read != NULL || r->file != NULL) {
+        hub_query_t q = {.what = r->file != NULL ? HUB_Q_FILE : HUB_Q_ROUTE,
+                         .route = r,
+                         .route_ctx = ctx,
+                         .rq = rq};
+        /* Headers are read now, while lws surely has them. One too long
+         * for any single range we would serve is ignored, as is If-Range
+         * (http_file.c). */
+        if (r->file != NULL &&
+            hub__hdr(wsi, WSI_TOKEN_HTTP_RANGE, pss->range, sizeof(pss->range)) < 0)
+            pss->range[0] = '\0';
         hub__relay_query(net, wait_for_loop(net, pss), &q);
         return 1;
     }
@@ -656,6 +710,13 @@ static int on_writeable(struct lws *wsi, hub_pss_t *pss)
 {
     if (pss->want_close)
         return -1;
+    if (pss->file != NULL) { /* a download: the next chunk */
+        int rc = hub__http_file_write(wsi, pss);
+        if (rc == 0)
+            return 0;
+        hub__http_file_end(pss);
+        return rc < 0 ? -1 : finish(wsi, pss);
+    }
     return write_resp(wsi, pss, NULL);
 }
 

@@ -109,6 +109,7 @@ typedef struct hub_answer {
     size_t len;
     int retry_after; /* add Retry-After: 1 */
     char etag[32];   /* add ETag when set */
+    char *file;      /* a file route's answer: the file to serve (heap), ctype its type */
     /* WebSocket sessions */
     int ws_kind;         /* HUB_WS_*; 0: an HTTP answer */
     uint64_t seq;        /* BEGIN, SNAPSHOT, ROOMS: the seq the session is at from now */
@@ -123,6 +124,7 @@ enum {
     HUB_Q_DEVICES,
     HUB_Q_STATE,     /* GET /api/v1/state */
     HUB_Q_ROUTE,     /* a domain's read route */
+    HUB_Q_FILE,      /* a domain's file route (http_file.c) */
     HUB_Q_JOURNAL,   /* GET /api/v1/journal */
     HUB_Q_HELLO,     /* WS hello */
     HUB_Q_SUBSCRIBE, /* WS subscribe to state rooms */
@@ -136,9 +138,9 @@ typedef struct hub_query {
     char req_id[HUB_REQ_ID_MAX + 1]; /* HELLO: "" or the req_id to answer when in sync */
     size_t limit;                    /* JOURNAL */
     uint64_t if_none_match;          /* STATE: the client's ETag seq + 1, 0: none */
-    const hub_route_def_t *route;    /* ROUTE */
+    const hub_route_def_t *route;    /* ROUTE, FILE */
     void *route_ctx;
-    hub_route_req_t *rq; /* ROUTE: heap, owned by the query */
+    hub_route_req_t *rq; /* ROUTE, FILE: heap, owned by the query */
 } hub_query_t;
 
 #define HUB_HTTP_MAX_EXTRA 8
@@ -154,6 +156,8 @@ typedef struct hub_http_resp {
     int nextra;
     int close_after;
 } hub_http_resp_t;
+
+typedef struct hub_http_file hub_http_file_t;
 
 /* What a request with a body will do once it is read. */
 enum { HUB_ACT_NONE = 0, HUB_ACT_RGB, HUB_ACT_INTENT, HUB_ACT_ROUTE };
@@ -174,7 +178,8 @@ typedef struct hub_pss {
     hub_route_req_t *rq;           /* HUB_ACT_ROUTE: heap */
     char *body;
     size_t body_len, body_cap;
-    int body_error; /* status to answer once the body is read, 0 none */
+    size_t body_max; /* this request's body limit (a route's max_body or DMX's 16 KiB) */
+    int body_error;  /* status to answer once the body is read, 0 none */
     const char *body_error_msg;
     int lingering;       /* answered early: read and drop the rest, then close */
     int no_body;         /* dispatched at header time: no body follows */
@@ -184,6 +189,8 @@ typedef struct hub_pss {
     int want_close;   /* an immediate write asked to close */
     int done_pending; /* an immediate write finished the exchange */
     struct lws *wsi;
+    char range[128];       /* a file route's Range header, "" when none (or too long) */
+    hub_http_file_t *file; /* a file being sent (http_file.c) */
     /* WebSocket */
     struct hub_ws_sess *ws;
 } hub_pss_t;
@@ -260,6 +267,9 @@ void hub__http_respond(struct lws *wsi, hub_pss_t *pss, int status, const char *
 void hub__http_add_header(hub_pss_t *pss, const char *name, const char *value);
 void hub__http_respond_json(struct lws *wsi, hub_pss_t *pss, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The /api/v1 error {"ok":false,"error":{"code","message"}} with status. */
+void hub__http_respond_api_error(struct lws *wsi, hub_pss_t *pss, int status, hub_errcode_t code,
+                                 const char *msg);
 /* Try to serve a file under the web dir. 1 if handled (maybe with an
  * error response), 0 if there is no such file. */
 int hub__http_static(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const char *path);
@@ -268,6 +278,36 @@ int hub__http_api_get(hub_net_t *net, struct lws *wsi, hub_pss_t *pss);
 /* Build the intent of a request with a body (HUB_ACT_INTENT or _ROUTE);
  * answers the error itself and returns NULL when it cannot. */
 hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *pss);
+
+/* --- http_file.c: a domain's file route (downloads with Range) ------------ */
+
+/* What a Range header asks of a file of a given size (RFC 7233 2.1, 3.1). */
+typedef enum {
+    HUB_RANGE_NONE = 0,     /* none, or one to ignore: the whole file, 200 */
+    HUB_RANGE_ONE,          /* bytes start..end (inclusive, within the file): 206 */
+    HUB_RANGE_UNSATISFIABLE /* 416; its Content-Range gives only the size */
+} hub_range_kind_t;
+
+typedef struct hub_range {
+    hub_range_kind_t kind;
+    uint64_t start, end; /* HUB_RANGE_ONE: first and last byte */
+} hub_range_t;
+
+/* Pure: parse hdr (the Range header's value; NULL or "" when none) against
+ * a file of size bytes; returns out->kind. */
+hub_range_kind_t hub__http_range_parse(const char *hdr, uint64_t size, hub_range_t *out);
+/* Loop thread: run the route's file callback; the answer names the file or
+ * is the API error. */
+hub_answer_t *hub__file_query(hub_peer_t *peer, hub_query_t *q);
+/* Net thread: an answer naming a file: open it and send it from writable
+ * callbacks (or answer 404/416 at once). */
+void hub__http_file_begin(struct lws *wsi, hub_pss_t *pss, const hub_answer_t *a);
+/* Net thread, LWS_CALLBACK_HTTP_WRITEABLE: send the headers or the next
+ * chunk. 0: more to send (a writable callback is asked for); 1: all sent;
+ * -1: failed (close the connection). */
+int hub__http_file_write(struct lws *wsi, hub_pss_t *pss);
+/* Close the file and free its state (no-op when none). */
+void hub__http_file_end(hub_pss_t *pss);
 
 /* Page bodies rendered on the loop thread (http_pages.c). */
 char *hub__page_readyz(hub_server_t *s, int *status, size_t *len);

@@ -71,6 +71,7 @@ static void answer_free(hub_answer_t *a)
     if (a->frames != NULL)
         hub__frame_unref(a->frames);
     hub_free(a->body);
+    hub_free(a->file);
     hub_free(a);
 }
 
@@ -395,7 +396,10 @@ static void on_relay_query(hub_msg_t *msg, void *ud)
     hub_answer_t *a;
 
     (void)ud;
-    a = hub__page_query(s, q->net, q->peer, &q->q);
+    if (q->q.what == HUB_Q_FILE) /* a file route: http_file.c */
+        a = hub__file_query(q->peer, &q->q);
+    else
+        a = hub__page_query(s, q->net, q->peer, &q->q);
     if (a != NULL)
         hub__relay_answer(q->net, a);
     /* else the page keeps the peer reference and answers later */

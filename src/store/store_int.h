@@ -52,6 +52,7 @@ struct hub_store {
     store_job_t *head, *tail;
     int stopping;
     hub_metric_t *m_commits, *m_errors, *m_commit_s, *m_batch_size;
+    char file_err[512]; /* why a file row failed (store thread) */
 };
 
 /* store_schema.c */

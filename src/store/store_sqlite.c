@@ -32,6 +32,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/store_int.h"
@@ -436,10 +437,36 @@ static sqlite3_stmt *stmt_for(hub_store_t *s, const hub_stmt_t *key)
     return st;
 }
 
+/* A domain's file (engine/rows.h), written before the transaction commits. */
+static int write_file(hub_store_t *s, const hub_row_t *row)
+{
+    char path[4096], err[512];
+    const hub_val_t *p = &row->vals[0], *data = &row->vals[1];
+    int rc;
+
+    if (p->type != HUB_VAL_TEXT || p->n == 0 || p->n >= sizeof(path))
+        return SQLITE_MISUSE;
+    memcpy(path, p->p, p->n);
+    path[p->n] = '\0';
+    if (data->type == HUB_VAL_NULL)
+        rc = hub_file_remove(path, err, sizeof(err));
+    else
+        rc = hub_file_write_atomic(path, data->p, data->n, err, sizeof(err));
+    if (rc != 0) {
+        snprintf(s->file_err, sizeof(s->file_err), "%s", err);
+        return SQLITE_IOERR;
+    }
+    return SQLITE_OK;
+}
+
 static int write_row(hub_store_t *s, const hub_row_t *row)
 {
-    sqlite3_stmt *st = stmt_for(s, row->stmt);
+    sqlite3_stmt *st;
     int rc;
+
+    if (row->stmt == &hub_stmt_file)
+        return write_file(s, row);
+    st = stmt_for(s, row->stmt);
 
     if (st == NULL)
         return SQLITE_ERROR;
@@ -515,7 +542,10 @@ static void process(hub_store_t *s, hub_batch_t *b)
 {
     uint64_t t0 = hub_mono_us();
     uint64_t pruned_to;
-    int rc = write_batch(s, b, &pruned_to);
+    int rc;
+
+    s->file_err[0] = '\0';
+    rc = write_batch(s, b, &pruned_to);
 
     if (rc == SQLITE_OK) {
         b->rc = 0;
@@ -535,7 +565,11 @@ static void process(hub_store_t *s, hub_batch_t *b)
     }
     /* Copy the message before ROLLBACK replaces it. */
     b->rc = HUB_ESTORE;
-    snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(s->db));
+    if (s->file_err[0] != '\0')
+        snprintf(b->err, sizeof(b->err), "%.159s", s->file_err);
+    else
+        snprintf(b->err, sizeof(b->err), "%s", sqlite3_errmsg(s->db));
+    s->file_err[0] = '\0';
     if (!sqlite3_get_autocommit(s->db))
         hub__exec(s->db, "ROLLBACK");
     hub_log(HUB_LOG_ERROR, "store_error", "{s:s,s:i,s:s,s:I,s:I}", "path", s->path, "code", rc,

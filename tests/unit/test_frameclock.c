@@ -24,6 +24,7 @@
 
 #include "core/addr.h"
 #include "core/metrics.h"
+#include "domains/dmx/roles.h"
 #include "engine/domain.h"
 #include "loopback_rx.h"
 #include "output/artnet_pkt.h"
@@ -1183,6 +1184,349 @@ static void test_sacn_frames_outside_1_63999_not_counted(void **state)
                  c0, c64000);
 }
 
+/* ---- show playback ------------------------------------------------------------------------ */
+
+/* One fixture on universe 2 (slots 0-3: red green blue dimmer), a show
+ * built in code: red fades 0 -> 255 over 4 s (linear), dimmer steps to 200
+ * at 0, a sine on green (period 700 ms) all along. Every playback tick
+ * (16.7 ms) moves red by about 1 and green by up to about 20, so a frame
+ * tells which tick it shows. */
+#define SHOW_FPS 60
+
+static const hub_patch_fixture_t SHOW_PAR = {
+    .name = "par",
+    .universe = 2,
+    .address = 1,
+    .nch = 4,
+    .roles = {HUB_ROLE_RED, HUB_ROLE_GREEN, HUB_ROLE_BLUE, HUB_ROLE_DIMMER}};
+
+static const hub_patch_fixture_t *show_fixture(void *ud, const char *name)
+{
+    (void)ud;
+    return strcmp(name, "par") == 0 ? &SHOW_PAR : NULL;
+}
+
+static const hub_show_patch_t SHOW_PATCH = {.fixture = show_fixture};
+
+static hub_show_prog_t *show_prog(void)
+{
+    static hub_show_ident_t fx[] = {"par"};
+    hub_show_value_t red = {.role = HUB_ROLE_RED, .value = 255};
+    hub_show_value_t dim = {.role = HUB_ROLE_DIMMER, .value = 200};
+    hub_show_cue_t cues[2] = {{.id = "fade",
+                               .t_ms = 0,
+                               .fade_ms = 4000,
+                               .curve = HUB_CURVE_LINEAR,
+                               .fixtures = fx,
+                               .nfixtures = 1,
+                               .values = &red,
+                               .nvalues = 1},
+                              {.id = "dim",
+                               .t_ms = 0,
+                               .curve = HUB_CURVE_STEP,
+                               .fixtures = fx,
+                               .nfixtures = 1,
+                               .values = &dim,
+                               .nvalues = 1}};
+    hub_show_effect_t fxs = {.id = "wave",
+                             .t_ms = 0,
+                             .dur_ms = 20000,
+                             .fixtures = fx,
+                             .nfixtures = 1,
+                             .effect = HUB_FX_SINE};
+    hub_show_params_default(HUB_FX_SINE, &fxs.params);
+    fxs.params.period_ms = 700;
+    fxs.params.role = HUB_ROLE_GREEN;
+    hub_show_t s = {.name = "code",
+                    .duration_ms = 20000,
+                    .cues = cues,
+                    .ncues = 2,
+                    .effects = &fxs,
+                    .neffects = 1};
+    size_t skipped = 99;
+    hub_show_prog_t *p = hub_show_compile(&s, &SHOW_PATCH, &skipped);
+    assert_int_equal(skipped, 0);
+    return p;
+}
+
+/* The playback layer of universe 2 at show time t_us, as a frame (slots
+ * the show does not set are 0). */
+static void show_frame(const hub_show_prog_t *p, int64_t t_us, uint8_t out[512])
+{
+    uint8_t vals[512], set[512];
+    hub_show_render_universe(p, NULL, 2, t_us, vals, set);
+    for (int s = 0; s < 512; s++)
+        out[s] = set[s] ? vals[s] : 0;
+}
+
+/* Art-Net only, output at fps, playback at SHOW_FPS (DMX_PLAYBACK_FPS). */
+static void show_fix_open(struct fix *f, int fps)
+{
+    char err[256] = "";
+
+    memset(f, 0, sizeof(*f));
+    f->flags = WITH_ARTNET;
+    f->m = hub_metrics_new();
+    rx_open(&f->an);
+    rx_open(&f->sa);
+    rx_start(&f->an);
+    rx_start(&f->sa);
+    hub_artnet_cfg_t ac = {.targets = &f->an.addr, .ntargets = 1};
+    assert_int_equal(hub_artnet_new(&f->artnet, &ac, f->m, err, sizeof(err)), 0);
+    hub_frameclock_cfg_t cfg = {.fps = fps,
+                                .keepalive_ms = 1000,
+                                .ws_hz = 10,
+                                .playback_fps = SHOW_FPS,
+                                .artnet = f->artnet};
+    assert_int_equal(hub_frameclock_new(&f->fc, &cfg, f->m), 0);
+}
+
+static hub_transport_t show_transport(int state, int64_t t_us, int rate_pm)
+{
+    hub_transport_t tr = {
+        .state = state, .t_us = t_us, .mono_us = hub_mono_us(), .rate_pm = rate_pm};
+    return tr;
+}
+
+/* Each frame of v[from..to) that arrived at or after since_us equals the
+ * render of a tick of tr due at most one playback period plus one output
+ * period before its arrival; the matched ticks never go back. Returns the
+ * frames checked; *last_k gets the last frame's tick. */
+static size_t check_frames_are_ticks(const frame_t *v, size_t n, uint64_t since_us,
+                                     const hub_show_prog_t *p, const hub_transport_t *tr, int fps,
+                                     uint64_t *last_k)
+{
+    uint64_t window = 1000000 / SHOW_FPS + 1000000 / (uint64_t)fps;
+    int64_t dur = hub_show_prog_duration_us(p);
+    uint64_t prev_k = 0;
+    size_t checked = 0;
+    uint8_t want[512];
+
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].at_us < since_us)
+            continue;
+        uint64_t k = 0, match = UINT64_MAX;
+        while (hub_transport_tick_mono(tr, k + 1, SHOW_FPS) <= v[i].at_us)
+            k++; /* the newest tick due at the arrival */
+        for (;; k--) {
+            uint64_t due = hub_transport_tick_mono(tr, k, SHOW_FPS);
+            if (due + window < v[i].at_us)
+                break;
+            show_frame(p, hub_transport_tick_time(tr, k, SHOW_FPS, dur), want);
+            if (memcmp(want, v[i].data, 512) == 0) {
+                match = k;
+                break;
+            }
+            if (k == 0)
+                break;
+        }
+        if (match == UINT64_MAX)
+            fail_msg("frame %zu (arrived %llu us after the transport): red %u green %u dimmer %u "
+                     "is no tick of the last %llu us",
+                     i, (unsigned long long)(v[i].at_us - tr->mono_us), v[i].data[0], v[i].data[1],
+                     v[i].data[3], (unsigned long long)window);
+        if (match < prev_k)
+            fail_msg("frame %zu shows tick %llu after tick %llu", i, (unsigned long long)match,
+                     (unsigned long long)prev_k);
+        prev_k = match;
+        checked++;
+    }
+    *last_k = prev_k;
+    return checked;
+}
+
+/* The output thread plays the show: every ArtDmx frame of universe 2 is
+ * the render of a recent playback tick (hub_show_render_universe of that
+ * tick's show time), before and after a new transport (a jump at twice the
+ * speed). */
+static void test_show_playback_frames_are_rendered_ticks(void **state)
+{
+    struct fix f;
+    frame_t *v;
+    size_t n, checked;
+    uint64_t last_k;
+    const int fps = 40;
+
+    (void)state;
+    show_fix_open(&f, fps);
+    set_clean(&f, 2);
+    hub_show_prog_t *p = show_prog();
+    hub_frameclock_set_show(f.fc, hub_show_prog_ref(p));
+    hub_transport_t tr = show_transport(HUB_TRANSPORT_PLAYING, 0, HUB_RATE_ONE);
+    hub_frameclock_set_transport(f.fc, &tr);
+    fix_start(&f);
+    assert_true(wait_artdmx(&f.an, 2, 16, 3000));
+    rx_sleep_ms(200);
+
+    /* a jump to 10 s at twice the speed */
+    uint64_t jump_at = hub_mono_us();
+    hub_transport_t tr2 = show_transport(HUB_TRANSPORT_PLAYING, 10000000, 2000);
+    hub_frameclock_set_transport(f.fc, &tr2);
+    size_t before = count_artdmx(&f.an, 2);
+    assert_true(wait_artdmx(&f.an, 2, before + 16, 3000));
+    fix_stop(&f);
+
+    n = artdmx_frames(&f.an, 2, &v);
+    assert_true(n >= 33);
+    assert_true(all_zero(v[n - 1].data, 512)); /* the blackout at stop */
+    n--;
+    /* Before the jump (frames that arrived before it: they were sent before). */
+    size_t first = 0;
+    for (size_t i = 0; i < n && v[i].at_us < jump_at; i++)
+        first = i + 1;
+    checked = check_frames_are_ticks(v, first, 0, p, &tr, fps, &last_k);
+    assert_true(checked >= 16);
+    assert_true(last_k >= 20); /* the show moved: over a third of a second of ticks */
+    assert_true(v[first - 1].data[0] > v[0].data[0]);
+    assert_int_equal(v[0].data[3], 200);
+    /* After it: the hand-over takes at most a wake-up of the output thread. */
+    uint64_t since = jump_at + 1000000 / SHOW_FPS + 1000000 / (uint64_t)fps;
+    checked = check_frames_are_ticks(v, n, since, p, &tr2, fps, &last_k);
+    assert_true(checked >= 10);
+    assert_true(last_k >= 10);
+    free(v);
+    fix_close(&f);
+    hub_show_prog_unref(p);
+}
+
+/* The newest ArtDmx frame of universe equals want, within max_ms. */
+static bool wait_frame(struct fix *f, int universe, const uint8_t want[512], unsigned max_ms)
+{
+    uint64_t end = hub_mono_us() + (uint64_t)max_ms * 1000;
+    for (;;) {
+        frame_t *v;
+        size_t n = artdmx_frames(&f->an, universe, &v);
+        bool same = n > 0 && memcmp(v[n - 1].data, want, 512) == 0;
+        free(v);
+        if (same)
+            return true;
+        if (hub_mono_us() >= end)
+            return false;
+        rx_sleep_ms(5);
+    }
+}
+
+/* Precedence on the wire, with the show paused at 2 s (a fixed look):
+ * manual beats playback, a preview beats manual, blackout (off) beats
+ * everything; stopped, the playback layer is gone. */
+static void test_show_layers_precedence(void **state)
+{
+    struct fix f;
+    hub_dmx_layers_t l;
+    uint8_t look[512], want[512];
+
+    (void)state;
+    show_fix_open(&f, 40);
+    set_clean(&f, 2);
+    hub_show_prog_t *p = show_prog();
+    show_frame(p, 2000000, look);
+    assert_int_equal(look[0], 128); /* 255 * 2/4 = 127.5 */
+    assert_int_equal(look[3], 200);
+    hub_frameclock_set_show(f.fc, p); /* the clock's reference now */
+    hub_transport_t tr = show_transport(HUB_TRANSPORT_PAUSED, 2000000, HUB_RATE_ONE);
+    hub_frameclock_set_transport(f.fc, &tr);
+    fix_start(&f);
+    assert_true(wait_frame(&f, 2, look, 2000));
+
+    /* manual red 77 beats playback; the rest still plays */
+    memset(&l, 0, sizeof(l));
+    l.manual[0] = 77;
+    l.manual_set[0] = 1;
+    hub_frameclock_set_universe(f.fc, 2, &l);
+    memcpy(want, look, 512);
+    want[0] = 77;
+    assert_true(wait_frame(&f, 2, want, 2000));
+
+    /* a preview (pulse, min = max = 33, on red) beats manual */
+    hub_show_effect_t pe = {.id = "p1",
+                            .t_ms = 0,
+                            .dur_ms = 60000,
+                            .fixtures = (hub_show_ident_t[]){"par"},
+                            .nfixtures = 1,
+                            .effect = HUB_FX_PULSE};
+    hub_show_params_default(HUB_FX_PULSE, &pe.params);
+    pe.params.role = HUB_ROLE_RED;
+    pe.params.min = pe.params.max = 33;
+    hub_show_preview_def_t def = {.effect = &pe, .start_mono_us = hub_mono_us()};
+    hub_show_previews_t *pv = hub_show_previews_compile(&def, 1, &SHOW_PATCH);
+    assert_non_null(pv);
+    hub_frameclock_set_previews(f.fc, pv);
+    want[0] = 33;
+    assert_true(wait_frame(&f, 2, want, 2000));
+
+    /* blackout (off on every slot) beats everything */
+    memset(l.off, 1, sizeof(l.off));
+    hub_frameclock_set_universe(f.fc, 2, &l);
+    memset(want, 0, 512);
+    assert_true(wait_frame(&f, 2, want, 2000));
+
+    /* off again: the preview is back; previews gone: manual; */
+    memset(l.off, 0, sizeof(l.off));
+    hub_frameclock_set_universe(f.fc, 2, &l);
+    memcpy(want, look, 512);
+    want[0] = 33;
+    assert_true(wait_frame(&f, 2, want, 2000));
+    hub_frameclock_set_previews(f.fc, NULL);
+    want[0] = 77;
+    assert_true(wait_frame(&f, 2, want, 2000));
+
+    /* stopped: no playback layer, only the manual value */
+    tr = show_transport(HUB_TRANSPORT_STOPPED, 0, HUB_RATE_ONE);
+    hub_frameclock_set_transport(f.fc, &tr);
+    memset(want, 0, 512);
+    want[0] = 77;
+    assert_true(wait_frame(&f, 2, want, 2000));
+    /* and it stays so */
+    size_t n0 = count_artdmx(&f.an, 2);
+    rx_sleep_ms(200);
+    assert_int_equal(count_artdmx(&f.an, 2), n0); /* unchanged: nothing sent (keep-alive 1 s) */
+    fix_stop(&f);
+    fix_close(&f);
+}
+
+/* show_playback_ticks_total grows at DMX_PLAYBACK_FPS (60) while the
+ * output runs at its own rate (40), and stops when the show stops. */
+static void test_show_playback_tick_rate(void **state)
+{
+    struct fix f;
+
+    (void)state;
+    show_fix_open(&f, 40);
+    set_clean(&f, 2);
+    assert_int_equal(rx_metric(f.m, "show_playback_ticks_total"), 0);
+    hub_frameclock_set_show(f.fc, show_prog());
+    hub_transport_t tr = show_transport(HUB_TRANSPORT_PLAYING, 0, HUB_RATE_ONE);
+    hub_frameclock_set_transport(f.fc, &tr);
+    fix_start(&f);
+    assert_true(wait_artdmx(&f.an, 2, 2, 2000));
+    rx_sleep_ms(100);
+    uint64_t t0 = hub_mono_us();
+    double a = rx_metric(f.m, "show_playback_ticks_total");
+    rx_sleep_ms(1000);
+    double b = rx_metric(f.m, "show_playback_ticks_total");
+    double secs = (double)(hub_mono_us() - t0) / 1e6;
+    double rate = (b - a) / secs;
+    if (rate < 40 || rate > 80)
+        fail_msg("%.1f playback ticks a second at DMX_PLAYBACK_FPS 60, want 40..80", rate);
+    double fps = rx_metric(f.m, "dmx_output_fps");
+    if (fps < 20 || fps > 60)
+        fail_msg("dmx_output_fps %.1f with output at 40 fps, want 20..60", fps);
+    /* frames at the output rate, not the playback rate */
+    size_t frames = count_artdmx_between(&f.an, 2, t0, t0 + 1000000);
+    if (frames < 20 || frames > 50)
+        fail_msg("%zu frames in 1 s at 40 fps output, want 20..50", frames);
+
+    /* stopped: no more ticks */
+    tr = show_transport(HUB_TRANSPORT_STOPPED, 0, HUB_RATE_ONE);
+    hub_frameclock_set_transport(f.fc, &tr);
+    rx_sleep_ms(100);
+    a = rx_metric(f.m, "show_playback_ticks_total");
+    rx_sleep_ms(300);
+    assert_true(rx_metric(f.m, "show_playback_ticks_total") == a);
+    fix_stop(&f);
+    fix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1206,6 +1550,9 @@ int main(void)
         cmocka_unit_test(test_output_events_routed),
         cmocka_unit_test(test_frames_sink_not_called_after_unset),
         cmocka_unit_test(test_sacn_frames_outside_1_63999_not_counted),
+        cmocka_unit_test(test_show_playback_frames_are_rendered_ticks),
+        cmocka_unit_test(test_show_layers_precedence),
+        cmocka_unit_test(test_show_playback_tick_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

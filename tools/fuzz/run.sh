@@ -17,11 +17,15 @@ clang "${flags[@]}" -o "$out/fuzz_command" "$here/fuzz_command.c" \
 clang "${flags[@]}" -o "$out/fuzz_patch" "$here/fuzz_patch.c" \
   "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
   "${libs[@]}"
+clang "${flags[@]}" -o "$out/fuzz_show" "$here/fuzz_show.c" \
+  "$root/src/domains/show/showfile.c" "$root/src/domains/show/render.c" \
+  "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
+  "$root/src/core/jbuf.c" "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_mqtt" "$here/fuzz_mqtt.c" \
   "$root/src/proto/mqtt_devices.c" "$root/src/core/mem.c" "${libs[@]}"
 
-for t in command mqtt patch; do
-  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;; esac
+for t in command mqtt patch show; do
+  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;; show) corpus=corpus_show;; esac
   work="$out/corpus_$t"
   mkdir -p "$work"
   echo "fuzz: $t for ${secs}s"

@@ -129,11 +129,14 @@ static void announce(void *ctx, const hub_announce_t *ann, const hub_change_t *c
             dmx__state_put_pois(&d->pub, c->native, c->native_len / sizeof(hub_patch_poi_t));
         }
     }
-    if (reload)
+    if (reload) {
         hub_outbox_event(out, HUB_EVENT_INFO, "dmx",
                          "fixtures reloaded from %s: %zu fixtures on %zu universes (seq %llu)",
                          d->file, d->pub.nfixtures, d->pub.nuniverses,
                          (unsigned long long)ann->seq);
+        if (d->on_patch != NULL)
+            d->on_patch(d->on_patch_ud, out);
+    }
 }
 
 /* After a group commit: the layers of every universe whose output moved. */
@@ -314,6 +317,26 @@ const int *hub_dmx_universes(const hub_dmx_t *d, size_t *n)
 {
     *n = d->pub.nuniverses;
     return d->pub.universes;
+}
+
+const hub_patch_fixture_t *hub_dmx_fixture_def(const hub_dmx_t *d, const char *name)
+{
+    const dmx__fixture_t *f = dmx__state_fixture(&d->work, name);
+    return f != NULL ? &f->def : NULL;
+}
+
+const hub_patch_poi_t *hub_dmx_poi(const hub_dmx_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->work.npois; i++)
+        if (strcmp(d->work.pois[i].name, name) == 0)
+            return &d->work.pois[i];
+    return NULL;
+}
+
+void hub_dmx_on_patch(hub_dmx_t *d, hub_dmx_patch_fn fn, void *ud)
+{
+    d->on_patch = fn;
+    d->on_patch_ud = ud;
 }
 
 int hub_dmx_patch_changed(const hub_dmx_t *d)

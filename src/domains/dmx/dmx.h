@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "domains/dmx/merge.h"
+#include "domains/dmx/patchfile.h"
 #include "engine/domain.h"
 
 typedef struct hub_dmx hub_dmx_t;
@@ -54,6 +55,14 @@ void hub_dmx_sink_all(hub_dmx_t *d);
  * with (known once the store has loaded the domain): the state holds the
  * stored one until the caller submits dmx.reload_fixtures (src "startup"). */
 int hub_dmx_patch_changed(const hub_dmx_t *d);
+/* For the show domain: a fixture's definition and a POI in the working
+ * state (what apply validates against), or NULL. */
+const hub_patch_fixture_t *hub_dmx_fixture_def(const hub_dmx_t *d, const char *name);
+const hub_patch_poi_t *hub_dmx_poi(const hub_dmx_t *d, const char *name);
+/* fn(ud, out) runs when a reload of the patch is announced (loop thread),
+ * so a domain built on the patch can rebuild what it derived from it. */
+typedef void (*hub_dmx_patch_fn)(void *ud, hub_outbox_t *out);
+void hub_dmx_on_patch(hub_dmx_t *d, hub_dmx_patch_fn fn, void *ud);
 /* The universes of the published patch, ascending. */
 const int *hub_dmx_universes(const hub_dmx_t *d, size_t *n);
 

@@ -71,6 +71,8 @@ struct hub_dmx {
     /* The store held another patch than the file's: the state was loaded
      * with the stored one, and the file's is applied as an intent at start. */
     int patch_changed;
+    hub_dmx_patch_fn on_patch; /* a reload was announced */
+    void *on_patch_ud;
 };
 
 /* ---- state.c ---------------------------------------------------------------- */

@@ -65,25 +65,6 @@ static void emit_channels(hub_apply_t *ap, const dmx__channels_t *c)
 
 /* ---- payload helpers ----------------------------------------------------------------- */
 
-static int check_keys(hub_apply_t *ap, const json_t *payload, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-
-    if (!json_is_object(payload))
-        return hub_apply_fail(ap, HUB_ERR_INVALID, "", "payload must be a JSON object");
-    json_object_foreach((json_t *)payload, key, v)
-    {
-        int ok = 0;
-        for (const char *const *a = allowed; *a != NULL && !ok; a++)
-            ok = strcmp(*a, key) == 0;
-        if (!ok)
-            return hub_apply_fail(ap, HUB_ERR_INVALID, key,
-                                  "unknown field \"%.40s\" in the payload", key);
-    }
-    return 0;
-}
-
 static dmx__fixture_t *get_fixture(hub_dmx_t *d, hub_apply_t *ap, const json_t *payload)
 {
     const json_t *v = json_object_get(payload, "fixture");
@@ -206,7 +187,7 @@ static int apply_set_values(void *ctx, hub_apply_t *ap, const json_t *p)
 
     if (p == NULL && hub_apply_intent(ap)->legacy)
         return apply_rgb(d, ap, hub_apply_intent(ap)->rgb);
-    if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     const json_t *values = json_object_get(p, "values");
     if (values == NULL)
@@ -234,7 +215,7 @@ static int apply_set_arm(void *ctx, hub_apply_t *ap, const json_t *p)
     dmx__fixture_t *f, nf;
     const json_t *v;
 
-    if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     v = json_object_get(p, "armed");
     if (v == NULL)
@@ -255,7 +236,7 @@ static int apply_update(void *ctx, hub_apply_t *ap, const json_t *p)
     dmx__fixture_t *f, nf;
     const json_t *values, *armed;
 
-    if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     values = json_object_get(p, "values");
     armed = json_object_get(p, "armed");
@@ -280,7 +261,7 @@ static int apply_release(void *ctx, hub_apply_t *ap, const json_t *p)
     size_t i;
     char field[HUB_FIELD_MAX + 1];
 
-    if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     nf = *f;
     roles = json_object_get(p, "roles");
@@ -314,7 +295,7 @@ static int apply_go_to_poi(void *ctx, hub_apply_t *ap, const json_t *p)
     const hub_patch_poi_t *poi = NULL;
     const json_t *v;
 
-    if (check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || (f = get_fixture(d, ap, p)) == NULL)
         return HUB_EINVAL;
     v = json_object_get(p, "poi");
     if (!json_is_string(v))
@@ -391,7 +372,7 @@ static int apply_set_channels(void *ctx, hub_apply_t *ap, const json_t *p)
     dmx__channels_t nc;
     long ui = -1;
 
-    if (check_keys(ap, p, keys) != 0 ||
+    if (hub_apply_check_keys(ap, p, keys) != 0 ||
         get_universe(d, ap, json_object_get(p, "universe"), &ui) != 0)
         return HUB_EINVAL;
     chans = json_object_get(p, "channels");
@@ -436,7 +417,7 @@ static int apply_blackout(void *ctx, hub_apply_t *ap, const json_t *p)
     hub_dmx_t *d = ctx;
     const json_t *v;
 
-    if (check_keys(ap, p, keys) != 0)
+    if (hub_apply_check_keys(ap, p, keys) != 0)
         return HUB_EINVAL;
     v = json_object_get(p, "on");
     if (!json_is_boolean(v))

@@ -150,15 +150,15 @@ static int get_fixture(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hu
 }
 
 const hub_route_def_t hub__dmx_routes[] = {
-    {HUB_HTTP_GET, "/api/v1/universes", NULL, get_universes},
-    {HUB_HTTP_GET, "/api/v1/universes/*", NULL, get_universe},
-    {HUB_HTTP_PATCH, "/api/v1/universes/*", patch_universe, NULL},
-    {HUB_HTTP_GET, "/api/v1/fixtures", NULL, get_fixtures},
-    {HUB_HTTP_POST, "/api/v1/fixtures/reload", post_reload, NULL},
-    {HUB_HTTP_GET, "/api/v1/fixtures/*", NULL, get_fixture},
-    {HUB_HTTP_PATCH, "/api/v1/fixtures/*", patch_fixture, NULL},
-    {HUB_HTTP_POST, "/api/v1/blackout", post_blackout, NULL},
-    {0, NULL, NULL, NULL},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/universes", .read = get_universes},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/universes/*", .read = get_universe},
+    {.method = HUB_HTTP_PATCH, .pattern = "/api/v1/universes/*", .to_intent = patch_universe},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/fixtures", .read = get_fixtures},
+    {.method = HUB_HTTP_POST, .pattern = "/api/v1/fixtures/reload", .to_intent = post_reload},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/fixtures/*", .read = get_fixture},
+    {.method = HUB_HTTP_PATCH, .pattern = "/api/v1/fixtures/*", .to_intent = patch_fixture},
+    {.method = HUB_HTTP_POST, .pattern = "/api/v1/blackout", .to_intent = post_blackout},
+    {0},
 };
 
 /* ---- MQTT: v1/dmx/fixtures/<name>/set {req_id?, values?, armed?, reply_to?} ------- */

@@ -1,0 +1,252 @@
+/* domains/show/routes.c - the show REST routes.
+ *
+ *   GET    /api/v1/shows                     {"shows":[…show.list…],"loaded":name|null}
+ *   GET    /api/v1/shows/<name>              the show file (canonical form)
+ *   PUT    /api/v1/shows/<name>              show.save (the whole file, up to DMX_SHOW_MAX_BYTES)
+ *   DELETE /api/v1/shows/<name>              show.delete
+ *   GET    /api/v1/shows/<name>/frame?t_ms=T {"t_ms":T,"universes":{"1":[512 values],…}}
+ *   GET    /api/v1/shows/<name>/audio        the show's audio file (Range: 206)
+ *
+ * Reads of the loaded show come from memory; another show is read from its
+ * file on the loop thread (a show file is at most DMX_SHOW_MAX_BYTES).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "domains/show/show_int.h"
+
+static int show_max_bytes = 4 * 1024 * 1024;
+
+void show__routes_configure(int max_bytes)
+{
+    show_max_bytes = max_bytes;
+}
+
+static int arg_name(const hub_route_req_t *rq, hub_error_t *err)
+{
+    if (!hub_show_name_valid(rq->args[0], strlen(rq->args[0])))
+        return hub_error_set(err, HUB_ERR_INVALID, "name",
+                             "a show name is 1-64 of A-Z a-z 0-9 _ . -");
+    return 0;
+}
+
+static int put_show(const hub_route_req_t *rq, const char **name, json_t **payload,
+                    hub_error_t *err)
+{
+    if (arg_name(rq, err) != 0)
+        return HUB_EINVAL;
+    if (!json_is_object(rq->body))
+        return hub_error_set(err, HUB_ERR_INVALID, "",
+                             "send the show file as a JSON object (see docs/shows.md)");
+    *name = "show.save";
+    *payload = json_pack("{s:s,s:O}", "name", rq->args[0], "show", rq->body);
+    return 0;
+}
+
+static int delete_show(const hub_route_req_t *rq, const char **name, json_t **payload,
+                       hub_error_t *err)
+{
+    if (arg_name(rq, err) != 0)
+        return HUB_EINVAL;
+    *name = "show.delete";
+    *payload = json_pack("{s:s}", "name", rq->args[0]);
+    return 0;
+}
+
+static int get_shows(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err)
+{
+    hub_showdom_t *d = ctx;
+    (void)rq;
+    (void)err;
+    hub_jbuf_open(out, '{');
+    hub_jbuf_key(out, "shows");
+    show__render_list(out, d);
+    hub_jbuf_key(out, "loaded");
+    if (d->loaded)
+        hub_jbuf_str(out, d->show.name);
+    else
+        hub_jbuf_null(out);
+    hub_jbuf_close(out, '}');
+    return 0;
+}
+
+/* Show name from its file (structure and references checked). */
+static int read_show(hub_showdom_t *d, const char *name, hub_show_t *out, hub_error_t *err)
+{
+    char file[HUB_SHOW_NAME_MAX + 16];
+    hub_show_patch_t patch = show__patch(d);
+    json_t *root;
+
+    if (show__read_json(d->dir, name, d->max_bytes, &root, err) != 0)
+        return HUB_EINVAL;
+    snprintf(file, sizeof(file), "%s%s", name, HUB_SHOW_FILE_SUFFIX);
+    int rc = hub_show_from_json(root, file, out, err->msg, sizeof(err->msg), err->field,
+                                sizeof(err->field));
+    json_decref(root);
+    if (rc == 0 && (rc = hub_show_check(out, file, &patch, err->msg, sizeof(err->msg), err->field,
+                                        sizeof(err->field))) != 0)
+        hub_show_free(out);
+    if (rc != 0)
+        err->code = HUB_ERR_INVALID;
+    return rc;
+}
+
+static int get_show(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err)
+{
+    hub_showdom_t *d = ctx;
+    hub_show_t s;
+
+    if (arg_name(rq, err) != 0)
+        return HUB_EINVAL;
+    if (d->loaded && strcmp(d->show.name, rq->args[0]) == 0) {
+        hub_show_render(out, &d->show);
+        return 0;
+    }
+    if (read_show(d, rq->args[0], &s, err) != 0)
+        return HUB_EINVAL;
+    hub_show_render(out, &s);
+    hub_show_free(&s);
+    return 0;
+}
+
+/* t_ms from the query: a number of ms (up to 3 decimals), 0..duration. */
+static int query_t(const char *query, int64_t duration_ms, double *t_ms, hub_error_t *err)
+{
+    const char *p = query;
+    while (p != NULL && *p != '\0' && strncmp(p, "t_ms=", 5) != 0) {
+        p = strchr(p, '&');
+        p = p ? p + 1 : NULL;
+    }
+    if (p == NULL || *p == '\0')
+        return hub_error_set(err, HUB_ERR_INVALID, "t_ms",
+                             "t_ms is required: ?t_ms=<show time in ms>");
+    char *end;
+    double t = strtod(p + 5, &end);
+    if (end == p + 5 || (*end != '\0' && *end != '&') || isnan(t) || t < 0 ||
+        t > (double)duration_ms)
+        return hub_error_set(err, HUB_ERR_INVALID, "t_ms",
+                             "t_ms must be a number of milliseconds from 0 to %lld (the show's "
+                             "duration_ms)",
+                             (long long)duration_ms);
+    *t_ms = t;
+    return 0;
+}
+
+static void render_frame(hub_showdom_t *d, const hub_show_prog_t *prog, double t_ms,
+                         hub_jbuf_t *out)
+{
+    uint8_t vals[HUB_SHOW_SLOTS], set[HUB_SHOW_SLOTS];
+    char num[40], key[16];
+    size_t nu;
+    const int *u = hub_dmx_universes(d->dmx, &nu);
+    int64_t t_us = (int64_t)llround(t_ms * 1000.0);
+
+    hub_jbuf_open(out, '{');
+    hub_jbuf_key(out, "t_ms");
+    if (t_us % 1000 == 0)
+        hub_jbuf_int(out, t_us / 1000);
+    else {
+        int n = snprintf(num, sizeof(num), "%lld.%03lld", (long long)(t_us / 1000),
+                         (long long)(t_us % 1000));
+        while (num[n - 1] == '0')
+            n--;
+        hub_jbuf_json(out, num, (size_t)n);
+    }
+    hub_jbuf_key(out, "universes");
+    hub_jbuf_open(out, '{');
+    for (size_t i = 0; i < nu; i++) {
+        hub_show_render_universe(prog, NULL, u[i], t_us, vals, set);
+        snprintf(key, sizeof(key), "%d", u[i]);
+        hub_jbuf_key(out, key);
+        hub_jbuf_open(out, '[');
+        for (int s = 0; s < HUB_SHOW_SLOTS; s++)
+            hub_jbuf_uint(out, set[s] ? vals[s] : 0);
+        hub_jbuf_close(out, ']');
+    }
+    hub_jbuf_close(out, '}');
+    hub_jbuf_close(out, '}');
+}
+
+static int get_frame(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err)
+{
+    hub_showdom_t *d = ctx;
+    hub_show_t s;
+    double t;
+
+    if (arg_name(rq, err) != 0)
+        return HUB_EINVAL;
+    if (d->loaded && d->prog != NULL && strcmp(d->show.name, rq->args[0]) == 0) {
+        if (query_t(rq->query, d->show.duration_ms, &t, err) != 0)
+            return HUB_EINVAL;
+        render_frame(d, d->prog, t, out);
+        return 0;
+    }
+    if (read_show(d, rq->args[0], &s, err) != 0)
+        return HUB_EINVAL;
+    int rc = query_t(rq->query, s.duration_ms, &t, err);
+    if (rc == 0) {
+        hub_show_patch_t patch = show__patch(d);
+        hub_show_prog_t *prog = hub_show_compile(&s, &patch, NULL);
+        render_frame(d, prog, t, out);
+        hub_show_prog_unref(prog);
+    }
+    hub_show_free(&s);
+    return rc;
+}
+
+static const char *audio_type(const char *file)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".mp3", "audio/mpeg"}, {".ogg", "audio/ogg"}, {".oga", "audio/ogg"},
+                 {".opus", "audio/ogg"}, {".wav", "audio/wav"}, {".flac", "audio/flac"},
+                 {".m4a", "audio/mp4"},  {".aac", "audio/aac"}, {".webm", "audio/webm"}};
+    const char *dot = strrchr(file, '.');
+    for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static int get_audio(void *ctx, const hub_route_req_t *rq, char *path, size_t pathlen,
+                     const char **ctype, hub_error_t *err)
+{
+    hub_showdom_t *d = ctx;
+    hub_show_t s;
+    const char *audio;
+
+    if (arg_name(rq, err) != 0)
+        return HUB_EINVAL;
+    int loaded = d->loaded && strcmp(d->show.name, rq->args[0]) == 0;
+    if (!loaded && read_show(d, rq->args[0], &s, err) != 0)
+        return HUB_EINVAL;
+    audio = loaded ? d->show.audio : s.audio;
+    int rc = 0;
+    if (audio[0] == '\0')
+        rc = hub_error_set(err, HUB_ERR_NOT_FOUND, "audio", "show %s has no audio file",
+                           rq->args[0]);
+    else {
+        show__dir_file(d, audio, path, pathlen);
+        *ctype = audio_type(audio);
+    }
+    if (!loaded)
+        hub_show_free(&s);
+    return rc;
+}
+
+const hub_route_def_t hub__show_routes[] = {
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/shows", .read = get_shows},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/shows/*", .read = get_show},
+    {.method = HUB_HTTP_PUT,
+     .pattern = "/api/v1/shows/*",
+     .to_intent = put_show,
+     .max_body = &show_max_bytes},
+    {.method = HUB_HTTP_DELETE, .pattern = "/api/v1/shows/*", .to_intent = delete_show},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/shows/*/frame", .read = get_frame},
+    {.method = HUB_HTTP_GET, .pattern = "/api/v1/shows/*/audio", .file = get_audio},
+    {0},
+};
