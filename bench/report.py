@@ -4,7 +4,8 @@ usage: python3 report.py <results-dir> <out.json>
 
 <results-dir> holds machine.json and hub/, peer/ (and base/, the baseline
 build, when run.sh had BENCH_BASELINE_BIN) with one JSON file per scenario
-(written by run.sh from loadgen, bench_engine, wrk, peer_engine, netrx), and
+(written by run.sh from loadgen, bench_engine, wrk, peer_engine, netrx,
+bench_show and show_hub.py), and
 floor_*.json from bench/floor and bench/netrx floor (the kernel/loopback
 floors, no server). A scenario file may be {"failed": "<why>"}. Prints the
 table and writes every raw result plus the table rows to <out.json>.
@@ -143,6 +144,80 @@ ROWS += [
     ("hello{since} 10,000: first patch, median", "replay", "first_patch.median_ms", 1, "ms",
      "low", "", None),
     ("hello{since}: every seq once, in order", "replay", "all_ok", 1, "", None, "yes",
+     lambda h, p: h is True),
+]
+
+# The show issue's performance section: showhub only, run last. SHOW_ROWS is
+# where its rule goes in the table.
+SHOW_ROWS = len(ROWS)
+RND = "show render 64u x 512ch per frame, "
+PLAY = "show play 60 fps + WS frames: "
+PLAY_RT = "playback 60 fps, DMX_OUTPUT_PRIORITY=10: "
+DET = "show determinism, 3 fresh hubs: "
+ROWS += [
+    ("show compile 2,000 cues + 200 fx, 64u", "show_render", "compile.median_ms", 1, "ms", "low",
+     "", None),
+    (RND + "playback p50", "show_render", "playback.p50_us", 1, "us", "low", "", None),
+    (RND + "playback p99", "show_render", "playback.p99_us", 1, "us", "low", "<= 500 us",
+     lambda h, p: h <= 500),
+    (RND + "playback p99.9", "show_render", "playback.p999_us", 1, "us", "low", "", None),
+    (RND + "playback max", "show_render", "playback.max_us", 1, "us", "low", "", None),
+    (RND + "playback first (cold cursor)", "show_render", "playback.first_us", 1, "us", "low",
+     "", None),
+    (RND + "cursor != no-cursor render", "show_render", "playback.mismatches", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (RND + "random access p50", "show_render", "random.p50_us", 1, "us", "low", "", None),
+    (RND + "random access p99", "show_render", "random.p99_us", 1, "us", "low", "", None),
+    (RND + "random access max", "show_render", "random.max_us", 1, "us", "low", "", None),
+    ("show load 3 min 16u: parse+check+compile", "show_render", "load_3min.median_ms", 1, "ms",
+     "low", "< 1 s", lambda h, p: h < 1000),
+    ("show load 3 min: max of runs", "show_render", "load_3min.max_ms", 1, "ms", "low", "< 1 s",
+     lambda h, p: h < 1000),
+    ("show 10 min 16u: compiled program", "show_render", "memory_10min_16u.program_kb", 1024,
+     "MB", "low", "", None),
+    ("show 10 min 16u: player (cursor, buffers)", "show_render", "memory_10min_16u.player_kb",
+     1024, "MB", "low", "", None),
+    ("show 10 min 16u: parsed show file", "show_render", "memory_10min_16u.show_kb", 1024, "MB",
+     "low", "", None),
+    ("show.load 10 min 15u in the hub (REST)", "show_play", "load_ms", 1, "ms", "low", "", None),
+    (PLAY + "tick lateness p99 (bucket)", "show_play", "lateness.p99_le_us", 1, "us", "low", "",
+     None),
+    (PLAY + "tick lateness p99.9 (bucket)", "show_play", "lateness.p999_le_us", 1, "us", "low",
+     "<= 1 ms", lambda h, p: h <= 1000),
+    (PLAY + "ticks <= 1 ms late", "show_play", "lateness.pct_le_1ms", 1, "%", "high", "", None),
+    (PLAY + "DMX output tick lateness p99.9, same window", "show_play",
+     "dmx_lateness.p999_le_us", 1, "us", "low", "", None),
+    (PLAY + "ticks missed", "show_play", "missed", 1, "", None, "0", lambda h, p: h == 0),
+    (PLAY + "ticks rendered", "show_play", "ticks", 1, "", None, "", None),
+    (PLAY + "ticks rendered, % of window x 60", "show_play", "ticks_pct", 1, "%", "high", "",
+     None),
+    (PLAY + "hub RSS, peak (whole process)", "show_play", "rss_peak_kb", 1024, "MB", "low",
+     "< 64 MB", lambda h, p: h < 64),
+    (PLAY + "output thread CPU", "show_play", "output_thread_cpu_pct", 1, "% core", "low", "",
+     None),
+    (PLAY + "whole process CPU", "show_play", "process_cpu_pct", 1, "% core", "low", "", None),
+    (PLAY + "WS frame age p99", "show_play", "frames.age.p99_us", MS, "ms", "low", "", None),
+    (PLAY + "WS frames per client", "show_play", "frames_per_s_per_client", 1, "/s", "high", "",
+     None),
+    (PLAY + "WS clients disconnected", "show_play", "frames.disconnected", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (PLAY_RT + "tick lateness p99 (bucket)", "show_play_rt", "lateness.p99_le_us", 1, "us", "low",
+     "", None),
+    (PLAY_RT + "tick lateness p99.9 (bucket)", "show_play_rt", "lateness.p999_le_us", 1, "us",
+     "low", "<= 1 ms", lambda h, p: h <= 1000),
+    (PLAY_RT + "ticks <= 1 ms late", "show_play_rt", "lateness.pct_le_1ms", 1, "%", "high", "",
+     None),
+    (PLAY_RT + "ticks missed", "show_play_rt", "missed", 1, "", None, "0", lambda h, p: h == 0),
+    (PLAY_RT + "hub RSS, peak (whole process)", "show_play_rt", "rss_peak_kb", 1024, "MB", "low",
+     "< 64 MB", lambda h, p: h < 64),
+    (PLAY_RT + "WS frame age p99", "show_play_rt", "frames.age.p99_us", MS, "ms", "low", "",
+     None),
+    (DET + "runs without missed ticks", "show_det", "clean_runs", 1, "", None, "", None),
+    (DET + "equal stream hashes (those runs)", "show_det_eq", "equal", 1, "", None, "yes",
+     lambda h, p: h is True),
+    (DET + "runs whose stream starts at t = 0", "show_det", "tick0_runs", 1, "", None,
+     "every run", lambda h, p: h == 3),
+    (DET + "stream = model hash at every sample", "show_det_model", "match", 1, "", None, "yes",
      lambda h, p: h is True),
 ]
 
@@ -292,12 +367,70 @@ def derive(res):
         a["silent_total"] = a.get("silent", 0) + a.get("rest_unanswered", 0)
 
 
+def derive_show(res):
+    """The show rows' derived fields, and the determinism verdict of the
+    three show_det_<i> runs (res["show_det"], ["show_det_eq"],
+    ["show_det_model"])."""
+    sp = res.get("show_play")
+    if sp and not sp.get("failed"):
+        if sp.get("ticks") is not None and sp.get("ticks_expected"):
+            sp["ticks_pct"] = 100.0 * sp["ticks"] / sp["ticks_expected"]
+        # Beyond the last finite bucket (50 ms): report it as such, not as n/a.
+        for late in (sp.get("lateness") or {}, sp.get("dmx_lateness") or {}):
+            for k in ("p99_le_us", "p999_le_us"):
+                if late.get("ticks") and late.get(k, 0) is None:
+                    late[k] = math.inf
+    runs = [res.get("show_det_%d" % i) for i in (1, 2, 3)]
+    if all(r is None for r in runs):
+        return
+    ok = [r for r in runs if r is not None and not r.get("failed") and r.get("samples")]
+    clean = [r for r in ok if r.get("missed_while_playing") == 0]
+    det = {"runs": len(ok), "clean_runs": len(clean)}
+    if len(ok) < len(runs):
+        det["failed_runs"] = len(runs) - len(ok)
+    # A hand-over later than one playback period starts the stream at tick
+    # 1 or 2: t = 0 never rendered, and not counted as missed either.
+    det["tick0_runs"] = sum(1 for r in ok if r.get("first_tick") == 0)
+    res["show_det"] = det if ok else {"failed": "no run finished"}
+    # Equal hashes: the runs without missed ticks, at the largest stream tick
+    # count every one of them was sampled at (the end's pause starts a new
+    # stream, so the hash is read while the show plays).
+    wholes = [r.get("whole") for r in clean]
+    if len(clean) < 2:
+        res["show_det_eq"] = {"failed": "n/a: %d run(s) without missed ticks" % len(clean)}
+    elif all(w and w.get("ticks") for w in wholes):
+        # Each run's whole stream (first tick to the end), kept by the hub.
+        hashes = [w["hash"] for w in wholes]
+        ticks = [w["ticks"] for w in wholes]
+        res["show_det_eq"] = {"equal": len(set(hashes)) == 1 and len(set(ticks)) == 1,
+                              "ticks": ticks[0], "hashes": hashes, "whole": True,
+                              "end_tick": clean[0].get("end_tick")}
+    else:
+        common = set.intersection(*[set((r.get("tail") or {}).keys()) for r in clean])
+        if not common:
+            res["show_det_eq"] = {"failed": "no common sampled tick count"}
+        else:
+            n = max(common, key=int)
+            hashes = [r["tail"][n] for r in clean]
+            res["show_det_eq"] = {"equal": len(set(hashes)) == 1, "ticks": int(n),
+                                  "hashes": hashes,
+                                  "end_tick": clean[0].get("end_tick")}
+    # The model (bench_show hash, the hub's fold replicated) for the first
+    # tick each run started at, over every sample before its first missed
+    # tick: the frames are a pure function of the show time.
+    judged = [r for r in ok if r.get("prefix_matches_model") is not None]
+    if not judged:
+        res["show_det_model"] = {"failed": "n/a: no run had samples before a missed tick"}
+    else:
+        res["show_det_model"] = {"match": all(r["prefix_matches_model"] for r in judged),
+                                 "runs": len(judged)}
+
 def why_failed(r, path):
     """None if r has a usable value at path, else a short reason."""
     if r is None:
         return "n/a: not run"
     if "failed" in r:
-        return "failed: " + r["failed"]
+        return r["failed"] if r["failed"].startswith("n/a") else "failed: " + r["failed"]
     if r.get("ok") is False:
         return "failed"
     if path.startswith("hold.") and isinstance(r.get("hold"), dict):
@@ -320,6 +453,8 @@ def scaled(v, scale):
 def fmt(v, unit):
     if isinstance(v, bool):
         return "yes" if v else "no"
+    if isinstance(v, float) and math.isinf(v):
+        return "> 50 ms (last bucket)"
     if abs(v) >= 100 or unit in ("", "/s", "req/s"):
         s = "{:,.0f}".format(v)
     elif abs(v) >= 10:
@@ -359,17 +494,87 @@ def proc_cell(r):
     return "%.1f s / %.0f MB" % (p["cpu_s"], p["peak_rss_kb"] / 1024.0)
 
 
+def show_notes(h):
+    """The show rows' note lines: what ran, and the determinism hashes."""
+    out = []
+    r = h.get("show_render")
+    if r and not r.get("failed"):
+        out.append("show render: bench_show in process, seed %s: patch %s universes x 32 "
+                   "fixtures x 16 channels, show %s cues + %s effects over %s min (%s "
+                   "keyframes); playback = hub_player ticks at 60 fps over %g s of show time "
+                   "from %g s with its cursor, random = cursor-less renders at random times; "
+                   "exact percentiles of %s frames each." % (
+                       r.get("seed"), dig(r, "patch.universes"), dig(r, "show.cues"),
+                       dig(r, "show.effects"), (dig(r, "show.duration_ms") or 0) / 60000,
+                       dig(r, "show.keyframes"), dig(r, "playback.window_s") or 0,
+                       dig(r, "playback.from_s") or 0, dig(r, "playback.n")))
+        m = r.get("memory_10min_16u") or {}
+        ld = r.get("load_3min") or {}
+        out.append("show load: %s-byte show file text (%s cues, %s effects), median of %s: "
+                   "parse %s, check %s, compile %s. Memory (mallinfo2 deltas) of a %s-cue "
+                   "10-minute show over 16 universes: %s keyframes, program %s, player %s, "
+                   "parsed show %s." % (
+                       ld.get("json_bytes"), ld.get("cues"), ld.get("effects"), ld.get("runs"),
+                       fmt(ld.get("parse_ms", 0), "ms"), fmt(ld.get("check_ms", 0), "ms"),
+                       fmt(ld.get("compile_ms", 0), "ms"), m.get("cues"), m.get("keyframes"),
+                       fmt(m.get("program_kb", 0), "KB"), fmt(m.get("player_kb", 0), "KB"),
+                       fmt(m.get("show_kb", 0), "KB")))
+    sp = h.get("show_play")
+    if sp and not sp.get("failed"):
+        ho = sp.get("handover") or {}
+        out.append("show play: hub with 16 universes (fixtures on 2-16), 10-minute show, "
+                   "DMX_PLAYBACK_FPS=60, Art-Net into a sink, MQTT off; loadgen frames with %s "
+                   "readers x %s universes for %g s while it plays; window %.1f s; "
+                   "lateness from the hub's show_playback_tick_lateness_seconds deltas "
+                   "(bucket bounds); transport hand-over %s; DMX output ticks skipped %s." % (
+                       sp.get("readers"), sp.get("universes"), sp.get("duration_s") or 0,
+                       sp.get("window_s") or 0,
+                       "<= %s" % fmt(ho["max_le_us"], "us") if ho.get("max_le_us") else "n/a",
+                       sp.get("dmx_output_ticks_skipped")))
+    for i in (1, 2, 3):
+        d = h.get("show_det_%d" % i)
+        if d is None:
+            continue
+        if d.get("failed"):
+            out.append("show determinism run %d: failed: %s" % (i, d["failed"]))
+            continue
+        lp = d.get("last_playing") or {}
+        out.append("show determinism run %d: missed %s; last sample while playing: %s ticks, "
+                   "hash %s; first rendered tick %s; %s samples (%s torn reads left out), %s "
+                   "before the first miss (up to tick %s), those = model: %s; end at tick %s "
+                   "(model hash after it, from tick 0: %s); after the end's pause: %s "
+                   "tick(s), hash %s." % (
+                       i, d.get("missed_while_playing"), lp.get("ticks"), lp.get("hash"),
+                       d.get("first_tick"), d.get("samples"), d.get("torn_reads"),
+                       "all" if d.get("missed_while_playing") == 0 else "some",
+                       d.get("clean_prefix_ticks"), d.get("prefix_matches_model"),
+                       d.get("end_tick"), d.get("model_hash_at_end"),
+                       dig(d, "after_end.stream_ticks"), dig(d, "after_end.stream_hash")))
+    eq = h.get("show_det_eq")
+    if eq and not eq.get("failed"):
+        end = eq.get("end_tick")
+        out.append("show determinism: hashes after %s stream ticks (the show's end is tick "
+                   "index %s, so %s ticks from tick 0: %s): %s" % (
+                       eq["ticks"], end, end + 1 if end is not None else "?",
+                       "covered" if end is not None and eq["ticks"] >= end + 1 else
+                       "not covered by every run's samples",
+                       ", ".join(str(x) for x in eq["hashes"])))
+    return out
+
+
 def main():
     d, out_path = sys.argv[1], sys.argv[2]
     machine = json.load(open(os.path.join(d, "machine.json")))
     files = ["engine", "ready", "footprint", "rest_read", "rest_write", "rest_open", "fanout_1",
              "fanout_100",
              "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain",
-             "rest_intents", "replay", "net", "frames"]
+             "rest_intents", "replay", "net", "frames", "show_render", "show_play", "show_play_rt",
+             "show_det_1", "show_det_2", "show_det_3"]
     res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer", "base")}
     for t in res:
         res[t] = {k: v for k, v in res[t].items() if v is not None}
         derive(res[t])
+        derive_show(res[t])
     base_info = load(os.path.join(d, "base"), "info")
     has_base = base_info is not None
     floors = {f: load(d, "floor_" + f) for f in FLOOR_FILES}
@@ -409,8 +614,11 @@ def main():
         head[4:4] = ["baseline", "vs baseline"]
         for c, r in zip(cells, rows):
             c[4:4] = [r["base_text"], r["base_verdict"]]
-    # A rule between seed 000's rows and issue 7's.
+    # Rules between seed 000's rows, issue 7's and the show issue's.
+    cells.insert(SHOW_ROWS, ["-- show issue (performance) --"] + [""] * (len(head) - 1))
     cells.insert(SEED_ROWS, ["-- issue 7 (section 9) --"] + [""] * (len(head) - 1))
+    if machine.get("only") == "show":  # BENCH_ONLY=show: the show rows alone
+        cells = cells[SHOW_ROWS + 1:]
     w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
     line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
     print("showhub vs seed-000 peer - %s - %d cores, %s - %s%s" % (
@@ -440,6 +648,7 @@ def main():
                  "hub's dmx_output_tick_lateness_seconds histogram that holds the percentile. "
                  "WS frames: a hub with universes 1-4, chase; age = receipt - ts (ts in whole "
                  "ms, so ages read up to 1 ms high).")
+    notes += show_notes(res["hub"])
     for n in notes:
         print("note: " + n)
     for n in floor_notes(floors):

@@ -8,6 +8,9 @@
 # universes by Art-Net and sACN into bench/netrx, WS frames, hello{since}
 # replay, intents. With BENCH_BASELINE_BIN (and BENCH_BASELINE_ENGINE) set to
 # an older build, its seed-000 scenarios run too, as the baseline column.
+# Last (so they cannot disturb the rows above), the show issue's scenarios:
+# bench/bench_show in process, then fresh hubs playing a show under WS load
+# and three times for determinism. BENCH_ONLY=show runs only those.
 # Prints one table and writes bench/out/<timestamp>.json. Every step is
 # bounded in time (timeout(1)); everything started here is stopped on exit.
 # See docs/benchmarks.md.
@@ -23,14 +26,21 @@ LG=$BUILD/bench/loadgen
 ENG=$BUILD/bench/bench_engine
 FLOOR=$BUILD/bench/floor
 NETRX=$BUILD/bench/netrx
+SHOWB=$BUILD/bench/bench_show
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+  ""|show) ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'show' is known" >&2; exit 2 ;;
+esac
 BASE_BIN=${BENCH_BASELINE_BIN:-}
 BASE_ENG=${BENCH_BASELINE_ENGINE:-}
 PEER_APP=$(cd "$ROOT/.." && pwd)/shared/peers/seed000_py/app.py
 PY=/usr/bin/python3
-for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR" "$NETRX"; do
+for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR" "$NETRX" "$SHOWB"; do
   [ -x "$f" ] || { echo "bench: $f missing (cmake --build $1 --target showhub hub_bench_all)" >&2; exit 2; }
 done
-command -v mosquitto >/dev/null || { echo "bench: mosquitto not installed" >&2; exit 2; }
+[ -n "$ONLY" ] || command -v mosquitto >/dev/null ||
+  { echo "bench: mosquitto not installed" >&2; exit 2; }
 if [ -n "$BASE_BIN" ] && [ ! -x "$BASE_BIN" ]; then
   echo "bench: BENCH_BASELINE_BIN=$BASE_BIN is not an executable" >&2; exit 2
 fi
@@ -60,19 +70,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Scenario sizes: full run <= 12 min, --quick <= 3 min (all targets).
+# Scenario sizes: full run <= 15 min, --quick <= 4 min (all targets; the show
+# section alone, BENCH_ONLY=show: ~2.5 min, --quick ~1 min).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
   SUSTAIN="--step 1 --hold 2 --over 2 --tail 2"
   FLOOR_S=2; FLOOR_NS="1000"
   NET_S=10; NETF_S=5; FRAMES_S=3
+  SHOW_S=10; SHOW_READERS=200; SHOW_DET_S=10
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
   SUSTAIN="--step 2 --hold 30 --over 10 --tail 10"
   FLOOR_S=10; FLOOR_NS="1000 10000"
   NET_S=60; NETF_S=10; FRAMES_S=10
+  SHOW_S=60; SHOW_READERS=1000; SHOW_DET_S=20
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
@@ -89,6 +102,11 @@ FRAMES_READERS=100   # WS clients in room frames ...
 FRAMES_UNIVERSES=4   # ... for universes 1..4
 REPLAY_ENTRIES=10000 # hello{since} over this many journal entries
 REPLAY_REPEAT=5
+# The show issue's performance section.
+SHOW_UNIVERSES=16    # the playback hub's patch: universes 1..16, fixtures on 2..16
+SHOW_FPS=60          # DMX_PLAYBACK_FPS
+SHOW_WS_UNIVERSES=4  # loadgen frames: every reader subscribes universes 1..4
+SHOW_DET_RUNS=3
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -359,31 +377,126 @@ run_dmx() {
   keep_logs hub
 }
 
+# tool_result <name> <timeout-s> <cmd...>: an in-process tool (no server),
+# kept as $RES/hub/<name>.json like result's.
+tool_result() {
+  local name=$1 limit=$2 out rc
+  shift 2
+  out=$(timeout "$limit" "$@" 2>>"$TMP/hub/show.log")
+  rc=$?
+  out=$(printf '%s\n' "$out" | tail -n 1)
+  if [ "${out:0:1}" = "{" ]; then
+    printf '%s\n' "$out" > "$RES/hub/$name.json"
+  elif [ $rc = 124 ]; then
+    printf '{"failed":"timed out after %ss"}\n' "$limit" > "$RES/hub/$name.json"
+  else
+    printf '{"failed":"exit %s"}\n' "$rc" > "$RES/hub/$name.json"
+  fi
+  printf '  %-13s %3ss  %s\n' "$name" "$((SECONDS - T_START))" \
+    "$(head -c 150 "$RES/hub/$name.json")" >&2
+}
+
+# The show issue: render cost in process; then fresh hubs (Release, MQTT
+# off, Art-Net into a sink that never reads, DMX_PLAYBACK_FPS=60) with a
+# 16-universe patch: one plays a 10-minute show while loadgen frames runs,
+# three play the same 20 s show (quick: 10 s) to its end for the stream
+# hashes. Patch and shows come from bench_show gen (seeded).
+run_show() {
+  local dir=$TMP/hub/show tpl=$TMP/hub/show_tpl sink_port sink_pid i
+  echo "== hub: show ==" >&2
+  mkdir -p "$dir/data/shows" "$tpl/shows"
+  tool_result show_render 300 "$SHOWB" render $([ $QUICK = 1 ] && echo --quick) --limit 280
+  if ! timeout 60 "$SHOWB" gen --patch "$dir/fixtures.json" --show "$dir/data/shows/bench10.cue.json" \
+      --name bench10 --universes $((SHOW_UNIVERSES - 1)) --first-universe 2 --duration-s 600 \
+      --cues 2000 --effects 200 --seed 1 > "$RES/hub/show_gen.json" 2>>"$TMP/hub/show.log" ||
+     ! timeout 60 "$SHOWB" gen --patch "$tpl/fixtures.json" --show "$tpl/shows/det.cue.json" \
+      --name det --universes $((SHOW_UNIVERSES - 1)) --first-universe 2 \
+      --duration-s $SHOW_DET_S --cues $((SHOW_DET_S * 10)) --effects $((SHOW_DET_S)) --seed 2 \
+      > "$RES/hub/show_gen_det.json" 2>>"$TMP/hub/show.log"; then
+    echo '{"failed":"bench_show gen"}' > "$RES/hub/show_play.json"
+    keep_logs hub
+    return
+  fi
+  sink_port=$(free_udp_port)
+  "$PY" "$ROOT/bench/show_hub.py" sink --port "$sink_port" 2>>"$TMP/hub/show.log" &
+  sink_pid=$!
+  disown "$sink_pid"
+  PIDS+=("$sink_pid")
+  HUB_ENV=(DMX_MQTT_ENABLED=false DMX_FIXTURES_FILE="$dir/fixtures.json"
+           DMX_PLAYBACK_FPS=$SHOW_FPS DMX_OLA_ENABLED=false DMX_ARTNET_ENABLED=true
+           DMX_ARTNET_TARGETS=127.0.0.1:$sink_port)
+  if start_server hub "$dir" ready_show; then
+    result hub show_play $((SHOW_S + 150)) "$PY" "$ROOT/bench/show_hub.py" play \
+      --port "$HTTP_PORT" --pid "$SRV_PID" --show bench10 --loadgen "$LG" \
+      --readers $SHOW_READERS --universes $SHOW_WS_UNIVERSES --duration $SHOW_S --connect 40
+  else
+    echo '{"failed":"hub did not become ready"}' > "$RES/hub/show_play.json"
+  fi
+  stop_pid "$SRV_PID"
+  # The same with the output thread real-time (the setting for a busy box:
+  # DMX_OUTPUT_PRIORITY, docs/benchmarks.md).
+  HUB_ENV+=(DMX_OUTPUT_PRIORITY=10)
+  if start_server hub "$dir" ready_show_rt; then
+    result hub show_play_rt $((SHOW_S + 150)) "$PY" "$ROOT/bench/show_hub.py" play \
+      --port "$HTTP_PORT" --pid "$SRV_PID" --show bench10 --loadgen "$LG" \
+      --readers $SHOW_READERS --universes $SHOW_WS_UNIVERSES --duration $SHOW_S --connect 40
+  else
+    echo '{"failed":"hub did not become ready"}' > "$RES/hub/show_play_rt.json"
+  fi
+  stop_pid "$SRV_PID"
+  for i in $(seq 1 $SHOW_DET_RUNS); do
+    dir=$TMP/hub/det$i
+    mkdir -p "$dir/data"
+    cp -r "$tpl/shows" "$dir/data/shows"   # the same data dir contents each time
+    HUB_ENV=(DMX_MQTT_ENABLED=false DMX_FIXTURES_FILE="$tpl/fixtures.json"
+             DMX_PLAYBACK_FPS=$SHOW_FPS DMX_OLA_ENABLED=false DMX_ARTNET_ENABLED=true
+             DMX_ARTNET_TARGETS=127.0.0.1:$sink_port)
+    if start_server hub "$dir" "ready_det$i"; then
+      result hub "show_det_$i" $((SHOW_DET_S + 90)) "$PY" "$ROOT/bench/show_hub.py" det \
+        --port "$HTTP_PORT" --pid "$SRV_PID" --show det --bench-show "$SHOWB" \
+        --patch "$tpl/fixtures.json" --show-file "$tpl/shows/det.cue.json" \
+        --timeout $((SHOW_DET_S + 40))
+    else
+      echo '{"failed":"hub did not become ready"}' > "$RES/hub/show_det_$i.json"
+    fi
+    stop_pid "$SRV_PID"
+  done
+  stop_pid "$sink_pid"
+  HUB_ENV=()
+  keep_logs hub
+}
+
 cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
-printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%s"}\n' \
+printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%s","only":"%s"}\n' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "${cpu//\"/}" "$(uname -r)" \
-  "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$ONLY" \
   > "$RES/machine.json"
 
-run_floors
-run_target hub
-run_dmx
-if [ -n "$BASE_BIN" ]; then
-  # The baseline build: seed-000 scenarios only, with --quick phase lengths
-  # (the run's time budget); its own bench_engine when BENCH_BASELINE_ENGINE
-  # is set, at the run's size.
-  printf '{"bin":"%s","engine":"%s","phases":"quick"}\n' "$BASE_BIN" "$BASE_ENG" \
-    > "$RES/base/info.json"
-  saved=("$READ_S" "$WRITE_S" "$FAN_S" "$FAN_NS" "$MQTT_S" "$TAIL")
-  READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
-  run_target base
-  READ_S=${saved[0]}; WRITE_S=${saved[1]}; FAN_S=${saved[2]}; FAN_NS=${saved[3]}
-  MQTT_S=${saved[4]}; TAIL=${saved[5]}
+# BENCH_ONLY=show: the show issue's scenarios alone (the other rows read n/a).
+if [ -z "$ONLY" ]; then
+  run_floors
+  run_target hub
+  run_dmx
+  if [ -n "$BASE_BIN" ]; then
+    # The baseline build: seed-000 scenarios only, with --quick phase lengths
+    # (the run's time budget); its own bench_engine when BENCH_BASELINE_ENGINE
+    # is set, at the run's size.
+    printf '{"bin":"%s","engine":"%s","phases":"quick"}\n' "$BASE_BIN" "$BASE_ENG" \
+      > "$RES/base/info.json"
+    saved=("$READ_S" "$WRITE_S" "$FAN_S" "$FAN_NS" "$MQTT_S" "$TAIL")
+    READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
+    run_target base
+    READ_S=${saved[0]}; WRITE_S=${saved[1]}; FAN_S=${saved[2]}; FAN_NS=${saved[3]}
+    MQTT_S=${saved[4]}; TAIL=${saved[5]}
+  fi
+  if [ -f "$PEER_APP" ]; then
+    run_target peer
+  else
+    echo "bench: peer not found at $PEER_APP; its column will read n/a" >&2
+  fi
 fi
-if [ -f "$PEER_APP" ]; then
-  run_target peer
-else
-  echo "bench: peer not found at $PEER_APP; its column will read n/a" >&2
-fi
+# Last: nothing the show hubs do can weigh on the rows above.
+mkdir -p "$TMP/hub"
+run_show
 echo "bench: finished in $((SECONDS - T_START)) s" >&2
 "$PY" "$ROOT/bench/report.py" "$RES" "$ROOT/bench/out/$STAMP.json" | tee "$ROOT/bench/out/$STAMP.txt"

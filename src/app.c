@@ -90,14 +90,10 @@ static void on_dmx_layers(void *ud, int universe, const hub_dmx_layers_t *layers
     hub_frameclock_set_universe(ud, universe, layers);
 }
 
-static void on_show_prog(void *ud, hub_show_prog_t *prog)
+static void on_show_playback(void *ud, int has_prog, hub_show_prog_t *prog,
+                             const hub_transport_t *tr)
 {
-    hub_frameclock_set_show(ud, prog);
-}
-
-static void on_show_transport(void *ud, const hub_transport_t *tr)
-{
-    hub_frameclock_set_transport(ud, tr);
+    hub_frameclock_set_playback(ud, has_prog, prog, tr);
 }
 
 static void on_show_previews(void *ud, hub_show_previews_t *pv)
@@ -216,6 +212,7 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
                                .test_pattern = strcmp(c->output_test, "chase") == 0 ? HUB_TEST_CHASE
                                                                                     : HUB_TEST_OFF,
                                .playback_fps = c->playback_fps,
+                               .rt_priority = c->output_priority,
                                .artnet = app->artnet,
                                .sacn = app->sacn,
                                .ola = app->ola};
@@ -227,7 +224,7 @@ static int open_outputs(hub_app_t *app, char *err, size_t errlen)
     hub_frameclock_set_events(app->clock, on_output_event, app);
     hub_dmx_set_sink(app->dmx, on_dmx_layers, app->clock);
     hub_dmx_sink_all(app->dmx); /* the restored state to the lights */
-    hub_show_sink_t ss = {on_show_prog, on_show_transport, on_show_previews, app->clock};
+    hub_show_sink_t ss = {on_show_playback, on_show_previews, app->clock};
     hub_showdom_set_sink(app->show, &ss);
     return 0;
 }
@@ -542,6 +539,14 @@ void hub_app_free(hub_app_t *app)
             uv_run(&app->loop, UV_RUN_NOWAIT);
             usleep(1000);
         }
+    }
+    /* The last batch completes below (store close, inbox drain): its
+     * announcements must not reach a freed clock. */
+    if (app->dmx != NULL)
+        hub_dmx_set_sink(app->dmx, NULL, NULL);
+    if (app->show != NULL) {
+        hub_show_sink_t none = {0};
+        hub_showdom_set_sink(app->show, &none);
     }
     hub_frameclock_free(app->clock); /* blackout on every output, sACN terminated */
     hub_ola_free(app->ola);          /* its own blackout, and its thread */

@@ -89,6 +89,9 @@ static const struct entry table[] = {
      "sACN source name (at most 63 bytes are sent)"},
     {"DMX_WS_FRAME_HZ", K_INT, F(ws_frame_hz), "30", 1, 100,
      "Room \"frames\": at most this many frames per universe per second"},
+    {"DMX_OUTPUT_PRIORITY", K_INT, F(output_priority), "0", 0, 99,
+     "0: the output thread runs at normal priority; 1-99: real-time (SCHED_FIFO) at that "
+     "priority, for steady ticks on a busy machine (needs root or CAP_SYS_NICE)"},
     {"DMX_SHOWS_DIR", K_OSTR, F(shows_dir), NULL, 0, 0,
      "Directory of the show files (<name>.cue.json); unset: <DMX_DATA_DIR>/shows"},
     {"DMX_DEFAULT_SHOW", K_OSTR, F(default_show), NULL, 0, 0,
@@ -105,7 +108,7 @@ static const struct entry table[] = {
 static int show_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 1 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+    if (n < 1 || n > 64 || s[0] == '.')
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
@@ -257,8 +260,9 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
     }
     if (cfg->default_show != NULL && !show_name_ok(cfg->default_show)) {
         snprintf(err, errlen,
-                 "DMX_DEFAULT_SHOW=\"%.70s\" is not a show name: expected [A-Za-z0-9_.-]{1,64} "
-                 "(the file <DMX_SHOWS_DIR>/<name>.cue.json)",
+                 "DMX_DEFAULT_SHOW=\"%.70s\" is not a show name: expected [A-Za-z0-9_.-]{1,64}, "
+                 "not starting with "
+                 "'.' (the file <DMX_SHOWS_DIR>/<name>.cue.json)",
                  cfg->default_show);
         return HUB_EINVAL;
     }

@@ -51,11 +51,12 @@ typedef struct hub_config {
     char *sacn_targets; /* "" = multicast, else host[:port],… */
     int sacn_priority;
     char *sacn_source_name;
-    int ws_frame_hz; /* room "frames": per universe per client */
-    char *shows_dir;    /* NULL: <data_dir>/shows */
-    char *default_show; /* NULL: none */
-    int playback_fps;   /* show playback render ticks per second */
-    int show_max_bytes; /* show file / PUT body limit */
+    int ws_frame_hz;     /* room "frames": per universe per client */
+    int output_priority; /* 0 normal, 1-99 SCHED_FIFO for the output thread */
+    char *shows_dir;     /* NULL: <data_dir>/shows */
+    char *default_show;  /* NULL: none */
+    int playback_fps;    /* show playback render ticks per second */
+    int show_max_bytes;  /* show file / PUT body limit */
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

@@ -77,7 +77,10 @@ int hub_file_write_atomic(const char *path, const void *data, size_t len, char *
         snprintf(err, errlen, "%.200s: the path is too long", path);
         return -ENAMETOOLONG;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A stale temp file (a crash mid-save) goes; a symlink planted there is
+     * removed, never followed. */
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = -errno;
         snprintf(err, errlen, "cannot create %.200s: %s (check the directory's permissions)", tmp,

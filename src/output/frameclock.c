@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,8 @@ struct hub_frameclock {
     void *frames_ud;
     int frames_busy;            /* the output thread holds a copy of frames (mu) */
     pthread_cond_t frames_idle; /* signalled when frames_busy drops */
+    pthread_cond_t wake;        /* monotonic: a playback hand-over wakes the thread */
+    int woken;                  /* mu */
     hub_output_event_fn event;
     void *event_ud;
     known_t *known; /* loop thread */
@@ -92,7 +95,7 @@ struct hub_frameclock {
     hub_show_previews_t *pv;
     uint8_t pv_vals[512], pv_set[512]; /* scratch of render() */
     hub_metric_t *m_play_late, *m_play_ticks, *m_play_missed, *m_handover;
-    hub_metric_t *m_stream_hash, *m_stream_ticks;
+    hub_metric_t *m_stream_hash, *m_stream_ticks, *m_last_hash, *m_last_ticks;
     hub_tally_t play_late;
     uint64_t stream_hash, stream_ticks; /* since the transport was set */
 };
@@ -114,6 +117,11 @@ int hub_frameclock_new(hub_frameclock_t **out, const hub_frameclock_cfg_t *cfg,
     memset(fc->ones, 1, sizeof(fc->ones));
     pthread_mutex_init(&fc->mu, NULL);
     pthread_cond_init(&fc->frames_idle, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fc->wake, &ca);
+    pthread_condattr_destroy(&ca);
     fc->m_late = hub_metrics_histogram(metrics, "dmx_output_tick_lateness_seconds",
                                        "How late the output clock woke for each tick", late_bounds,
                                        sizeof(late_bounds) / sizeof(late_bounds[0]));
@@ -141,6 +149,12 @@ int hub_frameclock_new(hub_frameclock_t **out, const hub_frameclock_cfg_t *cfg,
         "change: equal runs of a show give equal hashes");
     fc->m_stream_ticks = hub_metrics_gauge(metrics, "show_playback_stream_ticks",
                                            "Playback ticks in show_playback_stream_hash");
+    fc->m_last_hash = hub_metrics_gauge(
+        metrics, "show_playback_last_stream_hash",
+        "show_playback_stream_hash of the stream before the current one (written once, when "
+        "the transport changed: a play to the end reads here after the end's pause)");
+    fc->m_last_ticks = hub_metrics_gauge(metrics, "show_playback_last_stream_ticks",
+                                         "Playback ticks in show_playback_last_stream_hash");
     hub_tally_init(&fc->play_late, fc->m_play_late);
     *out = fc;
     return 0;
@@ -215,21 +229,34 @@ void hub_frameclock_set_frames(hub_frameclock_t *fc, hub_frames_fn fn, hub_frame
 
 void hub_frameclock_set_show(hub_frameclock_t *fc, hub_show_prog_t *prog)
 {
-    hub_show_prog_t *old;
-    pthread_mutex_lock(&fc->mu);
-    old = fc->pend_prog_set ? fc->pend_prog : NULL;
-    fc->pend_prog = prog;
-    fc->pend_prog_set = 1;
-    pthread_mutex_unlock(&fc->mu);
-    hub_show_prog_unref(old); /* never taken: the output thread did not see it */
+    hub_frameclock_set_playback(fc, 1, prog, NULL);
 }
 
 void hub_frameclock_set_transport(hub_frameclock_t *fc, const hub_transport_t *tr)
 {
+    hub_frameclock_set_playback(fc, 0, NULL, tr);
+}
+
+void hub_frameclock_set_playback(hub_frameclock_t *fc, int has_prog, hub_show_prog_t *prog,
+                                 const hub_transport_t *tr)
+{
+    hub_show_prog_t *old = NULL;
     pthread_mutex_lock(&fc->mu);
-    fc->pend_tr = *tr;
-    fc->pend_tr_set = 1;
+    if (has_prog) {
+        old = fc->pend_prog_set ? fc->pend_prog : NULL;
+        fc->pend_prog = prog;
+        fc->pend_prog_set = 1;
+    }
+    if (tr != NULL) {
+        fc->pend_tr = *tr;
+        fc->pend_tr_set = 1;
+    }
+    /* Tick 0 of a transport is due now: do not let it wait for the next
+     * output tick (up to 1/DMX_OUTPUT_FPS away, more than a playback tick). */
+    fc->woken = 1;
+    pthread_cond_signal(&fc->wake);
     pthread_mutex_unlock(&fc->mu);
+    hub_show_prog_unref(old); /* never taken: the output thread did not see it */
 }
 
 void hub_frameclock_set_previews(hub_frameclock_t *fc, hub_show_previews_t *pv)
@@ -283,6 +310,10 @@ static void stream_fold(hub_frameclock_t *fc, int first)
     uint8_t buf[1024];
 
     if (first) {
+        if (fc->stream_ticks > 0) {
+            hub_metric_set(fc->m_last_hash, (double)(fc->stream_hash & ((1ULL << 52) - 1)));
+            hub_metric_set(fc->m_last_ticks, (double)fc->stream_ticks);
+        }
         fc->stream_hash = 0;
         fc->stream_ticks = 0;
     }
@@ -583,11 +614,16 @@ static void blackout(hub_frameclock_t *fc)
             "artnet", fc->cfg.artnet != NULL, "sacn", fc->cfg.sacn != NULL);
 }
 
-static void sleep_until(uint64_t us)
+/* Until us (monotonic) or a playback hand-over, whichever comes first. */
+static void sleep_until(hub_frameclock_t *fc, uint64_t us)
 {
     struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-        ;
+    pthread_mutex_lock(&fc->mu);
+    while (!fc->woken)
+        if (pthread_cond_timedwait(&fc->wake, &fc->mu, &ts) == ETIMEDOUT)
+            break;
+    fc->woken = 0;
+    pthread_mutex_unlock(&fc->mu);
 }
 
 /* One output tick: send the latest render of every universe. */
@@ -621,6 +657,20 @@ static void *run(void *arg)
     /* Linux lets a sleeping thread wake up to 50 us late by default (timer
      * slack); a frame clock wants its deadlines. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    if (fc->cfg.rt_priority > 0) {
+        /* On a busy 2-core box the network threads otherwise delay ticks by
+         * milliseconds now and then (docs/benchmarks.md, show rows). */
+        struct sched_param sp = {.sched_priority = fc->cfg.rt_priority};
+        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (rc != 0)
+            hub_log(HUB_LOG_WARN, "output_priority_refused", "{s:i,s:s,s:s}", "priority",
+                    fc->cfg.rt_priority, "error", strerror(rc), "hint",
+                    "run as root or grant CAP_SYS_NICE (systemd: AmbientCapabilities="
+                    "CAP_SYS_NICE), or unset DMX_OUTPUT_PRIORITY");
+        else
+            hub_log(HUB_LOG_INFO, "output_priority", "{s:s,s:i}", "policy", "SCHED_FIFO",
+                    "priority", fc->cfg.rt_priority);
+    }
     for (;;) {
         pthread_mutex_lock(&fc->mu);
         int stop = fc->stop;
@@ -651,11 +701,10 @@ static void *run(void *arg)
         uint64_t play_at = hub_player_next_us(fc->player);
         uint64_t wake = play_at < deadline ? play_at : deadline;
         if (wake > now)
-            sleep_until(wake);
-        if (wake == deadline) {
-            now = hub_mono_us();
-            hub_tally_observe(&fc->late, now > deadline ? (double)(now - deadline) / 1e6 : 0);
-        }
+            sleep_until(fc, wake);
+        now = hub_mono_us();
+        if (wake == deadline && now >= deadline) /* not woken early by a hand-over */
+            hub_tally_observe(&fc->late, (double)(now - deadline) / 1e6);
     }
     take_pending(fc, &frames, &wanted, &frames_ud);
     frames_release(fc); /* the blackout is not sent to room "frames" */
@@ -703,6 +752,7 @@ void hub_frameclock_free(hub_frameclock_t *fc)
     hub_show_previews_unref(fc->pend_pv);
     pthread_mutex_destroy(&fc->mu);
     pthread_cond_destroy(&fc->frames_idle);
+    pthread_cond_destroy(&fc->wake);
     hub_free(fc);
 }
 

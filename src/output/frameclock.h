@@ -41,6 +41,7 @@ typedef struct hub_frameclock_cfg {
     int ws_hz;            /* room "frames": per universe */
     int test_pattern;     /* HUB_TEST_*: a moving pattern in the playback layer */
     int playback_fps;     /* show playback render ticks per second (0: 60) */
+    int rt_priority;      /* 1..99: the thread runs SCHED_FIFO at it; 0: normal */
     hub_artnet_t *artnet; /* each may be NULL; the caller frees them after stop */
     hub_sacn_t *sacn;
     hub_ola_t *ola;
@@ -65,6 +66,10 @@ void hub_frameclock_set_universe(hub_frameclock_t *fc, int universe,
  * player.h) and every output tick sends the latest render. */
 void hub_frameclock_set_show(hub_frameclock_t *fc, hub_show_prog_t *prog);
 void hub_frameclock_set_transport(hub_frameclock_t *fc, const hub_transport_t *tr);
+/* Both in one hand-over (has_prog: prog is new; tr NULL: unchanged), so
+ * the output thread never takes a new program with the old transport. */
+void hub_frameclock_set_playback(hub_frameclock_t *fc, int has_prog, hub_show_prog_t *prog,
+                                 const hub_transport_t *tr);
 void hub_frameclock_set_previews(hub_frameclock_t *fc, hub_show_previews_t *pv);
 
 /* Any thread but the sink's own: where frames for room "frames" go (fn NULL:

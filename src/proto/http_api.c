@@ -27,10 +27,20 @@
 #define JOURNAL_LIMIT_MAX     1000
 #define JOURNAL_LIMIT_DEFAULT 100
 
-static void api_error(struct lws *wsi, hub_pss_t *pss, const hub_error_t *err)
+/* req_id: the request's, once known (a refusal by a prepare step names it
+ * like the engine's refusals do), else NULL. */
+static void api_error_id(struct lws *wsi, hub_pss_t *pss, const hub_error_t *err,
+                         const char *req_id)
 {
     json_t *o = json_pack("{s:b,s:{s:s,s:s}}", "ok", 0, "error", "code",
                           hub_errcode_name(err->code), "message", err->msg);
+    if (req_id != NULL && req_id[0] != '\0') {
+        /* {"ok":false,"req_id":…,"error":…}: the order of the engine's answers */
+        json_t *e = json_incref(json_object_get(o, "error"));
+        json_object_del(o, "error");
+        json_object_set_new(o, "req_id", json_string(req_id));
+        json_object_set_new(o, "error", e);
+    }
     if (err->field[0] != '\0')
         json_object_set_new(json_object_get(o, "error"), "field", json_string(err->field));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -40,6 +50,11 @@ static void api_error(struct lws *wsi, hub_pss_t *pss, const hub_error_t *err)
                       strlen(text));
     free(text);
     json_decref(o);
+}
+
+static void api_error(struct lws *wsi, hub_pss_t *pss, const hub_error_t *err)
+{
+    api_error_id(wsi, pss, err, NULL);
 }
 
 /* Room names in a comma list (rooms=dmx,system) to bits; all state rooms
@@ -289,8 +304,12 @@ hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *p
         hub_intent_set_payload(in, payload);
     }
     snprintf(in->req_id, sizeof(in->req_id), "%s", req_id);
-    if (hub_engine_prepare(s->d.engine, in, &err) != 0)
-        goto refuse;
+    if (hub_engine_prepare(s->d.engine, in, &err) != 0) {
+        hub_intent_free(in);
+        json_decref(body);
+        api_error_id(wsi, pss, &err, req_id);
+        return NULL;
+    }
     json_decref(body);
     return in;
 

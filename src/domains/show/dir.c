@@ -29,7 +29,10 @@ int show__read_json(const char *dir, const char *name, int max_bytes, json_t **o
 
     *out = NULL;
     snprintf(path, sizeof(path), "%s/%s%s", dir, name, HUB_SHOW_FILE_SUFFIX);
-    int rc = hub_file_read(path, (size_t)max_bytes, &text, &len, why, sizeof(why));
+    /* Files the hub saved are indented: up to ~2.5 x the compact body a PUT
+     * may send. Read what the hub itself may have written. */
+    int rc =
+        hub_file_read(path, (size_t)max_bytes * SHOW__FILE_FACTOR, &text, &len, why, sizeof(why));
     if (rc == -ENOENT)
         return hub_error_set(err, HUB_ERR_NOT_FOUND, "name",
                              "no show named \"%s\": %s does not exist (GET /api/v1/shows lists "
@@ -107,8 +110,8 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const show__entry_t *)a)->name, ((const show__entry_t *)b)->name);
 }
 
-void show__scan(const char *dir, int max_bytes, const hub_show_patch_t *patch, show__entry_t **out,
-                size_t *n)
+void show__scan(const char *dir, int max_bytes, const hub_show_patch_t *patch, int clean,
+                show__entry_t **out, size_t *n)
 {
     DIR *dp = opendir(dir);
     struct dirent *de;
@@ -121,7 +124,7 @@ void show__scan(const char *dir, int max_bytes, const hub_show_patch_t *patch, s
     if (dp == NULL)
         return;
     while ((de = readdir(dp)) != NULL) {
-        if (is_stale_temp(de->d_name)) {
+        if (clean && is_stale_temp(de->d_name)) {
             snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
             unlink(path);
             continue;
@@ -167,7 +170,7 @@ json_t *show__scan_json(const char *dir, int max_bytes)
     size_t n;
     json_t *arr = json_array();
 
-    show__scan(dir, max_bytes, NULL, &list, &n);
+    show__scan(dir, max_bytes, NULL, 0, &list, &n); /* a save may be writing its temp file */
     for (size_t i = 0; i < n; i++) {
         const show__entry_t *e = &list[i];
         json_t *o;

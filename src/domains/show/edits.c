@@ -10,8 +10,30 @@
 #include "core/mem.h"
 #include "domains/show/show_int.h"
 
-/* ---- cue and effect edits
- * ------------------------------------------------------------------------ */
+/* A one-item show checked against the patch; a refusal names the payload
+ * member's field ("cue.fixtures[0]") and reads like the structure errors
+ * ("cue \"n1\": …"), without the file and list position a whole file's
+ * check puts first. */
+static int check_one(hub_showdom_t *d, hub_apply_t *ap, const hub_show_t *one, const char *member)
+{
+    char msg[HUB_ERRMSG_MAX + 1], field[HUB_FIELD_MAX + 1] = "", full[HUB_FIELD_MAX + 1];
+    hub_show_patch_t patch = show__patch(d);
+    static const char *const cut[] = {"show: ", " (cues[0])", " (effects[0])"};
+
+    if (hub_show_check(one, "", &patch, msg, sizeof(msg), field, sizeof(field)) == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+        char *at = strstr(msg, cut[i]);
+        if (at != NULL)
+            memmove(at, at + strlen(cut[i]), strlen(at + strlen(cut[i])) + 1);
+    }
+    const char *rest = strchr(field, ']'); /* "cues[0].fixtures[0]" -> ".fixtures[0]" */
+    rest = rest != NULL ? rest + 1 : "";
+    if (member[0] == '\0' && rest[0] == '.') /* a preview: the payload's own fields */
+        rest++;
+    snprintf(full, sizeof(full), "%s%.50s", member, rest);
+    return hub_apply_fail(ap, HUB_ERR_INVALID, full, "%s", msg);
+}
 
 static int edit_allowed(hub_showdom_t *d, hub_apply_t *ap)
 {
@@ -51,17 +73,15 @@ static int parse_cue(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, const
         return hub_apply_fail(ap, HUB_ERR_INVALID, full, "%s", msg);
     }
     hub_show_t one = {.duration_ms = d->show.duration_ms, .cues = out, .ncues = 1};
-    hub_show_patch_t patch = show__patch(d);
-    snprintf(one.name, sizeof(one.name), "%s", d->show.name);
-    if (hub_show_check(&one, "", &patch, msg, sizeof(msg), field, sizeof(field)) != 0) {
+    if (check_one(d, ap, &one, "cue") != 0) {
         hub_show_cue_free(out);
-        return hub_apply_fail(ap, HUB_ERR_INVALID, "cue", "%s", msg);
+        return HUB_EINVAL;
     }
     return 0;
 }
 
-int show__parse_effect(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, const char *keep_id,
-                       int64_t duration_ms, hub_show_effect_t *out)
+int show__parse_effect(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, const char *member,
+                       const char *keep_id, int64_t duration_ms, hub_show_effect_t *out)
 {
     char msg[HUB_ERRMSG_MAX + 1], field[HUB_FIELD_MAX + 1] = "", full[HUB_FIELD_MAX + 1];
     json_t *o = json_is_object(obj) ? json_deep_copy(obj) : NULL;
@@ -73,14 +93,13 @@ int show__parse_effect(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, con
     int rc = hub_show_effect_from_json(o, duration_ms, out, msg, sizeof(msg), field, sizeof(field));
     json_decref(o);
     if (rc != 0) {
-        snprintf(full, sizeof(full), "effect.%.56s", field);
+        snprintf(full, sizeof(full), "%s%s%.56s", member, member[0] ? "." : "", field);
         return hub_apply_fail(ap, HUB_ERR_INVALID, full, "%s", msg);
     }
     hub_show_t one = {.duration_ms = duration_ms, .effects = out, .neffects = 1};
-    hub_show_patch_t patch = show__patch(d);
-    if (hub_show_check(&one, "", &patch, msg, sizeof(msg), field, sizeof(field)) != 0) {
+    if (check_one(d, ap, &one, member) != 0) {
         hub_show_effect_free(out);
-        return hub_apply_fail(ap, HUB_ERR_INVALID, "effect", "%s", msg);
+        return HUB_EINVAL;
     }
     return 0;
 }
@@ -129,7 +148,7 @@ static int item_parse(hub_showdom_t *d, hub_apply_t *ap, const item_kind_t *k, c
 {
     const json_t *obj = json_object_get(p, k->member);
     if (k->is_effect)
-        return show__parse_effect(d, ap, obj, keep_id, d->show.duration_ms, &out->effect);
+        return show__parse_effect(d, ap, obj, "effect", keep_id, d->show.duration_ms, &out->effect);
     return parse_cue(d, ap, obj, keep_id, &out->cue);
 }
 
@@ -191,8 +210,13 @@ static int item_add(hub_showdom_t *d, hub_apply_t *ap, const json_t *p, const it
     const char *const keys[] = {k->member, NULL};
     item_t it;
 
-    if (hub_apply_check_keys(ap, p, keys) != 0 || edit_allowed(d, ap) != 0 ||
-        item_parse(d, ap, k, p, NULL, &it) != 0 || item_taken(d, ap, k, &it, -1) != 0)
+    if (hub_apply_check_keys(ap, p, keys) != 0 || edit_allowed(d, ap) != 0)
+        return HUB_EINVAL;
+    if (d->show.ncues + d->show.neffects >= HUB_SHOW_MAX_ITEMS)
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "",
+                              "show %s has %d cues and effects, the most a show may have",
+                              d->show.name, HUB_SHOW_MAX_ITEMS);
+    if (item_parse(d, ap, k, p, NULL, &it) != 0 || item_taken(d, ap, k, &it, -1) != 0)
         return HUB_EINVAL;
     item_put(d, k, item_count(d, k), &it);
     show__loaded_changed(d, ap);

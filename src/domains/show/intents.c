@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -245,19 +246,31 @@ static int apply_save(void *ctx, hub_apply_t *ap, const json_t *p)
     return 0;
 }
 
+/* Prepare (any thread): the file must exist now, listed or not (a file
+ * copied in by hand is deletable before a rescan lists it). */
+static int prepare_delete(void *ctx, hub_intent_t *in, hub_error_t *err)
+{
+    hub_showdom_t *d = ctx;
+    const json_t *v = json_object_get(in->payload, "name");
+    char path[4096];
+
+    if (!json_is_string(v) || !hub_show_name_valid(json_string_value(v), json_string_length(v)))
+        return 0; /* apply names what is wrong */
+    show__path(d, json_string_value(v), path, sizeof(path));
+    if (access(path, F_OK) != 0)
+        return hub_error_set(err, HUB_ERR_NOT_FOUND, "name",
+                             "no show named \"%s\" (see GET /api/v1/shows)", json_string_value(v));
+    return 0;
+}
+
 static int apply_delete(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     static const char *const keys[] = {"name", NULL};
     hub_showdom_t *d = ctx;
     const char *name;
-    int found = 0;
 
     if (hub_apply_check_keys(ap, p, keys) != 0 || (name = show_name(ap, p)) == NULL)
         return HUB_EINVAL;
-    for (size_t i = 0; i < d->nlist && !found; i++)
-        found = strcmp(d->list[i].name, name) == 0;
-    if (!found)
-        return hub_apply_fail(ap, HUB_ERR_NOT_FOUND, "name", "no show named \"%s\"", name);
     if (d->loaded && strcmp(d->show.name, name) == 0)
         return hub_apply_fail(ap, HUB_ERR_CONFLICT, "name",
                               "show %s is loaded: send show.unload first", name);
@@ -346,7 +359,8 @@ static int apply_rescan(void *ctx, hub_apply_t *ap, const json_t *p)
     hub_jbuf_t before;
     hub_jbuf_init(&before);
     show__render_list(&before, d);
-    show__list_free(d->list, d->nlist);
+    show__entry_t *old = d->list;
+    size_t nold = d->nlist;
     d->list = NULL;
     d->nlist = 0;
     json_array_foreach(arr, i, o)
@@ -354,9 +368,15 @@ static int apply_rescan(void *ctx, hub_apply_t *ap, const json_t *p)
         show__entry_t e;
         if (entry_from_json(d, o, &e) != 0)
             continue;
-        show__list_put(d, &e);
+        if (!show__pending(d, e.name))
+            show__list_put(d, &e);
         hub_free(e.error);
     }
+    /* A save or delete not yet on disk: the scan saw the file before it. */
+    for (size_t k = 0; k < nold; k++)
+        if (show__pending(d, old[k].name))
+            show__list_put(d, &old[k]);
+    show__list_free(old, nold);
     /* The loaded show is what memory holds, whatever its file says now. */
     if (d->loaded) {
         show__entry_t e;
@@ -379,7 +399,7 @@ const hub_intent_def_t hub__show_intents[] = {
     {"show.load", apply_load, prepare_load},
     {"show.unload", apply_unload, NULL},
     {"show.save", apply_save, NULL},
-    {"show.delete", apply_delete, NULL},
+    {"show.delete", apply_delete, prepare_delete},
     {"show.rescan", apply_rescan, prepare_rescan},
     {"transport.play", show__apply_play, NULL},
     {"transport.pause", show__apply_pause, NULL},

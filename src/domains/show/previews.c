@@ -38,7 +38,7 @@ int show__apply_preview(void *ctx, hub_apply_t *ap, const json_t *p)
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "t_ms", json_integer(0));
     json_object_set_new(o, "dur_ms", json_integer((json_int_t)ms));
-    int rc = show__parse_effect(d, ap, o, NULL, (int64_t)ms, &e);
+    int rc = show__parse_effect(d, ap, o, "", NULL, (int64_t)ms, &e);
     json_decref(o);
     if (rc != 0)
         return HUB_EINVAL;

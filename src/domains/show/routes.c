@@ -124,13 +124,18 @@ static int query_t(const char *query, int64_t duration_ms, double *t_ms, hub_err
     if (p == NULL || *p == '\0')
         return hub_error_set(err, HUB_ERR_INVALID, "t_ms",
                              "t_ms is required: ?t_ms=<show time in ms>");
-    char *end;
-    double t = strtod(p + 5, &end);
-    if (end == p + 5 || (*end != '\0' && *end != '&') || isnan(t) || t < 0 ||
+    /* digits, optionally '.' and up to three more: no signs, exponents, hex */
+    const char *q = p + 5, *end;
+    size_t ints = strspn(q, "0123456789"), decs = 0;
+    if (q[ints] == '.')
+        decs = strspn(q + ints + 1, "0123456789");
+    end = q + ints + (q[ints] == '.' ? 1 + decs : 0);
+    double t = ints > 0 && ints <= 12 && decs <= 3 ? strtod(q, NULL) : -1;
+    if ((*end != '\0' && *end != '&') || (q[ints] == '.' && decs == 0) || t < 0 ||
         t > (double)duration_ms)
         return hub_error_set(err, HUB_ERR_INVALID, "t_ms",
                              "t_ms must be a number of milliseconds from 0 to %lld (the show's "
-                             "duration_ms)",
+                             "duration_ms), with at most three decimals",
                              (long long)duration_ms);
     *t_ms = t;
     return 0;
@@ -212,30 +217,42 @@ static const char *audio_type(const char *file)
     return "application/octet-stream";
 }
 
+static const show__entry_t *listed(const hub_showdom_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->nlist; i++)
+        if (strcmp(d->list[i].name, name) == 0 && d->list[i].error == NULL)
+            return &d->list[i];
+    return NULL;
+}
+
+/* A media player asks again for every Range: answer from memory (the
+ * loaded show, the list) and read the file only for a show not listed. */
 static int get_audio(void *ctx, const hub_route_req_t *rq, char *path, size_t pathlen,
                      const char **ctype, hub_error_t *err)
 {
     hub_showdom_t *d = ctx;
-    hub_show_t s;
-    const char *audio;
+    hub_show_t s = {0};
+    const show__entry_t *e;
+    char audio[HUB_SHOW_AUDIO_MAX + 1];
 
     if (arg_name(rq, err) != 0)
         return HUB_EINVAL;
-    int loaded = d->loaded && strcmp(d->show.name, rq->args[0]) == 0;
-    if (!loaded && read_show(d, rq->args[0], &s, err) != 0)
-        return HUB_EINVAL;
-    audio = loaded ? d->show.audio : s.audio;
-    int rc = 0;
-    if (audio[0] == '\0')
-        rc = hub_error_set(err, HUB_ERR_NOT_FOUND, "audio", "show %s has no audio file",
-                           rq->args[0]);
-    else {
-        show__dir_file(d, audio, path, pathlen);
-        *ctype = audio_type(audio);
-    }
-    if (!loaded)
+    if (d->loaded && strcmp(d->show.name, rq->args[0]) == 0) {
+        snprintf(audio, sizeof(audio), "%s", d->show.audio);
+    } else if ((e = listed(d, rq->args[0])) != NULL) {
+        snprintf(audio, sizeof(audio), "%s", e->audio);
+    } else {
+        if (read_show(d, rq->args[0], &s, err) != 0)
+            return HUB_EINVAL;
+        snprintf(audio, sizeof(audio), "%s", s.audio);
         hub_show_free(&s);
-    return rc;
+    }
+    if (audio[0] == '\0')
+        return hub_error_set(err, HUB_ERR_NOT_FOUND, "audio", "show %s has no audio file",
+                             rq->args[0]);
+    show__dir_file(d, audio, path, pathlen);
+    *ctype = audio_type(audio);
+    return 0;
 }
 
 const hub_route_def_t hub__show_routes[] = {

@@ -72,7 +72,7 @@ int64_t show__duration_us(const hub_showdom_t *d)
 
 static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud);
 
-void show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *payload)
+int show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *payload)
 {
     char id[HUB_REQ_ID_MAX + 1];
     hub_error_t err;
@@ -80,7 +80,7 @@ void show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *p
 
     if (d->engine == NULL) {
         json_decref(payload);
-        return;
+        return -1;
     }
     hub_ulid_new(id);
     in = hub_intent_new(id, src, name);
@@ -92,13 +92,15 @@ void show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *p
     if (hub_engine_prepare(d->engine, in, &err) != 0) {
         hub_engine_event(d->engine, HUB_EVENT_ERROR, "show", "%s refused: %s", name, err.msg);
         hub_intent_free(in);
-        return;
+        return -1;
     }
     if (hub_engine_submit(d->engine, in) != 0) {
         hub_log(HUB_LOG_WARN, "show_submit_refused", "{s:s,s:s}", "intent", name, "why",
                 "the queue is full or the hub is stopping");
         hub_intent_free(in);
+        return -1;
     }
+    return 0;
 }
 
 static void arm_timers(hub_showdom_t *d);
@@ -109,20 +111,26 @@ static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
     (void)ann;
     if (in->outcome != HUB_INTENT_APPLIED && in->outcome != HUB_INTENT_DUPLICATE &&
         strcmp(in->name, "transport.end") != 0 && strcmp(in->name, "fixture.preview_expire") != 0 &&
-        strcmp(in->name, "show.rescan") != 0)
+        strcmp(in->name, "show.rescan") != 0 && strcmp(in->src, "shutdown") != 0)
         hub_engine_event(d->engine, HUB_EVENT_ERROR, "show", "%s (%s) refused: %s", in->name,
                          in->src, in->err.msg);
     arm_timers(d); /* a timer intent that found nothing to do re-arms from the state */
 }
 
+#define RETRY_MS 100 /* a timer's intent refused (queue full): try again */
+
 static void on_end_timer(uv_timer_t *t)
 {
-    show__submit(t->data, "timer", "transport.end", NULL);
+    hub_showdom_t *d = t->data;
+    if (show__submit(d, "timer", "transport.end", NULL) != 0 && d->timers)
+        uv_timer_start(t, on_end_timer, RETRY_MS, 0);
 }
 
 static void on_pv_timer(uv_timer_t *t)
 {
-    show__submit(t->data, "timer", "fixture.preview_expire", NULL);
+    hub_showdom_t *d = t->data;
+    if (show__submit(d, "timer", "fixture.preview_expire", NULL) != 0 && d->timers)
+        uv_timer_start(t, on_pv_timer, RETRY_MS, 0);
 }
 
 static uint64_t ms_until(uint64_t at_us, uint64_t now_us)
@@ -170,17 +178,46 @@ void show__stage(hub_showdom_t *d, hub_apply_t *ap, int is_previews)
         st->prog = d->prog != NULL ? hub_show_prog_ref(d->prog) : NULL;
 }
 
+void show__pending_add(hub_showdom_t *d, hub_apply_t *ap, const char *name)
+{
+    d->pending = hub_realloc(d->pending, (d->npending + 1) * sizeof(*d->pending));
+    d->pending[d->npending].seq = hub_apply_seq(ap);
+    snprintf(d->pending[d->npending].name, sizeof(d->pending[0].name), "%s", name);
+    d->npending++;
+}
+
+int show__pending(const hub_showdom_t *d, const char *name)
+{
+    for (size_t i = 0; i < d->npending; i++)
+        if (strcmp(d->pending[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Files of intents up to seq are on disk (a failed commit's rows are
+ * written before any later intent is announced). */
+static void pending_done(hub_showdom_t *d, uint64_t seq)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < d->npending; i++)
+        if (d->pending[i].seq > seq)
+            d->pending[keep++] = d->pending[i];
+    d->npending = keep;
+}
+
 static void staged_drop(show__staged_t *st)
 {
     hub_show_prog_unref(st->prog);
     hub_show_previews_unref(st->pv);
 }
 
-/* Hand what intent seq staged to the sink. Entries of earlier seqs were
- * never announced (their commit failed): superseded, dropped. */
-static void hand_over(hub_showdom_t *d, uint64_t seq)
+/* What intent seq staged: previews go to the sink, the program (if any)
+ * to *prog for the playback call. Entries of earlier seqs were never
+ * announced (their commit failed): superseded, dropped. */
+static int hand_over(hub_showdom_t *d, uint64_t seq, hub_show_prog_t **prog)
 {
     size_t used = 0;
+    int has_prog = 0;
     for (; used < d->nstaged && d->staged[used].seq <= seq; used++) {
         show__staged_t *st = &d->staged[used];
         if (st->seq < seq) {
@@ -191,16 +228,17 @@ static void hand_over(hub_showdom_t *d, uint64_t seq)
             else
                 hub_show_previews_unref(st->pv);
         } else {
-            if (d->sink.prog != NULL)
-                d->sink.prog(d->sink.ud, st->prog);
-            else
-                hub_show_prog_unref(st->prog);
+            if (has_prog)
+                hub_show_prog_unref(*prog);
+            *prog = st->prog;
+            has_prog = 1;
         }
     }
-    if (used == 0)
-        return;
-    memmove(d->staged, d->staged + used, (d->nstaged - used) * sizeof(*d->staged));
-    d->nstaged -= used;
+    if (used > 0) {
+        memmove(d->staged, d->staged + used, (d->nstaged - used) * sizeof(*d->staged));
+        d->nstaged -= used;
+    }
+    return has_prog;
 }
 
 /* ---- announce ------------------------------------------------------------------------ */
@@ -216,21 +254,25 @@ static void announce(void *ctx, const hub_announce_t *ann, const hub_change_t *c
                      hub_outbox_t *out)
 {
     hub_showdom_t *d = ctx;
+    hub_show_prog_t *prog = NULL;
+    const hub_transport_t *tr = NULL;
     int state = 0;
 
-    /* The program before the transport: a load and its stopped transport,
-     * or an edit, reach the output in that order. */
-    hand_over(d, ann->seq);
+    int has_prog = hand_over(d, ann->seq, &prog);
+    pending_done(d, ann->seq);
     for (size_t i = 0; i < n; i++) {
         const hub_change_t *c = &ch[i];
         if (strcmp(c->path, "show.loaded") == 0) {
             state = 1;
         } else if (strcmp(c->path, "show.transport") == 0) {
             state = 1;
-            if (d->sink.transport != NULL && c->native != NULL)
-                d->sink.transport(d->sink.ud, c->native);
+            tr = c->native;
         }
     }
+    if (d->sink.playback != NULL && (has_prog || tr != NULL))
+        d->sink.playback(d->sink.ud, has_prog, prog, tr);
+    else if (has_prog)
+        hub_show_prog_unref(prog);
     if (state)
         publish_state(d, ann->seq, out);
     if (strcmp(ann->intent->name, "show.load") == 0 && d->loaded)
@@ -291,8 +333,10 @@ static void on_patch(void *ud, hub_outbox_t *out)
         return;
     }
     show__recompile(d);
-    if (d->sink.prog != NULL)
-        d->sink.prog(d->sink.ud, d->prog ? hub_show_prog_ref(d->prog) : NULL);
+    if (d->sink.playback != NULL)
+        d->sink.playback(d->sink.ud, 1, d->prog ? hub_show_prog_ref(d->prog) : NULL, NULL);
+    if (d->npv > 0 && d->sink.previews != NULL) /* previews address slots too */
+        d->sink.previews(d->sink.ud, show__previews_compile(d));
     hub_outbox_event(out, HUB_EVENT_INFO, "show", "show %s follows the new patch", d->show.name);
     /* The list's verdicts depend on the patch: read the directory again. */
     show__submit(d, "patch", "show.rescan", NULL);
@@ -333,6 +377,7 @@ void hub_showdom_free(hub_showdom_t *d)
     for (size_t i = 0; i < d->nstaged; i++)
         staged_drop(&d->staged[i]);
     hub_free(d->staged);
+    hub_free(d->pending);
     hub_jbuf_free(&d->jb);
     hub_free(d->load_warning);
     hub_free(d->default_show);
@@ -361,10 +406,9 @@ void hub_showdom_start(hub_showdom_t *d, hub_engine_t *engine, uv_loop_t *loop)
     d->end_timer.data = d;
     d->pv_timer.data = d;
     d->timers = 1;
-    if (d->sink.prog != NULL && d->prog != NULL)
-        d->sink.prog(d->sink.ud, hub_show_prog_ref(d->prog));
-    if (d->sink.transport != NULL)
-        d->sink.transport(d->sink.ud, &d->tr);
+    if (d->sink.playback != NULL)
+        d->sink.playback(d->sink.ud, d->prog != NULL, d->prog ? hub_show_prog_ref(d->prog) : NULL,
+                         &d->tr);
     if (d->load_warning != NULL)
         hub_engine_event(engine, HUB_EVENT_WARNING, "show",
                          "the show loaded before the restart could not be loaded again: %s",
@@ -372,7 +416,9 @@ void hub_showdom_start(hub_showdom_t *d, hub_engine_t *engine, uv_loop_t *loop)
     if (d->tr.state == HUB_TRANSPORT_PAUSED)
         hub_log(HUB_LOG_INFO, "show_restored", "{s:s,s:s,s:I}", "show", d->show.name, "state",
                 "paused", "t_ms", (json_int_t)(d->tr.t_us / 1000));
-    if (!d->loaded && d->default_show != NULL) {
+    /* A stored show that failed to load is the operator's to see, not
+     * replaced by the default behind their back. */
+    if (!d->loaded && d->default_show != NULL && d->load_warning == NULL) {
         show__path(d, d->default_show, path, sizeof(path));
         if (access(path, R_OK) == 0)
             show__submit(d, "startup", "show.load", json_pack("{s:s}", "name", d->default_show));
@@ -384,8 +430,10 @@ void hub_showdom_start(hub_showdom_t *d, hub_engine_t *engine, uv_loop_t *loop)
 
 void hub_showdom_shutdown(hub_showdom_t *d)
 {
-    if (d->loaded && d->tr.state == HUB_TRANSPORT_PLAYING)
-        show__submit(d, "shutdown", "transport.pause", NULL);
+    /* Always: a transport.play still queued applies before it. Not
+     * playing by then, it is refused and costs no seq. */
+    if (d->loaded)
+        (void)show__submit(d, "shutdown", "transport.pause", NULL);
 }
 
 static void on_closed(uv_handle_t *h)

@@ -44,11 +44,13 @@ typedef struct hub_showdom_cfg {
     hub_dmx_t *dmx;           /* the patch shows refer to */
 } hub_showdom_cfg_t;
 
-/* Where playback goes (the output clock). Each call hands over a reference
- * (prog, pv) the sink now owns; NULL: none. */
+/* Where playback goes (the output clock). playback hands over a new
+ * program when has_prog (a reference the sink now owns; NULL: none) and a
+ * new transport when tr is not NULL, together, so the output never plays
+ * a new show at the old show's position; previews hands over a reference
+ * (NULL: none). */
 typedef struct hub_show_sink {
-    void (*prog)(void *ud, hub_show_prog_t *prog);
-    void (*transport)(void *ud, const hub_transport_t *tr);
+    void (*playback)(void *ud, int has_prog, hub_show_prog_t *prog, const hub_transport_t *tr);
     void (*previews)(void *ud, hub_show_previews_t *pv);
     void *ud;
 } hub_show_sink_t;

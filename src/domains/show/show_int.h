@@ -17,6 +17,7 @@
 #define SHOW__MAX_PREVIEWS       64
 #define SHOW__PREVIEW_MAX_MS     3600000 /* 1 h */
 #define SHOW__PREVIEW_DEFAULT_MS 10000
+#define SHOW__FILE_FACTOR        4 /* files on disk: up to 4 x DMX_SHOW_MAX_BYTES (indented) */
 
 /* One file of the shows directory, as show.list shows it. */
 typedef struct show__entry {
@@ -66,6 +67,11 @@ struct hub_showdom {
     char *load_warning;     /* start-up: why the stored show did not load */
     show__staged_t *staged; /* ascending seq */
     size_t nstaged;
+    struct show__pending_file {
+        uint64_t seq;
+        char name[HUB_SHOW_NAME_MAX + 1];
+    } * pending; /* show files written by intents not yet announced */
+    size_t npending;
     hub_jbuf_t jb;
 };
 
@@ -83,8 +89,13 @@ int64_t show__duration_us(const hub_showdom_t *d);
 /* Keep the current program / the current previews (compiled) for the
  * announcement of the intent being applied. */
 void show__stage(hub_showdom_t *d, hub_apply_t *ap, int is_previews);
+/* Show files an applied intent writes: until it is announced the file on
+ * disk is the old one, so a prepare step may have read a stale file. */
+void show__pending_add(hub_showdom_t *d, hub_apply_t *ap, const char *name);
+int show__pending(const hub_showdom_t *d, const char *name);
 /* Submit an intent of the domain's own (timers, start-up, shutdown). */
-void show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *payload);
+/* 0 when queued, -1 when refused (logged). */
+int show__submit(hub_showdom_t *d, const char *src, const char *name, json_t *payload);
 
 /* ---- render (state.c) ------------------------------------------------------------- */
 
@@ -106,10 +117,11 @@ hub_show_previews_t *show__previews_compile(hub_showdom_t *d);
 /* ---- dir.c -------------------------------------------------------------------------- */
 
 /* Read the shows directory: every <name>.cue.json, checked for structure
- * (and, when patch is not NULL, references). Stale temp files of an
- * interrupted save are removed. Sorted by name. */
-void show__scan(const char *dir, int max_bytes, const hub_show_patch_t *patch, show__entry_t **out,
-                size_t *n);
+ * (and, when patch is not NULL, references). clean (start-up only, before
+ * the store writes anything): remove the temp files of an interrupted save.
+ * Sorted by name. */
+void show__scan(const char *dir, int max_bytes, const hub_show_patch_t *patch, int clean,
+                show__entry_t **out, size_t *n);
 /* The same scan without the patch (any thread), as show.rescan's payload:
  * [{"name","duration_ms","cues","effects","audio","refs"} | {"name","error"}]. */
 json_t *show__scan_json(const char *dir, int max_bytes);
@@ -140,9 +152,10 @@ int64_t show__position_us(const hub_showdom_t *d);
 
 /* The effect object obj (its id filled from keep_id when absent), checked
  * alone (t_ms + dur_ms within duration_ms) and against the patch; refuses
- * naming "effect.<field>". Used by effect edits and previews. */
-int show__parse_effect(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, const char *keep_id,
-                       int64_t duration_ms, hub_show_effect_t *out);
+ * naming "<member>.<field>" ("effect.params.duty"; member "": a preview,
+ * whose payload is the effect). Used by effect edits and previews. */
+int show__parse_effect(hub_showdom_t *d, hub_apply_t *ap, const json_t *obj, const char *member,
+                       const char *keep_id, int64_t duration_ms, hub_show_effect_t *out);
 
 int show__apply_play(void *ctx, hub_apply_t *ap, const json_t *p);
 int show__apply_pause(void *ctx, hub_apply_t *ap, const json_t *p);

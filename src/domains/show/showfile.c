@@ -295,9 +295,8 @@ int hub_show_id_valid(const char *s, size_t len)
 
 int hub_show_name_valid(const char *s, size_t len)
 {
-    if (!hub_show_id_valid(s, len))
-        return 0;
-    return !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+    /* Not starting with '.': a hidden file is not listed (and ".", ".."). */
+    return hub_show_id_valid(s, len) && s[0] != '.';
 }
 
 static int lookup(const char *const *names, int n, const char *s)
@@ -853,7 +852,8 @@ static int get_show_name(ctx_t *c, const json_t *v, char *dst)
     if (problem == NULL && !hub_show_name_valid(s, len))
         problem = "is not a name";
     if (problem)
-        return fail(c, "name", "\"name\" %s %s; a show name is " ID_RULE ", not \".\" or \"..\"",
+        return fail(c, "name",
+                    "\"name\" %s %s; a show name is " ID_RULE ", not starting with \".\"",
                     describe(got, sizeof(got), v), problem);
     memcpy(dst, s, len + 1);
     return 0;

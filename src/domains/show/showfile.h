@@ -35,12 +35,12 @@
 #include "core/jbuf.h"
 #include "domains/dmx/patchfile.h"
 
-#define HUB_SHOW_NAME_MAX     64           /* show names: [A-Za-z0-9_.-]{1,64} */
-#define HUB_SHOW_ID_MAX       64           /* cue and effect ids */
-#define HUB_SHOW_AUDIO_MAX    255          /* the audio file name */
-#define HUB_SHOW_DURATION_MAX 86400000     /* 24 h */
-#define HUB_SHOW_MAX_ITEMS    100000       /* cues + effects */
-#define HUB_SHOW_MAX_FIXTURES 4096         /* fixtures named by one cue or effect */
+#define HUB_SHOW_NAME_MAX     64       /* show names: [A-Za-z0-9_.-]{1,64}, no leading '.' */
+#define HUB_SHOW_ID_MAX       64       /* cue and effect ids */
+#define HUB_SHOW_AUDIO_MAX    255      /* the audio file name */
+#define HUB_SHOW_DURATION_MAX 86400000 /* 24 h */
+#define HUB_SHOW_MAX_ITEMS    100000   /* cues + effects */
+#define HUB_SHOW_MAX_FIXTURES 4096     /* fixtures named by one cue or effect */
 #define HUB_SHOW_FILE_SUFFIX  ".cue.json"
 
 enum { HUB_CURVE_STEP = 0, HUB_CURVE_LINEAR, HUB_CURVE_EASE_IN_OUT, HUB_CURVE_COUNT };
@@ -94,7 +94,7 @@ typedef struct hub_show_effect {
 
 typedef struct hub_show {
     char name[HUB_SHOW_NAME_MAX + 1];
-    int64_t duration_ms; /* 1..HUB_SHOW_DURATION_MAX */
+    int64_t duration_ms;                /* 1..HUB_SHOW_DURATION_MAX */
     char audio[HUB_SHOW_AUDIO_MAX + 1]; /* "" when none; a plain file name */
     hub_show_cue_t *cues;               /* in file order */
     size_t ncues;
@@ -103,7 +103,7 @@ typedef struct hub_show {
 } hub_show_t;
 
 /* Names. */
-int hub_show_name_valid(const char *s, size_t len); /* [A-Za-z0-9_.-]{1,64}, not "." or ".." */
+int hub_show_name_valid(const char *s, size_t len); /* [A-Za-z0-9_.-]{1,64}, no leading '.' */
 int hub_show_id_valid(const char *s, size_t len);   /* [A-Za-z0-9_.-]{1,64} */
 const char *hub_show_curve_name(int curve);
 int hub_show_curve_parse(const char *s); /* -1 when unknown */
@@ -113,10 +113,10 @@ int hub_show_effect_parse(const char *s); /* -1 when unknown */
 void hub_show_params_default(int effect, hub_show_params_t *out);
 
 /* Structure: root is only read. file names the file in messages ("" or
- * NULL for a body that has none: they start "show: "). On success fills *out (free with hub_show_free) and
- * returns 0; on failure returns HUB_EINVAL with one line in err and leaves
- * *out zeroed. field (may be NULL) gets the JSON path of the bad member, e.g.
- * "cues[2].fade_ms", for intent errors. */
+ * NULL for a body that has none: they start "show: "). On success fills *out (free with
+ * hub_show_free) and returns 0; on failure returns HUB_EINVAL with one line in err and leaves *out
+ * zeroed. field (may be NULL) gets the JSON path of the bad member, e.g. "cues[2].fade_ms", for
+ * intent errors. */
 int hub_show_from_json(const json_t *root, const char *file, hub_show_t *out, char *err,
                        size_t errlen, char *field, size_t fieldlen);
 /* Text (len bytes, not necessarily NUL-terminated), parsed with

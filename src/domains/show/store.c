@@ -58,6 +58,7 @@ void show__row_file(hub_showdom_t *d, hub_apply_t *ap, const hub_show_t *s)
     char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     snprintf(key, sizeof(key), "file:%s", path);
+    show__pending_add(d, ap, s->name);
     hub_val_t v[2] = {HUB_VAL_S(path, strlen(path)),
                       text ? HUB_VAL_B(text, strlen(text)) : HUB_VAL_B(b->p, b->len)};
     hub_apply_row(ap, &hub_stmt_file, key, v);
@@ -69,6 +70,7 @@ void show__row_file_delete(hub_showdom_t *d, hub_apply_t *ap, const char *name)
     char path[4096], key[4200];
     show__path(d, name, path, sizeof(path));
     snprintf(key, sizeof(key), "file:%s", path);
+    show__pending_add(d, ap, name);
     hub_val_t v[2] = {HUB_VAL_S(path, strlen(path)), HUB_VAL_NONE};
     hub_apply_row(ap, &hub_stmt_file, key, v);
 }
@@ -132,7 +134,7 @@ int show__load(void *ctx, hub_db_t *db, char *err, size_t errlen)
     if (db->query(db, "SELECT key, value FROM show_meta", NULL, 0, on_meta, &l, err, errlen) != 0)
         return HUB_ESTORE;
     show__list_free(d->list, d->nlist);
-    show__scan(d->dir, d->max_bytes, &patch, &d->list, &d->nlist);
+    show__scan(d->dir, d->max_bytes, &patch, 1, &d->list, &d->nlist);
     if (!l.has_name)
         return 0;
     if (show__read_json(d->dir, l.name, d->max_bytes, &root, &jerr) != 0) {

@@ -46,8 +46,12 @@ int show__apply_pause(void *ctx, hub_apply_t *ap, const json_t *p)
 
     if (hub_apply_check_keys(ap, p, keys) != 0 || show__need_loaded(d, ap) != 0)
         return HUB_EINVAL;
-    if (d->tr.state != HUB_TRANSPORT_PLAYING)
+    if (d->tr.state != HUB_TRANSPORT_PLAYING) {
+        /* The shutdown's own pause has nothing to do: no seq for it. */
+        if (strcmp(hub_apply_intent(ap)->src, "shutdown") == 0)
+            return hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "not playing");
         return 0;
+    }
     show__set_transport(d, ap, HUB_TRANSPORT_PAUSED, show__position_us(d), d->tr.rate_pm);
     return 0;
 }
