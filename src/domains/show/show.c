@@ -358,7 +358,7 @@ int hub_showdom_new(hub_showdom_t **out, const hub_showdom_cfg_t *cfg, char *err
     d->dmx = cfg->dmx;
     d->tr.state = HUB_TRANSPORT_STOPPED;
     d->tr.rate_pm = HUB_RATE_ONE;
-    d->tr_at = hub_wall_ms(); /* not playing: t_ms is true from now on */
+    d->tr_at = 0; /* never changed: restored from the store when it was */
     hub_jbuf_init(&d->jb);
     hub_dmx_on_patch(d->dmx, on_patch, d);
     show__routes_configure(cfg->max_bytes);

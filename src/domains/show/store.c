@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -40,8 +41,10 @@ void show__row_transport(hub_apply_t *ap, const hub_showdom_t *d)
 {
     char text[128];
     static const char *const names[] = {"stopped", "playing", "paused"};
-    int n = snprintf(text, sizeof(text), "{\"state\":\"%s\",\"t_ms\":%lld,\"rate_pm\":%d}",
-                     names[d->tr.state], (long long)(d->tr.t_us / 1000), d->tr.rate_pm);
+    int n =
+        snprintf(text, sizeof(text), "{\"state\":\"%s\",\"t_ms\":%lld,\"rate_pm\":%d,\"at\":%llu}",
+                 names[d->tr.state], (long long)(d->tr.t_us / 1000), d->tr.rate_pm,
+                 (unsigned long long)d->tr_at);
     hub_val_t v[2] = {HUB_VAL_S("transport", 9), HUB_VAL_S(text, (size_t)n)};
     hub_apply_row(ap, &st_meta_put, "show_meta:transport", v);
 }
@@ -108,7 +111,13 @@ static void restore_transport(hub_showdom_t *d, const char *text)
     const char *state = json_string_value(json_object_get(o, "state"));
     json_int_t t = json_integer_value(json_object_get(o, "t_ms"));
     json_int_t rate = json_integer_value(json_object_get(o, "rate_pm"));
+    json_int_t at = json_integer_value(json_object_get(o, "at"));
     int64_t dur = d->show.duration_ms;
+
+    /* A restart restores the same state: the same "at" too (a client's
+     * position for a paused transport does not depend on it). */
+    if (at > 0)
+        d->tr_at = (uint64_t)at;
 
     if (state != NULL && strcmp(state, "stopped") != 0 && t >= 0 && t <= dur) {
         d->tr.state = HUB_TRANSPORT_PAUSED;
