@@ -50,7 +50,7 @@ CONF
     fi ;;
 esac
 
-echo "run: showhub on http://localhost:${DMX_HTTP_PORT:-8080}/ (Ctrl-C to stop)" >&2
+echo "run: showhub on http://localhost:${DMX_HTTP_PORT:-8080}/ — console /console.html, shows /show.html (Ctrl-C to stop)" >&2
 "$bin" &
 hub=$!
 # Ctrl-C reaches showhub from the terminal directly; a TERM sent to this
