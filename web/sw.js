@@ -3,7 +3,7 @@
 // goes straight to the network and is never cached.
 // Bump VERSION whenever a shell file changes: it renames the cache, the new
 // worker re-downloads the shell and the old cache is deleted on activate.
-const VERSION = 'v5';
+const VERSION = 'v6';
 const PREFIX = 'showhub-shell-';
 const CACHE = PREFIX + VERSION;
 const SHELL = [
@@ -20,6 +20,12 @@ const SHELL = [
   'desk.js',
   'show.html',
   'show.js',
+  'show_state.js',
+  'show_timeline.js',
+  'show_audio.js',
+  'show_editor.js',
+  'show_fields.js',
+  'show_previews.js',
   'show.css',
   'manifest.webmanifest',
   'icon.svg',

@@ -579,6 +579,9 @@ async function main() {
       await pageB.fill('#cue-fade', '1500');
       await pageA.getByRole('button', { name: 'Play', exact: true }).click();
       await waitFor('B playing', async () => (await readUi(pageB)).tstate === 'playing');
+      // A's own page hears the transport patch on its own connection: wait for it too.
+      await waitFor('A locked', async () =>
+        (await readUi(pageA)).lock === 'Pause or stop playback to edit cues.');
       const lock = await waitFor('lock in the dialog', async () => {
         const vis = await pageB.isVisible('#cue-dialog [data-lock]');
         return vis && pageB.textContent('#cue-dialog [data-lock]');

@@ -36,15 +36,7 @@
 #include "engine/engine.h"
 #include "engine/intent.h"
 
-/* par1 slots 0-3 (red green blue dimmer), par2 slots 4-7, mover1 19-21. */
-static const char *const PATCH =
-    "{'universes':[2],'fixtures':["
-    "{'name':'par1','universe':2,'address':1,'channels':['red','green','blue','dimmer']},"
-    "{'name':'par2','universe':2,'address':5,'channels':['red','green','blue','dimmer']},"
-    "{'name':'mover1','universe':2,'address':20,'channels':['pan','tilt','dimmer']}],"
-    "'pois':[{'name':'stage_center','pan':128,'tilt':60}]}";
-
-/* The same without mover1. */
+/* PATCH (show_rig.h) without mover1. */
 static const char *const PATCH_NO_MOVER =
     "{'universes':[2],'fixtures':["
     "{'name':'par1','universe':2,'address':1,'channels':['red','green','blue','dimmer']},"
@@ -95,86 +87,24 @@ typedef struct tctx {
 
 static tctx_t T;
 
-/* ---- helpers ------------------------------------------------------------------ */
-
-/* s with ' turned into " (free it). */
-static char *dq(const char *s)
-{
-    char *o = strdup(s);
-    assert_non_null(o);
-    for (char *p = o; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return o;
-}
-
-static void write_path(const char *path, const char *text)
-{
-    char *t = dq(text);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(t, f);
-    fclose(f);
-    free(t);
-}
-
-static void show_file(const char *name, char *out, size_t n)
-{
-    snprintf(out, n, "%s/%s.cue.json", T.shows, name);
-}
-
-static void write_show(const char *name, const char *text)
-{
-    char p[256];
-    show_file(name, p, sizeof(p));
-    write_path(p, text);
-}
-
-static void remove_show(const char *name)
-{
-    char p[256];
-    show_file(name, p, sizeof(p));
-    assert_int_equal(unlink(p), 0);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void logs(const char *s)
 {
     size_t n = strlen(T.log);
     snprintf(T.log + n, sizeof(T.log) - n, "%s ", s);
 }
 
-static void sink_prog(void *ud, hub_show_prog_t *prog)
-{
-    (void)ud;
-    hub_show_prog_unref(T.prog);
-    T.prog = prog;
-    T.nprog++;
-    logs(prog ? "P" : "p");
-}
+#define SHOW_RIG             T
+#define SHOW_RIG_SHOWS       T.shows
+#define SHOW_RIG_HEARD(what) logs(what)
+#include "show_rig.h"
 
-static void sink_transport(void *ud, const hub_transport_t *tr)
-{
-    static const char *const names[] = {"T0", "T1", "T2"};
-    (void)ud;
-    assert_non_null(tr);
-    T.tr = *tr;
-    T.ntr++;
-    logs(names[tr->state]);
-}
+/* ---- helpers ------------------------------------------------------------------ */
 
-/* The program first, then the transport: the order the output takes them. */
-static void sink_playback(void *ud, int has_prog, hub_show_prog_t *prog, const hub_transport_t *tr)
+static void remove_show(const char *name)
 {
-    if (has_prog)
-        sink_prog(ud, prog);
-    if (tr != NULL)
-        sink_transport(ud, tr);
+    char p[256];
+    show_file(name, p, sizeof(p));
+    assert_int_equal(unlink(p), 0);
 }
 
 static void sink_previews(void *ud, hub_show_previews_t *pv)
@@ -184,13 +114,6 @@ static void sink_previews(void *ud, hub_show_previews_t *pv)
     T.pv = pv;
     T.npv++;
     logs(pv ? "V" : "v");
-}
-
-static void on_state(void *ud, const hub_announce_t *ann)
-{
-    size_t n = strlen(T.seen);
-    (void)ud;
-    snprintf(T.seen + n, sizeof(T.seen) - n, "%s(%s) ", ann->intent->name, ann->intent->src);
 }
 
 static void settle(void)
@@ -271,24 +194,8 @@ static int submit(const char *name, const char *payload)
 {
     static int n;
     char id[32];
-    hub_error_t err;
-    char *text = dq(payload);
-    json_t *p = json_loads(text, HUB_JSON_FLAGS, NULL);
-    free(text);
-    assert_non_null(p);
     snprintf(id, sizeof(id), "t-%d", ++n);
-    hub_intent_t *in = hub_intent_new(id, "test", name);
-    hub_intent_set_payload(in, p);
-    in->done = on_done;
-    T.outcome = -999;
-    if (hub_engine_prepare(T.e, in, &err) != 0) {
-        T.outcome = HUB_INTENT_REJECTED;
-        T.err = err;
-        hub_intent_free(in);
-        return -1;
-    }
-    assert_int_equal(hub_engine_submit(T.e, in), 0);
-    return 0;
+    return submit_intent(id, name, payload, on_done);
 }
 
 static int run(const char *name, const char *payload)
@@ -297,13 +204,6 @@ static int run(const char *name, const char *payload)
         settle();
     assert_int_not_equal(T.outcome, -999);
     return T.outcome;
-}
-
-static void ok(const char *name, const char *payload)
-{
-    if (run(name, payload) != HUB_INTENT_APPLIED)
-        fail_msg("%s %s: %s (%s: %s)", name, payload, hub_errcode_name(T.err.code), T.err.field,
-                 T.err.msg);
 }
 
 static void refused(const char *name, const char *payload, hub_errcode_t code, const char *field)
@@ -319,49 +219,21 @@ static void refused(const char *name, const char *payload, hub_errcode_t code, c
  * moves even when it changed nothing). */
 static char *state_text(void)
 {
-    hub_jbuf_t b;
-    hub_jbuf_init(&b);
-    hub_engine_render_state(T.e, hub_engine_state_rooms(T.e), &b);
-    json_t *j = json_loadb(b.p, b.len, 0, NULL);
-    hub_jbuf_free(&b);
-    assert_non_null(j);
+    json_t *j = published();
     char *s = json_dumps(json_object_get(j, "state"), JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     assert_non_null(s);
     return s;
 }
 
-/* The published state.show (new reference). */
-static json_t *show_state(void)
+/* The published state is still before (what state_text() said earlier),
+ * which this frees. */
+static void assert_state_unchanged(char *before)
 {
-    char *s = state_text();
-    json_t *j = json_loads(s, 0, NULL);
-    free(s);
-    assert_non_null(j);
-    json_t *show = json_incref(json_object_get(j, "show"));
-    json_decref(j);
-    assert_non_null(show);
-    return show;
-}
-
-static const char *tr_state(void)
-{
-    static char buf[16];
-    json_t *s = show_state();
-    snprintf(buf, sizeof(buf), "%s",
-             json_string_value(json_object_get(json_object_get(s, "transport"), "state")));
-    json_decref(s);
-    return buf;
-}
-
-static int64_t tr_t_ms(void)
-{
-    json_t *s = show_state();
-    json_t *v = json_object_get(json_object_get(s, "transport"), "t_ms");
-    assert_true(json_is_integer(v));
-    int64_t t = json_integer_value(v);
-    json_decref(s);
-    return t;
+    char *after = state_text();
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
 }
 
 /* The published transport's rate as text ("1", "0.25"). */
@@ -405,21 +277,6 @@ static int pv_chan(int slot)
         return -1;
     hub_show_previews_render(T.pv, 2, hub_mono_us(), out, set);
     return set[slot] ? out[slot] : -1;
-}
-
-/* The list entry of name in show.list (new reference), or NULL. */
-static json_t *list_entry(const char *name)
-{
-    json_t *s = show_state(), *found = NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(s, "list"), i, v)
-    {
-        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
-            found = json_incref(v);
-    }
-    json_decref(s);
-    return found;
 }
 
 static size_t list_size(void)
@@ -553,9 +410,7 @@ static void test_load_refusals_change_nothing(void **state)
     refused("show.load", "{}", HUB_ERR_INVALID, "name");
     refused("show.load", "{'name':'other','extra':1}", HUB_ERR_INVALID, "extra");
 
-    char *after = state_text();
-    assert_string_equal(before, after);
-    free(after);
+    assert_state_unchanged(before);
     assert_int_equal(T.nprog, nprog);
     assert_int_equal(T.ntr, ntr);
     assert_ptr_equal(T.prog, prog);
@@ -565,18 +420,14 @@ static void test_load_refusals_change_nothing(void **state)
 
     /* Playing: loading another show (or unloading) is a conflict. */
     ok("transport.play", "{}");
-    free(before);
     before = state_text();
     nprog = T.nprog;
     ntr = T.ntr;
     refused("show.load", "{'name':'other'}", HUB_ERR_CONFLICT, "");
     refused("show.unload", "{}", HUB_ERR_CONFLICT, "");
-    after = state_text();
-    assert_string_equal(before, after);
+    assert_state_unchanged(before);
     assert_int_equal(T.nprog, nprog);
     assert_int_equal(T.ntr, ntr);
-    free(before);
-    free(after);
     assert_string_equal(T.d->show.name, "opening");
 }
 
@@ -592,10 +443,7 @@ static void test_transport_needs_a_show(void **state)
     refused("transport.stop", "{}", HUB_ERR_CONFLICT, "");
     refused("transport.jump_to_time", "{'t_ms':0}", HUB_ERR_CONFLICT, "");
     refused("transport.end", "{}", HUB_ERR_CONFLICT, "");
-    char *after = state_text();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_state_unchanged(before);
     assert_int_equal(T.ntr, ntr);
 }
 
@@ -632,11 +480,8 @@ static void test_transport_semantics(void **state)
     int n = T.ntr;
     char *before = state_text();
     ok("transport.play", "{}");
-    char *after = state_text();
     assert_int_equal(T.ntr, n);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_state_unchanged(before);
     /* pause: where it is, to the millisecond below */
     sleep_ms(30);
     uint64_t played_at = T.tr.mono_us;
@@ -670,11 +515,8 @@ static void test_transport_semantics(void **state)
     refused("transport.play", "{'speed':2}", HUB_ERR_INVALID, "speed");
     refused("transport.pause", "{'now':true}", HUB_ERR_INVALID, "now");
     refused("transport.stop", "{'now':true}", HUB_ERR_INVALID, "now");
-    after = state_text();
-    assert_string_equal(before, after);
+    assert_state_unchanged(before);
     assert_int_equal(T.ntr, n);
-    free(before);
-    free(after);
 
     /* the end is in range; play at the end starts again at 0 */
     ok("transport.jump_to_time", "{'t_ms':180000}");
@@ -769,11 +611,8 @@ static void test_edits_refused_while_playing(void **state)
             "'effect':'sine'}}",
             HUB_ERR_CONFLICT, "");
     refused("effect.delete", "{'id':'e1'}", HUB_ERR_CONFLICT, "");
-    char *after = state_text();
-    assert_string_equal(before, after);
+    assert_state_unchanged(before);
     assert_int_equal(T.nprog, nprog);
-    free(before);
-    free(after);
 }
 
 static void test_edits_applied_while_paused(void **state)
@@ -845,11 +684,8 @@ static void test_edits_applied_while_paused(void **state)
             HUB_ERR_NOT_FOUND, "id");
     refused("effect.delete", "{'id':'c1'}", HUB_ERR_NOT_FOUND, "id"); /* a cue, not an effect */
     refused("effect.delete", "{'id':'e1','x':0}", HUB_ERR_INVALID, "x");
-    char *after = state_text();
-    assert_string_equal(before, after);
+    assert_state_unchanged(before);
     assert_int_equal(T.nprog, nprog);
-    free(before);
-    free(after);
     ok("cue.delete", "{'id':'c9'}");
     assert_int_equal(chan(600, 5), 0); /* e2 (rainbow) still sets par2 green */
     assert_null(loaded_cue("c9"));
@@ -937,11 +773,8 @@ static void test_previews(void **state)
     refused("fixture.preview_stop", "{'all':true}", HUB_ERR_INVALID, "all");
     /* a fixture no preview touches: applied, nothing changes */
     ok("fixture.preview_stop", "{'fixtures':['mover1']}");
-    char *after = state_text();
-    assert_string_equal(before, after);
+    assert_state_unchanged(before);
     assert_int_equal(T.npv, npv);
-    free(before);
-    free(after);
 
     /* stop those touching par1: par2's stays */
     ok("fixture.preview_stop", "{'fixtures':['par1']}");
@@ -980,10 +813,7 @@ static void test_preview_expire(void **state)
     ok("fixture.preview_effect", "{'fixtures':['par2'],'effect':'sine','dur_ms':60000}");
     char *before = state_text();
     refused("fixture.preview_expire", "{}", HUB_ERR_CONFLICT, ""); /* nothing ended yet */
-    char *after = state_text();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_state_unchanged(before);
     sleep_ms(350); /* the loop does not run: the timer cannot fire */
     T.log[0] = '\0';
     ok("fixture.preview_expire", "{}");
@@ -1087,10 +917,7 @@ static void test_rescan_and_list(void **state)
     /* nothing new: refused, no seq, nothing published */
     char *before = state_text();
     refused("show.rescan", "{}", HUB_ERR_CONFLICT, "");
-    char *after = state_text();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_state_unchanged(before);
 }
 
 static void test_delete_and_save_list(void **state)
@@ -1128,33 +955,46 @@ static void test_delete_and_save_list(void **state)
 
 /* ---- the patch ------------------------------------------------------------------------ */
 
+/* moveronly (mover1 alone) in the directory, rescanned: listed without an error. */
+static void list_moveronly(void)
+{
+    write_show("moveronly", MOVERONLY);
+    ok("show.rescan", "{}");
+    json_t *e = list_entry("moveronly");
+    assert_null(json_object_get(e, "error"));
+    json_decref(e);
+}
+
+/* The patch file without mover1, reloaded and drained; T.seen holds only
+ * what that applied. */
+static void reload_without_mover(void)
+{
+    write_path(T.patch, PATCH_NO_MOVER);
+    T.seen[0] = '\0';
+    ok("dmx.reload_fixtures", "{}");
+    settle();
+}
+
 /* A reload of the patch that drops a fixture the loaded show uses: the
  * show is compiled again (the sink gets the new program) and the directory
  * read again (its verdicts depend on the patch). */
 static void test_patch_reload_recompiles_and_rescans(void **state)
 {
     (void)state;
-    write_show("moveronly", MOVERONLY);
-    ok("show.rescan", "{}");
-    json_t *e = list_entry("moveronly");
-    assert_null(json_object_get(e, "error"));
-    json_decref(e);
+    list_moveronly();
     load_opening();
     assert_int_equal(chan(5500, 19), 128);
     int nprog = T.nprog;
     hub_show_prog_t *old = T.prog;
 
-    write_path(T.patch, PATCH_NO_MOVER);
-    T.seen[0] = '\0';
-    ok("dmx.reload_fixtures", "{}");
-    settle();
+    reload_without_mover();
     assert_int_equal(T.nprog, nprog + 1);
     assert_ptr_not_equal(T.prog, old);
     assert_string_equal(T.log, "P ");
     assert_int_equal(chan(5500, 19), -1); /* mover1 is gone from the program */
     assert_int_equal(chan(1000, 0), 128); /* the rest plays on */
     assert_string_equal(T.seen, "dmx.reload_fixtures(test) show.rescan(patch) ");
-    e = list_entry("moveronly");
+    json_t *e = list_entry("moveronly");
     assert_non_null(e);
     assert_non_null(strstr(json_string_value(json_object_get(e, "error")), "mover1"));
     json_decref(e);
@@ -1172,18 +1012,11 @@ static void test_patch_reload_recompiles_and_rescans(void **state)
 static void test_patch_reload_rescans_without_a_loaded_show(void **state)
 {
     (void)state;
-    write_show("moveronly", MOVERONLY);
-    ok("show.rescan", "{}");
-    json_t *e = list_entry("moveronly");
-    assert_null(json_object_get(e, "error"));
-    json_decref(e);
-    write_path(T.patch, PATCH_NO_MOVER);
-    T.seen[0] = '\0';
-    ok("dmx.reload_fixtures", "{}");
-    settle();
+    list_moveronly();
+    reload_without_mover();
     assert_string_equal(T.log, ""); /* no program to hand over */
     assert_string_equal(T.seen, "dmx.reload_fixtures(test) show.rescan(patch) ");
-    e = list_entry("moveronly");
+    json_t *e = list_entry("moveronly");
     assert_non_null(e);
     assert_non_null(json_object_get(e, "error"));
     json_decref(e);
@@ -1239,10 +1072,7 @@ static void test_transport_end(void **state)
     char *before = state_text();
     refused("transport.end", "{}", HUB_ERR_CONFLICT, ""); /* not at the end yet */
     assert_non_null(strstr(T.err.msg, "not reached"));
-    char *after = state_text();
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_state_unchanged(before);
     /* at rate 4 from 900 ms the end is 25 ms away; the loop is not run */
     ok("transport.jump_to_time", "{'t_ms':900}");
     ok("transport.play", "{'rate':4}");

@@ -46,13 +46,6 @@
 
 #define WAIT_MS 10000
 
-static const char *const PATCH =
-    "{'universes':[2],'fixtures':["
-    "{'name':'par1','universe':2,'address':1,'channels':['red','green','blue','dimmer']},"
-    "{'name':'par2','universe':2,'address':5,'channels':['red','green','blue','dimmer']},"
-    "{'name':'mover1','universe':2,'address':20,'channels':['pan','tilt','dimmer']}],"
-    "'pois':[{'name':'stage_center','pan':128,'tilt':60}]}";
-
 static const char *const OPENING =
     "{'name':'opening','duration_ms':180000,'audio':'opening.mp3','cues':["
     "{'id':'c1','t_ms':0,'fixtures':['par1','par2'],'values':{'red':255,'dimmer':255},"
@@ -88,39 +81,11 @@ static hub_t H;
 static char dir[64], data[128], patch[192], shows[192];
 static const char *default_show;
 
+#define SHOW_RIG       H
+#define SHOW_RIG_SHOWS shows
+#include "show_rig.h"
+
 /* ---- helpers ------------------------------------------------------------------ */
-
-static char *dq(const char *s)
-{
-    char *o = strdup(s);
-    assert_non_null(o);
-    for (char *p = o; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return o;
-}
-
-static void write_path(const char *path, const char *text)
-{
-    char *t = dq(text);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(t, f);
-    fclose(f);
-    free(t);
-}
-
-static void show_file(const char *name, char *out, size_t n)
-{
-    snprintf(out, n, "%s/%s.cue.json", shows, name);
-}
-
-static void write_show(const char *name, const char *text)
-{
-    char p[256];
-    show_file(name, p, sizeof(p));
-    write_path(p, text);
-}
 
 /* The file's bytes (free them), NULL when it cannot be read. */
 static char *slurp(const char *path)
@@ -167,36 +132,7 @@ static int dot_files(void)
     return n;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- the hub ---------------------------------------------------------------------- */
-
-static void sink_prog(void *ud, hub_show_prog_t *prog)
-{
-    (void)ud;
-    hub_show_prog_unref(H.prog);
-    H.prog = prog;
-    H.nprog++;
-}
-
-static void sink_transport(void *ud, const hub_transport_t *tr)
-{
-    (void)ud;
-    H.tr = *tr;
-    H.ntr++;
-}
-
-static void sink_playback(void *ud, int has_prog, hub_show_prog_t *prog, const hub_transport_t *tr)
-{
-    if (has_prog)
-        sink_prog(ud, prog);
-    if (tr != NULL)
-        sink_transport(ud, tr);
-}
 
 static void sink_previews(void *ud, hub_show_previews_t *pv)
 {
@@ -211,13 +147,6 @@ static void on_event(void *ud, const hub_event_t *ev)
     (void)ud;
     snprintf(H.events + n, sizeof(H.events) - n, "%s %s: %s\n", levels[ev->level], ev->source,
              ev->message);
-}
-
-static void on_state(void *ud, const hub_announce_t *ann)
-{
-    size_t n = strlen(H.seen);
-    (void)ud;
-    snprintf(H.seen + n, sizeof(H.seen) - n, "%s(%s) ", ann->intent->name, ann->intent->src);
 }
 
 /* Put a hub together on the data dir, as src/app.c does. */
@@ -314,22 +243,9 @@ static int run(const char *name, const char *payload)
 {
     static int n;
     char id[32];
-    hub_error_t err;
-    char *text = dq(payload);
-    json_t *p = json_loads(text, HUB_JSON_FLAGS, NULL);
-    free(text);
-    assert_non_null(p);
     snprintf(id, sizeof(id), "s-%d-%ld", ++n, (long)getpid());
-    hub_intent_t *in = hub_intent_new(id, "test", name);
-    hub_intent_set_payload(in, p);
-    in->done = on_done;
-    H.outcome = -999;
-    if (hub_engine_prepare(H.e, in, &err) != 0) {
-        H.err = err;
-        hub_intent_free(in);
-        return H.outcome = HUB_INTENT_REJECTED;
-    }
-    assert_int_equal(hub_engine_submit(H.e, in), 0);
+    if (submit_intent(id, name, payload, on_done) != 0)
+        return H.outcome;
     for (int i = 0; i < WAIT_MS && H.outcome == -999; i++) {
         uv_run(&H.loop, UV_RUN_NOWAIT);
         if (H.outcome == -999)
@@ -337,26 +253,6 @@ static int run(const char *name, const char *payload)
     }
     assert_int_not_equal(H.outcome, -999);
     return H.outcome;
-}
-
-static void ok(const char *name, const char *payload)
-{
-    if (run(name, payload) != HUB_INTENT_APPLIED)
-        fail_msg("%s %s: %d %s (%s: %s)", name, payload, H.outcome, hub_errcode_name(H.err.code),
-                 H.err.field, H.err.msg);
-}
-
-static json_t *show_state(void)
-{
-    hub_jbuf_t b;
-    hub_jbuf_init(&b);
-    hub_engine_render_state(H.e, hub_engine_state_rooms(H.e), &b);
-    json_t *j = json_loadb(b.p, b.len, 0, NULL);
-    hub_jbuf_free(&b);
-    assert_non_null(j);
-    json_t *s = json_incref(json_object_get(json_object_get(j, "state"), "show"));
-    json_decref(j);
-    return s;
 }
 
 static const char *loaded_name(void)
@@ -367,38 +263,6 @@ static const char *loaded_name(void)
     snprintf(name, sizeof(name), "%s", n ? n : "");
     json_decref(s);
     return name;
-}
-
-static const char *tr_state(void)
-{
-    static char st[16];
-    json_t *s = show_state();
-    snprintf(st, sizeof(st), "%s",
-             json_string_value(json_object_get(json_object_get(s, "transport"), "state")));
-    json_decref(s);
-    return st;
-}
-
-static int64_t tr_t_ms(void)
-{
-    json_t *s = show_state();
-    int64_t t = json_integer_value(json_object_get(json_object_get(s, "transport"), "t_ms"));
-    json_decref(s);
-    return t;
-}
-
-static json_t *list_entry(const char *name)
-{
-    json_t *s = show_state(), *found = NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(s, "list"), i, v)
-    {
-        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
-            found = json_incref(v);
-    }
-    json_decref(s);
-    return found;
 }
 
 static int setup(void **state)
@@ -791,34 +655,31 @@ static void test_default_show(void **state)
 
 /* ---- core/fileio ------------------------------------------------------------------------ */
 
+/* len bytes written to path atomically read back (at most max) as the same
+ * bytes and a terminating NUL. */
+static void write_read_back(const char *path, const char *bytes, size_t len, size_t max)
+{
+    char err[512] = "", *text;
+    size_t got;
+    assert_int_equal(hub_file_write_atomic(path, bytes, len, err, sizeof(err)), 0);
+    assert_int_equal(hub_file_read(path, max, &text, &got, err, sizeof(err)), 0);
+    assert_int_equal(got, len);
+    assert_memory_equal(text, bytes, len + 1);
+    hub_free(text);
+}
+
 static void test_fileio_write_read_remove(void **state)
 {
     char path[256], err[512] = "", *text;
     size_t len;
     (void)state;
     snprintf(path, sizeof(path), "%s/f.json", dir);
-    assert_int_equal(hub_file_write_atomic(path, "hello", 5, err, sizeof(err)), 0);
-    assert_int_equal(hub_file_read(path, 100, &text, &len, err, sizeof(err)), 0);
-    assert_int_equal(len, 5);
-    assert_string_equal(text, "hello");
-    hub_free(text);
+    write_read_back(path, "hello", 5, 100);
     /* over an existing file, shorter: no stale bytes */
-    assert_int_equal(hub_file_write_atomic(path, "hi", 2, err, sizeof(err)), 0);
-    assert_int_equal(hub_file_read(path, 100, &text, &len, err, sizeof(err)), 0);
-    assert_int_equal(len, 2);
-    assert_string_equal(text, "hi");
-    hub_free(text);
+    write_read_back(path, "hi", 2, 100);
     /* empty, and binary with a NUL */
-    assert_int_equal(hub_file_write_atomic(path, "", 0, err, sizeof(err)), 0);
-    assert_int_equal(hub_file_read(path, 0, &text, &len, err, sizeof(err)), 0);
-    assert_int_equal(len, 0);
-    assert_string_equal(text, "");
-    hub_free(text);
-    assert_int_equal(hub_file_write_atomic(path, "a\0b", 3, err, sizeof(err)), 0);
-    assert_int_equal(hub_file_read(path, 3, &text, &len, err, sizeof(err)), 0);
-    assert_int_equal(len, 3);
-    assert_memory_equal(text, "a\0b", 4);
-    hub_free(text);
+    write_read_back(path, "", 0, 0);
+    write_read_back(path, "a\0b", 3, 3);
     /* exactly max is fine, one more is -EFBIG naming the path */
     assert_int_equal(hub_file_read(path, 2, &text, &len, err, sizeof(err)), -EFBIG);
     assert_null(text);
