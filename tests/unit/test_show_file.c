@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "text_rig.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +66,6 @@ static void assert_one_safe_line(const char *err, const char *prefix)
             fail_msg("byte 0x%02x at %zu in: %s", (unsigned char)*c, (size_t)(c - err), err);
 }
 
-static void assert_has(const char *err, const char *const *want)
-{
-    for (size_t i = 0; want[i]; i++)
-        if (strstr(err, want[i]) == NULL)
-            fail_msg("message lacks \"%s\": %s", want[i], err);
-}
-
 static json_t *load(const char *text)
 {
     json_error_t je;
@@ -78,41 +73,6 @@ static json_t *load(const char *text)
     if (root == NULL)
         fail_msg("bad test JSON: %s: %s", je.text, text);
     return root;
-}
-
-/* A growable string for building big files. */
-typedef struct sb {
-    char *s;
-    size_t len, cap;
-} sb_t;
-
-static void sb_add(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(sb_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        assert_non_null(b->s);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static char *repeat(char ch, size_t n)
-{
-    char *s = malloc(n + 1);
-    assert_non_null(s);
-    memset(s, ch, n);
-    s[n] = '\0';
-    return s;
 }
 
 static void assert_cue_equal(const hub_show_cue_t *a, const hub_show_cue_t *b)
