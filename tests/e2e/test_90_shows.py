@@ -848,8 +848,12 @@ def test_hostile_input_leaves_the_hub_up_and_the_state_unchanged(hubs, tmp_path)
     refused(h, "fixture.preview_effect", {"fixtures": ["par1", "par1"], "effect": "strobe"},
             "invalid", 400)
     for f in ("/frame?t_ms=-1", "/frame?t_ms=10001", "/frame?t_ms=abc", "/frame", "/frame?t_ms=nan",
-              "/frame?t_ms=1e999"):
+              "/frame?t_ms=1e999", "/frame?t_ms=0x10", "/frame?t_ms=1e3", "/frame?t_ms=%2B5",
+              "/frame?t_ms=1.2345", "/frame?t_ms=.", "/frame?t_ms=5.", "/frame?t_ms=" + "9" * 40):
         assert h.get("/api/v1/shows/opening" + f).status == 400, f
+    # the 60 fps tick times have three decimals: accepted, echoed
+    r = h.get("/api/v1/shows/opening/frame?t_ms=16.667")
+    assert r.status == 200 and r.json()["t_ms"] == 16.667, r
 
     assert h.get("/healthz").status == 200
     assert h.running()
