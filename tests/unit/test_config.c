@@ -238,6 +238,49 @@ static void test_output_settings(void **state)
     hub_config_close(&cfg);
 }
 
+/* The show settings: defaults, bounds, and the show-name rule of
+ * DMX_DEFAULT_SHOW (the file <DMX_SHOWS_DIR>/<name>.cue.json). */
+static void test_show_settings(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_null(cfg.shows_dir);
+    assert_null(cfg.default_show);
+    assert_int_equal(cfg.playback_fps, 60);
+    assert_int_equal(cfg.show_max_bytes, 4 * 1024 * 1024);
+    assert_int_equal(cfg.output_priority, 0);
+    hub_config_close(&cfg);
+
+    env_reset();
+    env_set("DMX_SHOWS_DIR", "/srv/shows");
+    env_set("DMX_DEFAULT_SHOW", "Act_1.part-2");
+    env_set("DMX_PLAYBACK_FPS", "240");
+    env_set("DMX_SHOW_MAX_BYTES", "1024");
+    env_set("DMX_OUTPUT_PRIORITY", "99");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.shows_dir, "/srv/shows");
+    assert_string_equal(cfg.default_show, "Act_1.part-2");
+    assert_int_equal(cfg.playback_fps, 240);
+    assert_int_equal(cfg.show_max_bytes, 1024);
+    assert_int_equal(cfg.output_priority, 99);
+    hub_config_close(&cfg);
+
+    expect_bad("DMX_PLAYBACK_FPS", "0", "240");
+    expect_bad("DMX_PLAYBACK_FPS", "241", "240");
+    expect_bad("DMX_SHOW_MAX_BYTES", "1023", NULL);
+    expect_bad("DMX_OUTPUT_PRIORITY", "100", "99");
+    expect_bad("DMX_OUTPUT_PRIORITY", "-1", NULL);
+    expect_bad("DMX_SHOWS_DIR", "", "<DMX_DATA_DIR>/shows");
+    expect_bad("DMX_DEFAULT_SHOW", "../etc/passwd", "[A-Za-z0-9_.-]{1,64}");
+    expect_bad("DMX_DEFAULT_SHOW", ".hidden", "not starting with");
+    expect_bad("DMX_DEFAULT_SHOW", "", NULL);
+    expect_bad("DMX_DEFAULT_SHOW", "a b", NULL);
+    expect_bad("DMX_DEFAULT_SHOW",
+               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 65 */, NULL);
+}
+
 static void test_bad_value_among_good_ones(void **state)
 {
     hub_config_t cfg;
@@ -397,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_levels, setup),
         cmocka_unit_test_setup(test_invalid_values, setup),
         cmocka_unit_test_setup(test_output_settings, setup),
+        cmocka_unit_test_setup(test_show_settings, setup),
         cmocka_unit_test_setup(test_bad_value_among_good_ones, setup),
         cmocka_unit_test_setup(test_bool_synonyms, setup),
         cmocka_unit_test_setup(test_store_sync, setup),
