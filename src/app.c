@@ -399,6 +399,7 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
         .data_dir = c->data_dir,
         .sync_full = c->store_sync_full,
         .journal_retention = (size_t)c->journal_retention,
+        .journal_max_bytes = (uint64_t)c->journal_max_mb * 1024 * 1024,
         .dedupe_capacity = (size_t)c->dedupe_capacity,
         .dedupe_ttl_ms = (uint64_t)c->dedupe_ttl_s * 1000,
     };

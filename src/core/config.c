@@ -60,6 +60,9 @@ static const struct entry table[] = {
      "(fsync per group commit)"},
     {"DMX_JOURNAL_RETENTION", K_INT, F(journal_retention), "100000", 1, 100000000,
      "Applied commands kept in the journal"},
+    {"DMX_JOURNAL_MAX_MB", K_INT, F(journal_max_mb), "256", 0, 1000000,
+     "Journal payload + patch megabytes kept (0: no bound); a show edit journals the whole "
+     "show, so this bounds the database on small cards"},
     {"DMX_WS_SLOW_MS", K_INT, F(ws_slow_ms), "200", 10, 60000,
      "A WebSocket client this many ms behind is disconnected"},
     {"DMX_WS_BACKLOG", K_INT, F(ws_backlog), "1024", 16, 1000000,

@@ -35,6 +35,7 @@ typedef struct hub_config {
     char *web_dir;
     bool store_sync_full;  /* fsync each commit (power-loss safe) */
     int journal_retention; /* journal rows kept */
+    int journal_max_mb;    /* journal payload + patch MB kept, 0: no bound */
     int ws_slow_ms;        /* a WS client this far behind is dropped */
     int ws_backlog;        /* frames queued per WS client before it is dropped */
     int max_body;          /* bytes, REST body and WS frame limit */

@@ -31,12 +31,14 @@
 typedef struct hub_store hub_store_t;
 
 typedef struct hub_store_cfg {
-    const char *data_dir;     /* created if missing (mode 0755) */
-    bool sync_full;           /* synchronous=FULL, else NORMAL */
-    size_t journal_retention; /* rows kept; pruning keeps at least this many */
-    size_t dedupe_capacity;   /* ids returned by load, at most */
-    uint64_t dedupe_ttl_ms;   /* ids older than now - ttl are not returned */
-    int checkpoint_frames;    /* WAL frames before a background checkpoint; 0 = 1000 */
+    const char *data_dir;       /* created if missing (mode 0755) */
+    bool sync_full;             /* synchronous=FULL, else NORMAL */
+    size_t journal_retention;   /* rows kept; pruning keeps at least this many */
+    uint64_t journal_max_bytes; /* and at most this many payload + patch bytes (0: no bound);
+                                 * the newest dedupe_capacity rows are always kept */
+    size_t dedupe_capacity;     /* ids returned by load, at most */
+    uint64_t dedupe_ttl_ms;     /* ids older than now - ttl are not returned */
+    int checkpoint_frames;      /* WAL frames before a background checkpoint; 0 = 1000 */
 } hub_store_cfg_t;
 
 /* Open (create, migrate) the database. On failure returns a negative code and

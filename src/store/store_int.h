@@ -12,13 +12,19 @@
 typedef struct hub__reader hub__reader_t;
 
 /* The writer's statements, prepared once. */
+/* A journal row's size as the byte bound counts it. */
+#define JOURNAL_ROW_BYTES "length(CAST(payload AS BLOB)) + length(CAST(patches AS BLOB))"
+
 enum {
     ST_BEGIN,
     ST_COMMIT,
     ST_JOURNAL_INSERT,
     ST_META_SEQ,
     ST_META_TS,
+    ST_META_JBYTES,
     ST_JOURNAL_PRUNE,
+    ST_JOURNAL_BYTES_UPTO,
+    ST_JOURNAL_BYTES_CUT,
     ST_COUNT
 };
 
@@ -41,6 +47,8 @@ struct hub_store {
     uint64_t dedupe_ttl_ms;
     uint64_t retention;       /* journal rows kept, >= dedupe_capacity */
     uint64_t journal_min_seq; /* oldest row's seq, 0 when empty (store thread) */
+    uint64_t max_bytes;       /* journal payload + patch bytes kept, 0: no bound */
+    uint64_t journal_bytes;   /* payload + patch bytes in the journal (store thread) */
     hub__ckpt_t *ckpt;        /* background WAL checkpoints */
     hub__reader_t *reader;    /* journal queries */
     hub_persist_ops_t ops;
@@ -51,7 +59,7 @@ struct hub_store {
     pthread_cond_t cond;
     store_job_t *head, *tail;
     int stopping;
-    hub_metric_t *m_commits, *m_errors, *m_commit_s, *m_batch_size;
+    hub_metric_t *m_commits, *m_errors, *m_commit_s, *m_batch_size, *m_journal_bytes;
     char file_err[512]; /* why a file row failed (store thread) */
 };
 

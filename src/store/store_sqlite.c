@@ -62,7 +62,13 @@ static const char *const stmt_sql[ST_COUNT] = {
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_META_TS] = "INSERT INTO meta(key, value) VALUES('ts_ms', ?1) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_META_JBYTES] = "INSERT INTO meta(key, value) VALUES('journal_bytes', ?1) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [ST_JOURNAL_PRUNE] = "DELETE FROM journal WHERE seq <= ?1",
+    [ST_JOURNAL_BYTES_UPTO] = "SELECT coalesce(sum(" JOURNAL_ROW_BYTES "), 0) FROM journal "
+                              "WHERE seq <= ?1",
+    [ST_JOURNAL_BYTES_CUT] = "SELECT seq FROM (SELECT seq, sum(" JOURNAL_ROW_BYTES ") OVER "
+                             "(ORDER BY seq) AS cum FROM journal) WHERE cum >= ?1 LIMIT 1",
 };
 
 /* ---- open: directory, connection, pragmas, schema ---------------------- */
@@ -165,9 +171,13 @@ static void register_metrics(hub_store_t *s, hub_metrics_t *m)
                               bounds, sizeof(bounds) / sizeof(bounds[0]));
     s->m_batch_size =
         hub_metrics_gauge(m, "dmx_store_batch_size", "Journal records in the last batch written");
+    s->m_journal_bytes =
+        hub_metrics_gauge(m, "dmx_store_journal_bytes",
+                          "Payload and patch bytes in the journal (bounded by DMX_JOURNAL_MAX_MB)");
 }
 
 static void submit(void *ctx, hub_batch_t *batch);
+static int64_t meta_int(hub_store_t *s, const char *key, int *found);
 
 static void store_free(hub_store_t *s)
 {
@@ -234,6 +244,7 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     s->dedupe_ttl_ms = cfg->dedupe_ttl_ms;
     s->retention = cfg->journal_retention > cfg->dedupe_capacity ? cfg->journal_retention
                                                                  : cfg->dedupe_capacity;
+    s->max_bytes = cfg->journal_max_bytes;
     s->ops.submit = submit;
     s->ops.ctx = s;
 
@@ -267,6 +278,12 @@ int hub_store_open(hub_store_t **out, const hub_store_cfg_t *cfg, hub_metrics_t 
     {
         int64_t min_seq = hub__query_int(s->db, "SELECT coalesce(min(seq), 0) FROM journal");
         s->journal_min_seq = min_seq > 0 ? (uint64_t)min_seq : 0;
+        int found = 0;
+        int64_t bytes = meta_int(s, "journal_bytes", &found);
+        if (!found) /* a database from before the count was kept */
+            bytes = hub__query_int(s->db,
+                                   "SELECT coalesce(sum(" JOURNAL_ROW_BYTES "), 0) FROM journal");
+        s->journal_bytes = bytes > 0 ? (uint64_t)bytes : 0;
     }
     {
         hub__ckpt_cfg_t cc = {
@@ -383,6 +400,38 @@ static int step_reset(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
+/* The seq up to which rows go so that at most max_bytes stay (0: within the
+ * bound). Only past ~10 % over it, like the row count. Never the newest
+ * dedupe_capacity rows: a restart restores the dedupe cache from them. */
+static uint64_t prune_bytes_upto(hub_store_t *s, const hub_batch_t *b, uint64_t total)
+{
+    uint64_t slack = s->max_bytes / 10, max_seq = b->recs[b->nrecs - 1].seq, upto = 0;
+    sqlite3_stmt *st = s->stmt[ST_JOURNAL_BYTES_CUT];
+
+    if (s->max_bytes == 0 || total <= s->max_bytes + slack)
+        return 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(total - s->max_bytes));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        upto = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (max_seq <= s->dedupe_capacity)
+        return 0;
+    return upto < max_seq - s->dedupe_capacity ? upto : max_seq - s->dedupe_capacity;
+}
+
+static uint64_t bytes_upto(hub_store_t *s, uint64_t seq)
+{
+    sqlite3_stmt *st = s->stmt[ST_JOURNAL_BYTES_UPTO];
+    uint64_t n = 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return n;
+}
+
 /* Rows to delete so that the journal keeps retention rows; 0 for none. Prune
  * only once the excess reaches ~10% so a delete runs every retention/10
  * intents, not every batch. */
@@ -484,7 +533,8 @@ static int write_row(hub_store_t *s, const hub_row_t *row)
     return rc;
 }
 
-static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to)
+static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to,
+                       uint64_t *bytes_after)
 {
     sqlite3_stmt *st;
     int rc;
@@ -524,34 +574,52 @@ static int write_batch(hub_store_t *s, const hub_batch_t *b, uint64_t *pruned_to
         return rc;
 
     /* Pruning rides in the same transaction: one fsync per batch. */
+    uint64_t total = s->journal_bytes;
+    for (size_t i = 0; i < b->nrecs; i++)
+        total += b->recs[i].payload_len + b->recs[i].patches_len;
     if (b->nrecs > 0) {
-        uint64_t upto = prune_upto(s, b);
+        uint64_t upto = prune_upto(s, b), by_bytes = prune_bytes_upto(s, b, total);
+        if (by_bytes > upto)
+            upto = by_bytes;
         if (upto > 0) {
+            uint64_t gone = bytes_upto(s, upto);
             st = s->stmt[ST_JOURNAL_PRUNE];
             sqlite3_bind_int64(st, 1, (sqlite3_int64)upto);
             rc = step_reset(st);
             if (rc != SQLITE_OK)
                 return rc;
             *pruned_to = upto;
+            total = gone < total ? total - gone : 0;
         }
     }
+    /* Kept in meta, so a start does not read the whole journal to learn it. */
+    if (b->nrecs > 0) {
+        sqlite3_bind_int64(s->stmt[ST_META_JBYTES], 1, (sqlite3_int64)total);
+        rc = step_reset(s->stmt[ST_META_JBYTES]);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    *bytes_after = total;
     return step_reset(s->stmt[ST_COMMIT]);
 }
 
 static void process(hub_store_t *s, hub_batch_t *b)
 {
     uint64_t t0 = hub_mono_us();
-    uint64_t pruned_to;
+    uint64_t pruned_to, bytes_after = 0;
     int rc;
 
     s->file_err[0] = '\0';
-    rc = write_batch(s, b, &pruned_to);
+    rc = write_batch(s, b, &pruned_to, &bytes_after);
 
     if (rc == SQLITE_OK) {
         b->rc = 0;
         b->err[0] = '\0';
         if (b->nrecs > 0 && s->journal_min_seq == 0)
             s->journal_min_seq = b->recs[0].seq;
+        s->journal_bytes = bytes_after;
+        if (s->m_journal_bytes != NULL)
+            hub_metric_set(s->m_journal_bytes, (double)bytes_after);
         if (pruned_to > 0) {
             s->journal_min_seq = pruned_to + 1;
             hub_log(HUB_LOG_DEBUG, "store_journal_pruned", "{s:I}", "upto", (json_int_t)pruned_to);

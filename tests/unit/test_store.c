@@ -1241,6 +1241,75 @@ static void test_restore_ids_ttl_capacity_order(void **state)
     tb_free(more);
 }
 
+#define ROW_BYTES_SQL                                                                              \
+    "SELECT coalesce(sum(length(CAST(payload AS BLOB)) + length(CAST(patches AS BLOB))), 0) "      \
+    "FROM journal"
+
+/* DMX_JOURNAL_MAX_MB: the journal's payload + patch bytes stay within the
+ * bound (+10 % slack, like the row count), the newest dedupe_capacity rows
+ * are kept whatever their size, the byte count is kept in meta across a
+ * restart, and it follows what pruning by count removes too. */
+static void test_journal_byte_bound(void **state)
+{
+    env_t *e = *state;
+    done_log_t d = {0};
+    tdom_t t = {0};
+    e->cfg.journal_retention = 100000;
+    e->cfg.dedupe_capacity = 5;
+
+    /* Rows of this test are 34-40 bytes: find one's size first. */
+    tb_t *b0 = tb_new(1, 1, 1000, &d);
+    uint64_t row = b0->b->recs[0].payload_len + b0->b->recs[0].patches_len;
+    e->cfg.journal_max_bytes = 100 * row;
+    hub_store_t *s = start_ok(e, &t);
+    assert_int_equal(commit(e, s, b0), 0);
+    uint64_t seq = 2;
+    tb_t *bs[40];
+    for (int i = 0; i < 40; i++) { /* 40 x 10 rows = 400 rows: four times the bound */
+        bs[i] = tb_new(seq, 10, 1000 + (uint64_t)i, &d);
+        seq += 10;
+        assert_int_equal(commit(e, s, bs[i]), 0);
+        int64_t bytes = sql_int(e->db_path, ROW_BYTES_SQL);
+        assert_true((uint64_t)bytes <= e->cfg.journal_max_bytes * 11 / 10 + 10 * row + row);
+        assert_int_equal(sql_int(e->db_path, "SELECT CAST(value AS INTEGER) FROM meta WHERE "
+                                             "key = 'journal_bytes'"),
+                         bytes);
+    }
+    assert_true(sql_int(e->db_path, "SELECT count(*) FROM journal") < 130);
+    assert_int_equal(sql_int(e->db_path, "SELECT max(seq) FROM journal"), (int64_t)seq - 1);
+    hub_store_close(s);
+
+    /* A tiny bound still keeps the newest dedupe_capacity rows. */
+    e->cfg.journal_max_bytes = 1;
+    s = start_ok(e, &t);
+    tb_t *b1 = tb_new(seq, 3, 5000, &d);
+    assert_int_equal(commit(e, s, b1), 0);
+    hub_store_close(s);
+    assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM journal"), 5);
+    assert_int_equal(sql_int(e->db_path, "SELECT min(seq) FROM journal"), (int64_t)seq + 3 - 5);
+    assert_int_equal(sql_int(e->db_path, "SELECT CAST(value AS INTEGER) FROM meta WHERE "
+                                         "key = 'journal_bytes'"),
+                     sql_int(e->db_path, ROW_BYTES_SQL));
+    seq += 3;
+
+    /* No byte bound: the count still follows pruning by rows. */
+    e->cfg.journal_max_bytes = 0;
+    e->cfg.journal_retention = 5;
+    s = start_ok(e, &t);
+    tb_t *b2 = tb_new(seq, 20, 6000, &d);
+    assert_int_equal(commit(e, s, b2), 0);
+    hub_store_close(s);
+    assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM journal"), 5);
+    assert_int_equal(sql_int(e->db_path, "SELECT CAST(value AS INTEGER) FROM meta WHERE "
+                                         "key = 'journal_bytes'"),
+                     sql_int(e->db_path, ROW_BYTES_SQL));
+    for (int i = 0; i < 40; i++)
+        tb_free(bs[i]);
+    tb_free(b0);
+    tb_free(b1);
+    tb_free(b2);
+}
+
 static void test_journal_retention(void **state)
 {
     env_t *e = *state;
@@ -1695,6 +1764,7 @@ int main(void)
         T(test_journal_roundtrip_all_columns),
         T(test_batches_complete_in_order_and_restore),
         T(test_restore_ids_ttl_capacity_order),
+        T(test_journal_byte_bound),
         T(test_journal_retention),
         T(test_journal_read_pages),
         T(test_journal_read_after_pruning),
