@@ -19,7 +19,7 @@ import pytest
 
 from dmxnet import UdpReceiver
 from hubtest import (Hub, MqttClient, T, recv_type, retained, ulid, wait_until)
-from showtest import (PAR1, PAR2, MOVER1, Frames, artdmx_of, basic_show, error_of, file_bytes,
+from showtest import (PAR1, PAR2, MOVER1, PATCH, UNIVERSE, Frames, artdmx_of, basic_show, error_of, file_bytes,
                       load, loaded_name, make_data_dir, moving_show, net_env, read_show_file,
                       refused, show_path, show_state, slot, subset, transport, wait_universe,
                       write_show)
@@ -860,3 +860,39 @@ def test_hostile_input_leaves_the_hub_up_and_the_state_unchanged(hubs, tmp_path)
     assert h.state() == before, "hostile input changed the state"
     assert {f: file_bytes(os.path.join(data, "shows", f))
             for f in os.listdir(os.path.join(data, "shows"))} == disk
+
+
+def test_reads_of_a_show_not_loaded_follow_its_file_and_the_patch(hubs, tmp_path):
+    """GET /api/v1/shows/<name>/frame of a show that is not loaded reads its
+    file once and keeps it (one show is cached on the loop thread): a new
+    version of the file, or a reload of the patch, is seen at the next read."""
+    show = basic_show("other")
+    data = make_data_dir(tmp_path, [basic_show(), show])
+    h = hubs(data_dir=data)
+    load(h, "opening")  # another show is loaded: "other" is read from its file
+
+    def red_at(t_ms, address=PAR1["red"]):
+        r = h.get("/api/v1/shows/other/frame?t_ms=%d" % t_ms)
+        assert r.status == 200, r
+        return slot(r.json()["universes"][str(UNIVERSE)], address)
+
+    assert red_at(2000) == 255
+    assert red_at(2000) == 255  # the cached copy
+    show["cues"][0]["values"]["red"] = 100
+    show["cues"][0]["fade_ms"] = 0
+    write_show(data, show)  # new bytes, new size: read again
+    assert red_at(2000) == 100
+    assert h.get("/api/v1/shows/other").json()["cues"][0]["values"]["red"] == 100
+
+    # the patch moves par1 to address 100: the cached program is stale
+    patch = json.loads(json.dumps(PATCH))
+    patch["fixtures"][0]["address"] = 100
+    with open(os.path.join(data, "fixtures.json"), "w") as f:
+        json.dump(patch, f)
+    h.intent_ok("dmx.reload_fixtures")
+    assert red_at(2000, address=100) == 100
+    assert red_at(2000) == 0
+
+    # a file gone: 404, and the cache does not answer for it
+    os.unlink(show_path(data, "other"))
+    assert h.get("/api/v1/shows/other/frame?t_ms=1").status == 404

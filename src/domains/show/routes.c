@@ -8,12 +8,15 @@
  *   GET    /api/v1/shows/<name>/audio        the show's audio file (Range: 206)
  *
  * Reads of the loaded show come from memory; another show is read from its
- * file on the loop thread (a show file is at most DMX_SHOW_MAX_BYTES).
+ * file on the loop thread once per change of the file or the patch (one
+ * show is cached: show__cache_t), so repeated /frame or /audio requests
+ * cost a stat, not a parse.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -95,10 +98,40 @@ static int read_show(hub_showdom_t *d, const char *name, hub_show_t *out, hub_er
     return rc;
 }
 
+/* Show name (not the loaded one) through the cache: read again only when
+ * the file (mtime, size) or the patch changed. NULL with err on failure. */
+static show__cache_t *cached(hub_showdom_t *d, const char *name, hub_error_t *err)
+{
+    show__cache_t *c = &d->cache;
+    char path[4096];
+    struct stat st;
+
+    show__path(d, name, path, sizeof(path));
+    if (stat(path, &st) != 0) {
+        hub_error_set(err, HUB_ERR_NOT_FOUND, "name",
+                      "no show named \"%s\" (GET /api/v1/shows lists the shows)", name);
+        return NULL;
+    }
+    int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (c->valid && strcmp(c->name, name) == 0 && c->mtime_ns == mtime &&
+        c->size == (int64_t)st.st_size && c->patch_gen == d->patch_gen)
+        return c;
+    hub_show_free(&c->show);
+    hub_show_prog_unref(c->prog);
+    memset(c, 0, sizeof(*c));
+    if (read_show(d, name, &c->show, err) != 0)
+        return NULL;
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->mtime_ns = mtime;
+    c->size = (int64_t)st.st_size;
+    c->patch_gen = d->patch_gen;
+    c->valid = 1;
+    return c;
+}
+
 static int get_show(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err)
 {
     hub_showdom_t *d = ctx;
-    hub_show_t s;
 
     if (arg_name(rq, err) != 0)
         return HUB_EINVAL;
@@ -106,10 +139,10 @@ static int get_show(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_e
         hub_show_render(out, &d->show);
         return 0;
     }
-    if (read_show(d, rq->args[0], &s, err) != 0)
+    const show__cache_t *c = cached(d, rq->args[0], err);
+    if (c == NULL)
         return HUB_EINVAL;
-    hub_show_render(out, &s);
-    hub_show_free(&s);
+    hub_show_render(out, &c->show);
     return 0;
 }
 
@@ -179,7 +212,6 @@ static void render_frame(hub_showdom_t *d, const hub_show_prog_t *prog, double t
 static int get_frame(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_error_t *err)
 {
     hub_showdom_t *d = ctx;
-    hub_show_t s;
     double t;
 
     if (arg_name(rq, err) != 0)
@@ -190,17 +222,15 @@ static int get_frame(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *out, hub_
         render_frame(d, d->prog, t, out);
         return 0;
     }
-    if (read_show(d, rq->args[0], &s, err) != 0)
+    show__cache_t *c = cached(d, rq->args[0], err);
+    if (c == NULL || query_t(rq->query, c->show.duration_ms, &t, err) != 0)
         return HUB_EINVAL;
-    int rc = query_t(rq->query, s.duration_ms, &t, err);
-    if (rc == 0) {
+    if (c->prog == NULL) {
         hub_show_patch_t patch = show__patch(d);
-        hub_show_prog_t *prog = hub_show_compile(&s, &patch, NULL);
-        render_frame(d, prog, t, out);
-        hub_show_prog_unref(prog);
+        c->prog = hub_show_compile(&c->show, &patch, NULL);
     }
-    hub_show_free(&s);
-    return rc;
+    render_frame(d, c->prog, t, out);
+    return 0;
 }
 
 static const char *audio_type(const char *file)
@@ -231,7 +261,6 @@ static int get_audio(void *ctx, const hub_route_req_t *rq, char *path, size_t pa
                      const char **ctype, hub_error_t *err)
 {
     hub_showdom_t *d = ctx;
-    hub_show_t s = {0};
     const show__entry_t *e;
     char audio[HUB_SHOW_AUDIO_MAX + 1];
 
@@ -242,10 +271,10 @@ static int get_audio(void *ctx, const hub_route_req_t *rq, char *path, size_t pa
     } else if ((e = listed(d, rq->args[0])) != NULL) {
         snprintf(audio, sizeof(audio), "%s", e->audio);
     } else {
-        if (read_show(d, rq->args[0], &s, err) != 0)
+        const show__cache_t *c = cached(d, rq->args[0], err);
+        if (c == NULL)
             return HUB_EINVAL;
-        snprintf(audio, sizeof(audio), "%s", s.audio);
-        hub_show_free(&s);
+        snprintf(audio, sizeof(audio), "%s", c->show.audio);
     }
     if (audio[0] == '\0')
         return hub_error_set(err, HUB_ERR_NOT_FOUND, "audio", "show %s has no audio file",

@@ -328,6 +328,7 @@ const hub_domain_def_t *hub_showdom_domain(void)
 static void on_patch(void *ud, hub_outbox_t *out)
 {
     hub_showdom_t *d = ud;
+    d->patch_gen++;   /* the route cache's checks and programs are stale */
     if (!d->loaded) { /* the list's verdicts depend on the patch all the same */
         show__submit(d, "patch", "show.rescan", NULL);
         return;
@@ -372,6 +373,8 @@ void hub_showdom_free(hub_showdom_t *d)
         return;
     hub_show_free(&d->show);
     hub_show_prog_unref(d->prog);
+    hub_show_free(&d->cache.show);
+    hub_show_prog_unref(d->cache.prog);
     show__previews_free(d);
     show__list_free(d->list, d->nlist);
     for (size_t i = 0; i < d->nstaged; i++)

@@ -45,6 +45,18 @@ typedef struct show__staged {
     hub_show_previews_t *pv; /* a reference; NULL: none */
 } show__staged_t;
 
+/* The last show read for a route while not loaded (GET, /frame): a media
+ * player or an oracle client asks again and again; the loop thread reads
+ * and parses the file once per change of it (or of the patch). */
+typedef struct show__cache {
+    int valid;
+    char name[HUB_SHOW_NAME_MAX + 1];
+    int64_t mtime_ns, size;
+    uint64_t patch_gen;
+    hub_show_t show;
+    hub_show_prog_t *prog; /* compiled on first use */
+} show__cache_t;
+
 struct hub_showdom {
     char *dir;
     char *default_show;
@@ -63,8 +75,10 @@ struct hub_showdom {
     hub_engine_t *engine;
     uv_loop_t *loop;
     uv_timer_t end_timer, pv_timer;
-    int timers;             /* the timers are initialised */
-    char *load_warning;     /* start-up: why the stored show did not load */
+    int timers;         /* the timers are initialised */
+    char *load_warning; /* start-up: why the stored show did not load */
+    show__cache_t cache;
+    uint64_t patch_gen;     /* reloads of the patch seen */
     show__staged_t *staged; /* ascending seq */
     size_t nstaged;
     struct show__pending_file {
