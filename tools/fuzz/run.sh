@@ -18,7 +18,8 @@ clang "${flags[@]}" -o "$out/fuzz_patch" "$here/fuzz_patch.c" \
   "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
   "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_show" "$here/fuzz_show.c" \
-  "$root/src/domains/show/showfile.c" "$root/src/domains/show/render.c" \
+  "$root/src/domains/show/showfile.c" "$root/src/domains/show/showfile_parse.c" \
+  "$root/src/domains/show/render.c" "$root/src/domains/show/render_compile.c" \
   "$root/src/domains/dmx/patchfile.c" "$root/src/domains/dmx/roles.c" "$root/src/core/mem.c" \
   "$root/src/core/jbuf.c" "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_mqtt" "$here/fuzz_mqtt.c" \
