@@ -71,6 +71,25 @@ OLAD_USER = "olad"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 
+
+def stop_process_group(proc):
+    """SIGTERM proc's process group, SIGKILL it after STOP_TIMEOUT_S; a
+    process already gone (or None) is fine."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=STOP_TIMEOUT_S)
+
 # Plugin preference names (ola-<name>.conf) of OLA 0.10.9, all but dummy.
 _PLUGINS_OFF = (
     "artnet", "dmx4linux", "e131", "espnet", "ftdidmx", "gpio", "karate", "kinet",
@@ -444,19 +463,7 @@ class OlaDaemon:
 
     def _stop_process(self):
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=STOP_TIMEOUT_S)
+        stop_process_group(proc)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

@@ -45,6 +45,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from olad import stop_process_group  # noqa: E402
+
 OLAD_BIN = "olad"
 OLAD_USER = "olad"
 START_TIMEOUT_S = 20.0
@@ -222,19 +225,7 @@ class Olad:
 
     def stop(self):
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=STOP_TIMEOUT_S)
+        stop_process_group(proc)
         if self.log is not None:
             self.log.close()
             self.log = None

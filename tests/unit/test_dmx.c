@@ -268,18 +268,73 @@ static void test_go_to_poi_and_release(void **state)
 static void test_rgb_views(void **state)
 {
     size_t n;
-    ok("fixture.set_values",
-       "{\"fixture\":\"demo\",\"values\":{\"red\":1,\"green\":2,\"blue\":3}}");
+    char want[256];
+
+    /* Before any change: zeros, seq 0, ts 0, byte for byte (seed 000). */
     const char *rgb = hub_engine_view(T.e, "rgb", &n);
     assert_non_null(rgb);
-    assert_non_null(
-        strstr(rgb, "{\"schema\":\"demo.rgb.state.v1\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,"));
+    assert_string_equal(rgb, "{\"schema\":\"demo.rgb.state.v1\",\"r\":0,\"g\":0,\"b\":0,"
+                             "\"seq\":0,\"ts\":0}");
+    assert_int_equal(n, strlen(rgb));
+    ok("fixture.set_values",
+       "{\"fixture\":\"demo\",\"values\":{\"red\":1,\"green\":2,\"blue\":3}}");
+    unsigned long long ts = (unsigned long long)hub_engine_ts_ms(T.e);
+    rgb = hub_engine_view(T.e, "rgb", &n);
+    snprintf(want, sizeof(want),
+             "{\"schema\":\"demo.rgb.state.v1\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,\"ts\":%llu}",
+             ts);
+    assert_string_equal(rgb, want);
+    assert_int_equal(n, strlen(want));
     const char *ws = hub_engine_view(T.e, "ws_state", &n);
-    assert_non_null(strstr(ws, "{\"type\":\"state\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,"));
+    snprintf(want, sizeof(want),
+             "{\"type\":\"state\",\"r\":1,\"g\":2,\"b\":3,\"seq\":1,\"ts\":%llu}", ts);
+    assert_string_equal(ws, want);
+    assert_int_equal(n, strlen(want));
     /* another fixture: the demo view keeps its seq */
     ok("fixture.set_values", "{\"fixture\":\"par1\",\"values\":{\"red\":1}}");
     rgb = hub_engine_view(T.e, "rgb", &n);
     assert_non_null(strstr(rgb, "\"seq\":1,"));
+}
+
+/* The seed-000 texts of the demo fixture, byte for byte, at the edges:
+ * released roles read 0, the largest seq, a 13-digit ts. */
+static void test_rgb_render_bytes(void **state)
+{
+    hub_jbuf_t b;
+    dmx__fixture_t f;
+    (void)state;
+
+    memset(&f, 0, sizeof(f));
+    snprintf(f.def.name, sizeof(f.def.name), "demo");
+    f.def.nch = 3;
+    f.def.roles[0] = HUB_ROLE_RED;
+    f.def.roles[1] = HUB_ROLE_GREEN;
+    f.def.roles[2] = HUB_ROLE_BLUE;
+    f.val[0] = 64, f.val[1] = 32, f.val[2] = 128;
+    f.set[0] = f.set[1] = f.set[2] = 1;
+    f.seq = 1;
+    f.ts_ms = 1732363200000ULL;
+    hub_jbuf_init(&b);
+    dmx__render_rgb(&b, &f, 0);
+    assert_string_equal(b.p, "{\"schema\":\"demo.rgb.state.v1\",\"r\":64,\"g\":32,\"b\":128,"
+                             "\"seq\":1,\"ts\":1732363200000}");
+    f.val[0] = 255, f.val[1] = 0, f.val[2] = 7;
+    f.seq = 18446744073709551615ULL;
+    f.ts_ms = 123456;
+    hub_jbuf_reset(&b);
+    dmx__render_rgb(&b, &f, 1);
+    assert_string_equal(b.p, "{\"type\":\"state\",\"r\":255,\"g\":0,\"b\":7,"
+                             "\"seq\":18446744073709551615,\"ts\":123456}");
+    f.set[1] = 0; /* released: 0 on the seed-000 wire */
+    f.val[1] = 99;
+    hub_jbuf_reset(&b);
+    dmx__render_rgb(&b, &f, 1);
+    assert_non_null(strstr(b.p, "\"g\":0,"));
+    hub_jbuf_reset(&b);
+    dmx__render_rgb(&b, NULL, 0); /* no demo at all: zeros */
+    assert_string_equal(b.p, "{\"schema\":\"demo.rgb.state.v1\",\"r\":0,\"g\":0,\"b\":0,"
+                             "\"seq\":0,\"ts\":0}");
+    hub_jbuf_free(&b);
 }
 
 static void test_reload(void **state)
@@ -437,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arm_blackout_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_go_to_poi_and_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rgb_views, setup, teardown),
+        cmocka_unit_test(test_rgb_render_bytes),
         cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_rgb_same_as_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_stream_pub_follows_work, setup, teardown),
