@@ -31,6 +31,7 @@
 #include "output/frameclock.h"
 #include "output/ola.h"
 #include "output/sacn.h"
+#include "domains/devices/devices.h"
 #include "proto/mqtt.h"
 #include "proto/server.h"
 #include "store/store.h"
@@ -52,6 +53,7 @@ struct hub_app {
     hub_engine_t *engine;
     hub_dmx_t *dmx;
     hub_showdom_t *show;
+    hub_devdom_t *devices;
     hub_mqtt_t *mqtt;
     hub_server_t *server;
     hub_ola_t *ola;
@@ -337,6 +339,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     hub_log(HUB_LOG_INFO, "shutdown", "{s:s}", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
     hub_showdom_shutdown(app->show); /* a playing show pauses where it is, durably */
+    hub_devdom_stop(app->devices);   /* requests waiting for a publish are answered */
     hub_engine_stop_intake(app->engine);
     /* The clock must not post frames to network contexts about to close. */
     hub_frameclock_set_frames(app->clock, NULL, NULL, NULL);
@@ -346,6 +349,18 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* ---- start ---------------------------------------------------------------------- */
+
+/* The devices domain's reads (logs, old commands) on the store's reader. */
+static void read_job(void *rctx, void (*fn)(void *ud, hub_db_t *db), void (*done)(void *ud, int rc),
+                     void *ud)
+{
+    hub_app_t *app = rctx;
+    if (app->store == NULL) {
+        done(ud, HUB_ESHUTDOWN);
+        return;
+    }
+    hub_store_read_job(app->store, fn, done, ud);
+}
 
 static void read_journal(void *ud, uint64_t since, size_t limit, hub_journal_cb cb, void *cb_ud)
 {
@@ -390,6 +405,22 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
     if (rc == 0)
         rc = hub_engine_register(app->engine, hub_showdom_domain(), app->show);
     hub_showdom_bind(app->show, app->engine);
+    if (rc == 0) {
+        hub_devdom_cfg_t dv = {.topic_root = c->fleet_topic_root,
+                               .grace_s = c->heartbeat_grace_s,
+                               .poll_s = c->poll_interval_s,
+                               .expiry_s = c->command_expiry_s,
+                               .recovery = c->crash_recovery,
+                               .recovery_grace_s = c->crash_recovery_grace_s,
+                               .recovery_lockout_min = c->crash_recovery_lockout_min,
+                               .recovery_expiry_s = c->crash_recovery_expiry_s,
+                               .outage_fraction = c->fleet_outage_fraction,
+                               .compat_topics = c->fleet_compat_topics,
+                               .log_retention = c->fleet_log_retention,
+                               .log_retention_days = c->fleet_log_retention_days};
+        hub_db_reader_t reader = {.run = read_job, .rctx = app};
+        rc = hub_devdom_bind(&app->devices, app->engine, &app->loop, app->metrics, &dv, &reader);
+    }
     if (rc < 0) {
         snprintf(err, errlen, "cannot register the domains");
         return rc;
@@ -449,6 +480,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
     if (rc < 0)
         goto fail;
     hub_showdom_start(app->show, app->engine, &app->loop);
+    hub_devdom_start(app->devices);
 
     if (cfg->mqtt_enabled) {
         hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host,
@@ -553,6 +585,7 @@ void hub_app_free(hub_app_t *app)
     hub_ola_free(app->ola);          /* its own blackout, and its thread */
     hub_artnet_free(app->artnet);
     hub_sacn_free(app->sacn);
+    hub_devdom_stop(app->devices); /* idempotent; answers before the contexts go */
     if (app->engine != NULL)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
@@ -571,6 +604,7 @@ void hub_app_free(hub_app_t *app)
     uv_run(&app->loop, UV_RUN_DEFAULT);
     uv_loop_close(&app->loop);
     hub_showdom_free(app->show);
+    hub_devdom_free(app->devices);
     hub_dmx_free(app->dmx);
     hub_metrics_free(app->metrics);
     hub_log(HUB_LOG_INFO, "stopped", NULL);

@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-enum kind { K_STR, K_OSTR, K_INT, K_BOOL, K_LEVEL, K_SYNC };
+enum kind { K_STR, K_OSTR, K_INT, K_BOOL, K_LEVEL, K_SYNC, K_FRAC };
 
 struct entry {
     const char *name;
@@ -103,6 +103,33 @@ static const struct entry table[] = {
      "Show playback renders this many frames per second"},
     {"DMX_SHOW_MAX_BYTES", K_INT, F(show_max_bytes), "4194304", 1024, 268435456,
      "Largest show file accepted (PUT /api/v1/shows/<name> body, files on disk)"},
+    /* The device fleet: seed 004's names, so its deployments keep their .env. */
+    {"FLEET_TOPIC_ROOT", K_STR, F(fleet_topic_root), "infoscreen", 0, 0,
+     "First topic level of the signage fleet (seed 004: infoscreen/…)"},
+    {"HEARTBEAT_GRACE_SECONDS", K_INT, F(heartbeat_grace_s), "170", 10, 86400,
+     "A device is alive while its last heartbeat is this recent (and it is active)"},
+    {"POLL_INTERVAL_SECONDS", K_INT, F(poll_interval_s), "30", 1, 3600,
+     "Fleet housekeeping period: command expiry sweep, liveness and alerts, crash recovery"},
+    {"COMMAND_EXPIRY_SECONDS", K_INT, F(command_expiry_s), "240", 180, 360,
+     "A device command expires this long after it is issued"},
+    {"CRASH_RECOVERY_ENABLED", K_BOOL, F(crash_recovery), "false", 0, 0,
+     "Send reboot_host to crashed or silent devices on their own (seed 004's auto-recovery)"},
+    {"CRASH_RECOVERY_GRACE_SECONDS", K_INT, F(crash_recovery_grace_s), "180", 10, 86400,
+     "Auto-recovery: a device silent this long is a candidate"},
+    {"CRASH_RECOVERY_LOCKOUT_MINUTES", K_INT, F(crash_recovery_lockout_min), "15", 1, 1440,
+     "Auto-recovery skips a device with a reboot/restart_app command this recent"},
+    {"CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS", K_INT, F(crash_recovery_expiry_s), "240", 180, 360,
+     "Expiry of an auto-recovery reboot_host"},
+    {"FLEET_OUTAGE_FRACTION", K_FRAC, F(fleet_outage_fraction), "0.8", 0, 0,
+     "This share (0-1] of the active devices going silent together raises one "
+     "broker_outage_suspected alert instead of one per device"},
+    {"FLEET_COMPAT_TOPICS", K_BOOL, F(fleet_compat_topics), "true", 0, 0,
+     "Also publish commands to <root>/<uuid>/command and restarts to clients/<uuid>/restart "
+     "(seed 004's transitional topics)"},
+    {"FLEET_LOG_RETENTION", K_INT, F(fleet_log_retention), "1000", 10, 1000000,
+     "Device log entries kept per device"},
+    {"FLEET_LOG_RETENTION_DAYS", K_INT, F(fleet_log_retention_days), "30", 1, 3650,
+     "Device log entries older than this are removed"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))
@@ -184,6 +211,18 @@ static int apply(hub_config_t *cfg, const struct entry *e, const char *v, char *
         }
         snprintf(err, errlen, "%s=\"%s\" is not valid: expected debug, info, warn, error or off",
                  e->name, v);
+        return HUB_EINVAL;
+    }
+    case K_FRAC: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno == 0 && end != v && *end == '\0' && d > 0.0 && d <= 1.0) {
+            *(double *)base = d;
+            return 0;
+        }
+        snprintf(err, errlen, "%s=\"%s\" is not valid: expected a fraction above 0, at most 1 "
+                 "(e.g. 0.8)", e->name, v);
         return HUB_EINVAL;
     }
     case K_SYNC:

@@ -58,6 +58,19 @@ typedef struct hub_config {
     char *default_show;  /* NULL: none */
     int playback_fps;    /* show playback render ticks per second */
     int show_max_bytes;  /* show file / PUT body limit */
+    /* the device fleet (seed 004's variable names) */
+    char *fleet_topic_root;
+    int heartbeat_grace_s;
+    int poll_interval_s;
+    int command_expiry_s;
+    bool crash_recovery;
+    int crash_recovery_grace_s;
+    int crash_recovery_lockout_min;
+    int crash_recovery_expiry_s;
+    double fleet_outage_fraction;
+    bool fleet_compat_topics;
+    int fleet_log_retention;
+    int fleet_log_retention_days;
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

@@ -98,6 +98,14 @@ int hub_apply_check_keys(hub_apply_t *ap, const json_t *payload, const char *con
 /* ---- outbox: what a domain publishes when its changes are announced -------- */
 
 enum { HUB_OUT_MQTT = 1, HUB_OUT_FRAME, HUB_OUT_VIEW, HUB_OUT_EVENT };
+
+/* The fate of a tracked MQTT message (loop thread): ok 1 once the broker
+ * acknowledged it (QoS 1 PUBACK), 0 with why when it was not sent (MQTT
+ * disabled or disconnected, the connection lost before the PUBACK, or no
+ * PUBACK within HUB_SENT_TIMEOUT_MS). Called exactly once, never from inside
+ * the domain's own announce. */
+typedef void (*hub_sent_fn)(void *ctx, uint64_t token, int ok, const char *why);
+#define HUB_SENT_TIMEOUT_MS 5000
 enum { HUB_EVENT_INFO = 0, HUB_EVENT_WARNING, HUB_EVENT_ERROR };
 #define HUB_OUT_CONFLATE 1 /* MQTT: only the last of a group commit per topic matters */
 
@@ -108,6 +116,10 @@ typedef struct hub_outmsg {
     size_t len;
     int qos, retain, flags; /* MQTT */
     int level;              /* event */
+    /* MQTT, tracked (hub_outbox_mqtt_tracked): told its fate once. */
+    hub_sent_fn sent;
+    void *sent_ctx;
+    uint64_t token;
 } hub_outmsg_t;
 
 /* MQTT message. retain: the engine also keeps it as the topic's current
@@ -115,6 +127,9 @@ typedef struct hub_outmsg {
  * payload clears the topic and forgets it. */
 void hub_outbox_mqtt(hub_outbox_t *o, const char *topic, const char *payload, size_t len, int qos,
                      int retain, int flags);
+/* A QoS 1 message whose fate sent(ctx, token, …) is told. */
+void hub_outbox_mqtt_tracked(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
+                             int retain, hub_sent_fn sent, void *ctx, uint64_t token);
 /* A WebSocket text frame for every session in room (e.g. the seed-000
  * "state" frames in room "demo"). */
 void hub_outbox_frame(hub_outbox_t *o, const char *room, const char *text, size_t len);
@@ -139,6 +154,18 @@ typedef struct hub_route_req {
     char argbuf[512];
 } hub_route_req_t;
 
+/* An HTTP answer a domain gives later (loop thread): from a route's answer
+ * or read_async hook, kept until it knows what to say. Send exactly once;
+ * the handle is freed by it. A client that left meanwhile is skipped. */
+typedef struct hub_reply hub_reply_t;
+struct hub_reply {
+    void (*send)(hub_reply_t *r, int status, const char *body, size_t len);
+};
+static inline void hub_reply_send(hub_reply_t *r, int status, const char *body, size_t len)
+{
+    r->send(r, status, body, len);
+}
+
 /* A REST route. pattern: "/api/v1/fixtures/ *" (without the space): '*'
  * matches one path segment. Exactly one of to_intent, read and file is set.
  * to_intent: a mutation; runs on a network thread, pure: build the intent's
@@ -161,6 +188,20 @@ typedef struct hub_route_def {
      * commands and intents, 16 KiB); set from configuration at start-up
      * through a pointer so a limit can follow DMX_* settings. */
     const int *max_body;
+    /* to_intent routes, optional: the answer in the route's own format
+     * instead of {"ok":…} (loop thread, once the intent's fate is known; ann
+     * is NULL unless it was applied now). Answer at once with
+     * hub_reply_send, or keep reply and answer later. */
+    void (*answer)(void *ctx, const hub_intent_t *in, const hub_announce_t *ann,
+                   hub_reply_t *reply);
+    /* A read that needs to wait (e.g. for the store's reader): instead of
+     * read, on the loop thread; 0 after taking reply (answered once, maybe
+     * later), or non-zero with err set (answered as an error at once). rq
+     * lives only during the call: copy what the answer needs. */
+    int (*read_async)(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, hub_error_t *err);
+    /* to_intent routes: a body that is not a JSON object reads as none
+     * (seed 004's get_json(silent=True)) instead of a 400. */
+    int lenient_body;
 } hub_route_def_t;
 
 /* An MQTT topic filter whose messages become intents (loop thread). topic
@@ -170,6 +211,12 @@ typedef struct hub_topic_def {
     const char *filter;
     int (*to_intent)(void *ctx, const char *topic, const char *payload, size_t len,
                      hub_intent_t **out, hub_error_t *err);
+    /* Device telemetry: the adapter hands every message over as it came
+     * (empty, huge or not UTF-8 too) and stays quiet about it; the domain
+     * logs and counts what it refuses. to_intent returning 0 with *out NULL
+     * means "taken, nothing to apply"; its intents' refusals are only
+     * logged at debug (the domain counted them). */
+    int raw;
 } hub_topic_def_t;
 
 /* ---- the definition ------------------------------------------------------------ */
@@ -209,6 +256,11 @@ typedef struct hub_domain_def {
     /* Start-up: publish everything it keeps current (retained MQTT topics,
      * named views), as if all of it had just been announced. */
     void (*publish_all)(void *ctx, hub_outbox_t *out);
+    /* Rooms inside a root: pairs {room, path prefix, …, NULL}, e.g.
+     * {"commands", "devices.commands", NULL}: changes under the prefix go to
+     * that room (not the root's), and a snapshot of the root's room leaves
+     * the prefix out unless that room is asked for too. */
+    const char *const *sub_rooms;
     const hub_route_def_t *routes; /* terminated by {0}; may be NULL */
     const hub_topic_def_t *topics; /* terminated by {NULL}; may be NULL */
 } hub_domain_def_t;

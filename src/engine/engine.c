@@ -57,6 +57,14 @@ struct hub_engine {
     const char *rooms[HUB_MAX_ROOMS];
     int nrooms;
     uint64_t state_rooms;
+    /* Sub-rooms (domain.h): "root.child" prefixes with their room and the
+     * root's room. */
+    struct {
+        const char *prefix, *child;
+        size_t len;
+        int bit, parent_bit;
+    } subs_rooms[HUB_MAX_ROOMS];
+    int nsub_rooms;
     uint64_t seq, ts_ms;         /* working: the last applied intent's */
     uint64_t pub_seq, pub_ts_ms; /* published: the last announced one's */
     hub_pubtree_t *pub;
@@ -259,6 +267,48 @@ static int cmp_intent(const void *a, const void *b)
     return strcmp(((const intent_ent_t *)a)->name, ((const intent_ent_t *)b)->name);
 }
 
+/* A room for the changes under prefix "root.child", root one of d's. */
+static int add_sub_room(hub_engine_t *e, const hub__domain_t *d, const char *room,
+                        const char *prefix)
+{
+    const char *dot = strchr(prefix, '.');
+    int parent = -1, bit;
+
+    if (dot == NULL || strchr(dot + 1, '.') != NULL || dot[1] == '\0')
+        return HUB_EINVAL;
+    for (int i = 0; i < d->nroots; i++)
+        if (strlen(d->roots[i]) == (size_t)(dot - prefix) &&
+            memcmp(d->roots[i], prefix, (size_t)(dot - prefix)) == 0)
+            parent = d->root_bits[i];
+    if (parent < 0 || e->nsub_rooms == HUB_MAX_ROOMS)
+        return HUB_EINVAL;
+    for (int i = 0; i < e->nrooms; i++)
+        if (strcmp(e->rooms[i], room) == 0)
+            return HUB_EINVAL; /* a sub-room is a room of its own */
+    bit = add_room(e, room);
+    if (bit < 0)
+        return HUB_EINVAL;
+    e->state_rooms |= 1ull << bit;
+    e->subs_rooms[e->nsub_rooms].prefix = prefix;
+    e->subs_rooms[e->nsub_rooms].child = dot + 1;
+    e->subs_rooms[e->nsub_rooms].len = strlen(prefix);
+    e->subs_rooms[e->nsub_rooms].bit = bit;
+    e->subs_rooms[e->nsub_rooms].parent_bit = parent;
+    e->nsub_rooms++;
+    return 0;
+}
+
+/* The room of a change's path: a sub-room's prefix, else its first segment. */
+static int path_room(const hub_engine_t *e, const char *path)
+{
+    for (int i = 0; i < e->nsub_rooms; i++)
+        if (strncmp(path, e->subs_rooms[i].prefix, e->subs_rooms[i].len) == 0 &&
+            (path[e->subs_rooms[i].len] == '.' || path[e->subs_rooms[i].len] == '\0'))
+            return e->subs_rooms[i].bit;
+    const char *dot = strchr(path, '.');
+    return hub_engine_room_bit(e, path, dot ? (size_t)(dot - path) : strlen(path));
+}
+
 int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
 {
     static const char *const none[] = {NULL};
@@ -269,6 +319,7 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
     const int nrooms0 = e->nrooms;
     const uint64_t state_rooms0 = e->state_rooms;
     const size_t nintents0 = e->nintents;
+    const int nsub0 = e->nsub_rooms;
 
     assert(!e->started);
     if (e->ndoms == MAX_DOMAINS)
@@ -298,6 +349,9 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
     for (const char *const *fr = def->frame_rooms ? def->frame_rooms : none; *fr; fr++)
         if (add_room(e, *fr) < 0)
             goto fail;
+    for (const char *const *sr = def->sub_rooms ? def->sub_rooms : none; sr[0] && sr[1]; sr += 2)
+        if (add_sub_room(e, d, sr[0], sr[1]) != 0)
+            goto fail;
     for (const hub_intent_def_t *id = def->intents; id != NULL && id->name != NULL; id++)
         n++;
     e->intents = hub_realloc(e->intents, (e->nintents + n) * sizeof(*e->intents));
@@ -312,6 +366,7 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
     return 0;
 
 fail:
+    e->nsub_rooms = nsub0;
     e->nrooms = nrooms0;
     e->state_rooms = state_rooms0;
     e->nintents = nintents0; /* the sorted prefix is untouched: appends only */
@@ -672,19 +727,46 @@ uint64_t hub_engine_ts_ms(const hub_engine_t *e)
     return e->pub_ts_ms;
 }
 
+static int sub_room_at(const hub_engine_t *e, int bit)
+{
+    for (int i = 0; i < e->nsub_rooms; i++)
+        if (e->subs_rooms[i].bit == bit)
+            return i;
+    return -1;
+}
+
 void hub_engine_render_state(const hub_engine_t *e, uint64_t rooms, hub_jbuf_t *out)
 {
-    const char *roots[HUB_MAX_ROOMS];
-    size_t n = 0;
-
-    for (int i = 0; i < e->nrooms; i++)
-        if ((rooms & e->state_rooms & (1ull << i)) != 0)
-            roots[n++] = e->rooms[i];
+    rooms &= e->state_rooms;
     hub_jbuf_open(out, '{');
     hub_jbuf_key(out, "seq");
     hub_jbuf_uint(out, e->pub_seq);
     hub_jbuf_key(out, "state");
-    hub_pubtree_render(e->pub, out, roots, n);
+    hub_jbuf_open(out, '{');
+    for (int i = 0; i < e->nrooms; i++) {
+        const char *skip[HUB_MAX_ROOMS];
+        size_t nskip = 0;
+        if ((rooms & (1ull << i)) == 0)
+            continue;
+        int sub = sub_room_at(e, i);
+        if (sub >= 0) { /* alone: {"root":{"child":…}}; with its root: rendered there */
+            int parent = e->subs_rooms[sub].parent_bit;
+            if ((rooms & (1ull << parent)) != 0)
+                continue;
+            hub_jbuf_key(out, e->rooms[parent]);
+            hub_jbuf_open(out, '{');
+            hub_jbuf_key(out, e->subs_rooms[sub].child);
+            hub_pubtree_render_without(e->pub, out, e->subs_rooms[sub].prefix, NULL, 0);
+            hub_jbuf_close(out, '}');
+            continue;
+        }
+        for (int k = 0; k < e->nsub_rooms; k++)
+            if (e->subs_rooms[k].parent_bit == i && (rooms & (1ull << e->subs_rooms[k].bit)) == 0)
+                skip[nskip++] = e->subs_rooms[k].child;
+        hub_jbuf_key(out, e->rooms[i]);
+        hub_pubtree_render_without(e->pub, out, e->rooms[i], skip, nskip);
+    }
+    hub_jbuf_close(out, '}');
     hub_jbuf_close(out, '}');
 }
 
@@ -850,15 +932,15 @@ static void finish_record(hub_engine_t *e, hub_intent_t *in, hub__record_t *r)
     r->rooms = 0;
     for (size_t i = 0; i < r->nchanges; i++) {
         const hub_change_t *c = &r->changes[i];
-        const char *dot = strchr(c->path, '.');
-        size_t rlen = dot ? (size_t)(dot - c->path) : strlen(c->path);
-        int bit = hub_engine_room_bit(e, c->path, rlen);
+        int bit = path_room(e, c->path);
         if (bit >= 0 && (r->rooms & (1ull << bit)) == 0) {
+            const char *name = e->rooms[bit];
+            size_t rlen = strlen(name);
             r->rooms |= 1ull << bit;
             if (rl + rlen + 2 < sizeof(rooms)) {
                 if (rl > 0)
                     rooms[rl++] = ',';
-                memcpy(rooms + rl, c->path, rlen);
+                memcpy(rooms + rl, name, rlen);
                 rl += rlen;
             }
         }
@@ -1041,6 +1123,18 @@ static void publish_event_msgs(hub_engine_t *e, const hub_outbox_t *o)
             emit_event(e, o->msgs[i].level, o->msgs[i].name, o->msgs[i].text);
 }
 
+/* Tracked MQTT messages nobody will report on: MQTT is off. */
+static void fail_untracked(hub_engine_t *e, const hub_outbox_t *o)
+{
+    for (int i = 0; i < e->nsubs; i++)
+        if (e->subs[i].tracks_sent)
+            return;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->msgs[i].sent != NULL)
+            o->msgs[i].sent(o->msgs[i].sent_ctx, o->msgs[i].token, 0,
+                            "MQTT is disabled (DMX_MQTT_ENABLED=false)");
+}
+
 /* An applied intent is durable (or its commit failed: the working state has
  * it all the same, so it is published; the sender learns the truth). */
 static void announce(hub_engine_t *e, hub_intent_t *in, int stored_rc, int more)
@@ -1104,6 +1198,7 @@ static void announce(hub_engine_t *e, hub_intent_t *in, int stored_rc, int more)
     for (int i = 0; i < e->nsubs; i++)
         if (e->subs[i].on_fanout != NULL)
             e->subs[i].on_fanout(e->subs[i].ud, &ann);
+    fail_untracked(e, &e->outbox);
     publish_event_msgs(e, &e->outbox);
 }
 

@@ -52,6 +52,9 @@ typedef struct hub_subscriber {
      * given outside one (dropped intents): send what was gathered. */
     void (*on_flush)(void *ud);
     void *ud;
+    /* It reports the fate of tracked MQTT messages (the MQTT adapter). With
+     * no such subscriber the engine fails them after the fan-out. */
+    int tracks_sent;
 } hub_subscriber_t;
 
 typedef struct hub_engine_cfg {

@@ -92,6 +92,8 @@ struct hub_intent {
     uint8_t rgb[3];          /* legacy: r, g, b (payload is NULL: see below) */
     int reply;               /* adapter-private: e.g. MQTT reply_to present */
     char *reply_to;          /* adapter-private, owned: MQTT reply topic */
+    const void *route;       /* adapter-private: the REST route it came by */
+    void *route_ctx;         /* adapter-private: that route's domain context */
     uint64_t recv_us;        /* monotonic time the adapter received it */
     hub_intent_done_cb done; /* NULL: nobody waits (detached) */
     void *ud;

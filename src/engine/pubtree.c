@@ -237,3 +237,30 @@ void hub_pubtree_render_at(const hub_pubtree_t *t, hub_jbuf_t *out, const char *
     else
         render(n, out);
 }
+
+void hub_pubtree_render_without(const hub_pubtree_t *t, hub_jbuf_t *out, const char *path,
+                                const char *const *skip, size_t nskip)
+{
+    const node_t *n = lookup(t, path);
+
+    if (n == NULL) {
+        hub_jbuf_lit(out, "{}");
+        return;
+    }
+    if (n->text != NULL) {
+        hub_jbuf_json(out, n->text, n->len);
+        return;
+    }
+    hub_jbuf_open(out, '{');
+    for (size_t i = 0; i < n->nkids; i++) {
+        size_t k = 0;
+        while (k < nskip && !(strlen(skip[k]) == n->kids[i]->namelen &&
+                              memcmp(skip[k], n->kids[i]->name, n->kids[i]->namelen) == 0))
+            k++;
+        if (k < nskip)
+            continue;
+        hub_jbuf_keyn(out, n->kids[i]->name, n->kids[i]->namelen);
+        render(n->kids[i], out);
+    }
+    hub_jbuf_close(out, '}');
+}

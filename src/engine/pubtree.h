@@ -28,6 +28,10 @@ const char *hub_pubtree_get(const hub_pubtree_t *t, const char *path, size_t *le
  * given; a root with nothing under it reads {}. */
 void hub_pubtree_render(const hub_pubtree_t *t, hub_jbuf_t *out, const char *const *roots,
                         size_t nroots);
+/* Append the object at path ("{}" when absent) without its children named
+ * in skip (nskip names): a root whose sub-room was not asked for. */
+void hub_pubtree_render_without(const hub_pubtree_t *t, hub_jbuf_t *out, const char *path,
+                                const char *const *skip, size_t nskip);
 /* Append the JSON value of the node at path ("null" when absent). */
 void hub_pubtree_render_at(const hub_pubtree_t *t, hub_jbuf_t *out, const char *path);
 

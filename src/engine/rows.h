@@ -60,12 +60,22 @@ struct hub_db {
     /* Run one or more statements. 0 or HUB_ESTORE. */
     int (*exec)(hub_db_t *db, const char *sql, char *err, size_t errlen);
     /* Run a query with binds; row() is called per row (return non-zero to
-     * stop early). 0 or HUB_ESTORE. */
+     * stop early) with at most 32 columns. 0 or HUB_ESTORE. */
     int (*query)(hub_db_t *db, const char *sql, const hub_val_t *binds, int nbinds,
                  hub_db_row_fn row, void *ud, char *err, size_t errlen);
     /* 1 if a table of that name exists. */
     int (*has_table)(hub_db_t *db, const char *name);
 };
+
+/* Reads a domain runs while the hub runs (rows too many to keep in memory,
+ * such as device logs): fn(ud, db) on the store's reader thread, on a
+ * read-only connection that sees every committed batch, then done(ud, rc)
+ * on the loop thread (rc HUB_ESHUTDOWN: the store stopped; fn did not run). */
+typedef struct hub_db_reader {
+    void (*run)(void *rctx, void (*fn)(void *ud, hub_db_t *db), void (*done)(void *ud, int rc),
+                void *ud);
+    void *rctx;
+} hub_db_reader_t;
 
 /* One schema step of a domain: version N is migrations[N-1]. Either sql
  * (run as is) or fn (for steps that need logic, e.g. importing an older

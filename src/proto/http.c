@@ -341,7 +341,9 @@ static void begin_body(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, int acti
     } else {
         hub__hdr(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, buf, sizeof(buf));
         /* seed 000 always asked for JSON; the API only when there is a body */
-        if ((action == HUB_ACT_RGB || clen > 0) && !is_json(buf)) {
+        /* seed 004's routes read a body only if it is JSON (lenient_body) */
+        int lenient = action == HUB_ACT_ROUTE && pss->route->lenient_body;
+        if ((action == HUB_ACT_RGB || clen > 0) && !is_json(buf) && !lenient) {
             pss->body_error = 415;
             pss->body_error_msg = "unsupported content type: send Content-Type: application/json";
         }
@@ -511,7 +513,7 @@ static int domain_route(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const c
         return 1;
     }
     rq->query = pss->query;
-    if (r->read != NULL || r->file != NULL) {
+    if (r->read != NULL || r->file != NULL || r->read_async != NULL) {
         hub_query_t q = {.what = r->file != NULL ? HUB_Q_FILE : HUB_Q_ROUTE,
                          .route = r,
                          .route_ctx = ctx,
@@ -526,6 +528,7 @@ static int domain_route(hub_net_t *net, struct lws *wsi, hub_pss_t *pss, const c
         return 1;
     }
     pss->route = r;
+    pss->route_ctx = ctx;
     pss->rq = rq;
     begin_body(net, wsi, pss, HUB_ACT_ROUTE);
     return 1;

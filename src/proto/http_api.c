@@ -275,6 +275,11 @@ hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *p
 
     memset(&err, 0, sizeof(err));
     body = parse_body(pss, pss->action == HUB_ACT_INTENT, &err);
+    if (body == NULL && pss->action == HUB_ACT_ROUTE && pss->route->lenient_body) {
+        memset(&err, 0, sizeof(err));
+        pss->body_len = 0; /* read as none */
+        body = json_object();
+    }
     if (body == NULL)
         goto refuse;
 
@@ -302,6 +307,8 @@ hub_intent_t *hub__http_api_intent(hub_net_t *net, struct lws *wsi, hub_pss_t *p
             goto refuse;
         in = hub_intent_new(req_id, "api", name);
         hub_intent_set_payload(in, payload);
+        in->route = pss->route;
+        in->route_ctx = pss->route_ctx;
     }
     snprintf(in->req_id, sizeof(in->req_id), "%s", req_id);
     if (hub_engine_prepare(s->d.engine, in, &err) != 0) {

@@ -363,6 +363,16 @@ hub_answer_t *hub__page_query(hub_server_t *s, hub_net_t *net, hub_peer_t *peer,
         return a;
     }
     case HUB_Q_ROUTE:
+        if (q->route->read_async != NULL) {
+            hub_reply_t *r = hub__reply_new(net, peer);
+            memset(&err, 0, sizeof(err));
+            if (q->route->read_async(q->route_ctx, q->rq, r, &err) == 0)
+                return NULL; /* the reply has the peer now */
+            hub_free(r);     /* not taken: the reference is ours again */
+            a = new_answer(peer);
+            error_body(a, &err);
+            return a;
+        }
         a = new_answer(peer);
         hub_jbuf_init(&b);
         memset(&err, 0, sizeof(err));

@@ -170,6 +170,8 @@ static void republish_all(hub_mqtt_t *m)
 
 /* ---- connection lifecycle ---- */
 
+static void tracked_expire(hub_mqtt_t *m, int all, const char *why);
+
 static void close_all(hub_mqtt_t *m)
 {
     int acked = m->offline_acked;
@@ -177,6 +179,7 @@ static void close_all(hub_mqtt_t *m)
     m->conn = C_CLOSED;
     hub_metric_set(m->m_connected, 0);
     close_poll(m);
+    tracked_expire(m, 1, "the hub is shutting down");
     uv_timer_stop(&m->misc_timer);
     uv_timer_stop(&m->retry_timer);
     uv_timer_stop(&m->shutdown_timer);
@@ -321,6 +324,64 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
     lost(m);
 }
 
+/* ---- tracked publishes ---- */
+
+static void tracked_fail(hub_mqtt_t *m, size_t i, const char *why)
+{
+    struct hub__tracked t = m->tracked[i];
+    m->tracked[i] = m->tracked[--m->ntracked];
+    t.sent(t.ctx, t.token, 0, why);
+}
+
+static void tracked_done(hub_mqtt_t *m, int mid)
+{
+    for (size_t i = 0; i < m->ntracked; i++)
+        if (m->tracked[i].mid == mid) {
+            struct hub__tracked t = m->tracked[i];
+            m->tracked[i] = m->tracked[--m->ntracked];
+            t.sent(t.ctx, t.token, 1, NULL);
+            return;
+        }
+}
+
+/* Fail the tracked publishes past their deadline (all of them: now 0). */
+static void tracked_expire(hub_mqtt_t *m, int all, const char *why)
+{
+    uint64_t now = m->loop ? uv_now(m->loop) : 0;
+    size_t i = 0;
+    while (i < m->ntracked) {
+        if (all || m->tracked[i].due_ms <= now)
+            tracked_fail(m, i, why); /* moved the last into i */
+        else
+            i++;
+    }
+}
+
+static void publish_tracked(hub_mqtt_t *m, const hub_outmsg_t *o)
+{
+    char why[256];
+    int mid;
+
+    if (m->conn != C_CONNECTED || m->after_connack) {
+        snprintf(why, sizeof(why), "the MQTT broker is not connected (%s)", hub_mqtt_status(m));
+        o->sent(o->sent_ctx, o->token, 0, why);
+        return;
+    }
+    if (m->ntracked == TRACKED_MAX) {
+        o->sent(o->sent_ctx, o->token, 0, "too many publishes await the broker's PUBACK");
+        return;
+    }
+    mid = hub__mqtt_publish(m, o->name, o->text, o->len, 1, o->retain);
+    if (mid < 0) {
+        o->sent(o->sent_ctx, o->token, 0, "the MQTT client refused the publish");
+        return;
+    }
+    if (m->tracked == NULL)
+        m->tracked = hub_calloc(TRACKED_MAX, sizeof(*m->tracked));
+    m->tracked[m->ntracked++] = (struct hub__tracked){
+        mid, uv_now(m->loop) + HUB_SENT_TIMEOUT_MS, o->sent, o->sent_ctx, o->token};
+}
+
 static void on_publish(struct mosquitto *mosq, void *ud, int mid)
 {
     hub_mqtt_t *m = ud;
@@ -328,6 +389,7 @@ static void on_publish(struct mosquitto *mosq, void *ud, int mid)
     m->rx_done++;
     if (m->unacked > 0)
         m->unacked--;
+    tracked_done(m, mid);
     if (m->conn == C_CLOSING && mid == m->offline_mid)
         m->offline_acked = 1;
 }
@@ -371,6 +433,8 @@ static void on_presence(hub_mqtt_t *m, const struct mosquitto_message *msg, cons
         hub_log(HUB_LOG_WARN, "mqtt_devices_full", "{s:i,s:s}", "max", DEVICES_MAX, "hint",
                 "new devices are not tracked until others clear their retained state");
     }
+    /* The same presence feeds the fleet's registry when a domain takes it. */
+    hub__mqtt_on_domain(m, msg);
 }
 
 static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
@@ -498,6 +562,7 @@ static void on_misc_timer(uv_timer_t *t)
     hub_mqtt_t *m = t->data;
     int rc;
 
+    tracked_expire(m, 0, "no PUBACK from the MQTT broker within 5 s");
     if (m->poll == NULL)
         return;
     errno = 0;
@@ -553,6 +618,11 @@ static void on_fanout(void *ud, const hub_announce_t *ann)
         const hub_outmsg_t *o = &ann->msgs[i];
         if (o->kind != HUB_OUT_MQTT)
             continue;
+        if (o->sent != NULL) {
+            publish_tracked(m, o);
+            sent = 1;
+            continue;
+        }
         if (m->conn != C_CONNECTED || m->after_connack)
             continue;
         if (o->retain && (o->flags & HUB_OUT_CONFLATE)) {
@@ -657,7 +727,7 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
                                          "MQTT messages rejected as malformed");
     m->m_published = hub_metrics_counter(metrics, "dmx_mqtt_published_total",
                                          "States published to v1/demo/rgb/state");
-    hub_subscriber_t sub = {NULL, on_fanout, NULL, on_flush, m};
+    hub_subscriber_t sub = {.on_fanout = on_fanout, .on_flush = on_flush, .ud = m, .tracks_sent = 1};
     hub_engine_subscribe(engine, &sub);
     hub_engine_on_room(engine, on_room, m);
     *out = m;
@@ -769,6 +839,7 @@ void hub_mqtt_free(hub_mqtt_t *m)
     mosquitto_destroy(m->mosq); /* closes the socket, if still open */
     mosquitto_lib_cleanup();
     hub__mqtt_devices_free(m->devices);
+    hub_free(m->tracked);
     hub_kv_free(m->conflated);
     m->conflated = NULL;
     hub_free(m->status);

@@ -24,7 +24,8 @@
 #define MISC_INTERVAL_MS 1000
 #define READ_BURST       256 /* packets per readable event, then yield to the loop */
 #define DEVICES_MAX      10000
-#define SUBS_MAX         16
+#define SUBS_MAX         32
+#define TRACKED_MAX      4096 /* tracked publishes awaiting their PUBACK */
 
 enum conn { C_IDLE, C_CONNECTING, C_CONNECTED, C_BACKOFF, C_CLOSING, C_CLOSED };
 
@@ -67,6 +68,16 @@ struct hub_mqtt {
     int disconnect_sent;
     void (*done)(void *ud);
     void *done_ud;
+
+    /* Tracked publishes (domain.h hub_outbox_mqtt_tracked) awaiting PUBACK. */
+    struct hub__tracked {
+        int mid;
+        uint64_t due_ms; /* uv_now() deadline */
+        hub_sent_fn sent;
+        void *ctx;
+        uint64_t token;
+    } *tracked;
+    size_t ntracked;
 
     hub__mqtt_devices_t *devices;
     int devices_full_logged;

@@ -239,6 +239,42 @@ typedef struct domain_match {
     int taken;
 } domain_match_t;
 
+static void on_raw_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
+{
+    (void)ann;
+    (void)ud;
+    if (in->outcome != HUB_INTENT_APPLIED && in->outcome != HUB_INTENT_DUPLICATE)
+        hub_log(HUB_LOG_DEBUG, "mqtt_telemetry_refused", "{s:s,s:s}", "name", in->name, "error",
+                in->outcome == HUB_INTENT_REJECTED ? in->err.msg : hub_strerror(in->outcome));
+}
+
+/* Device telemetry (hub_topic_def_t.raw): the domain checks, logs and
+ * counts; refusals are not published anywhere (the device asked nothing). */
+static void raw_topic(hub_mqtt_t *m, const hub_topic_def_t *t, void *ctx,
+                      const struct mosquitto_message *msg)
+{
+    hub_intent_t *in = NULL;
+    hub_error_t err;
+    int rc;
+
+    memset(&err, 0, sizeof(err));
+    if (t->to_intent(ctx, msg->topic, msg->payloadlen > 0 ? msg->payload : "",
+                     (size_t)msg->payloadlen, &in, &err) != 0 ||
+        in == NULL)
+        return;
+    if (in->req_id[0] == '\0')
+        hub_ulid_new(in->req_id);
+    in->recv_us = hub_mono_us();
+    in->done = on_raw_done;
+    in->ud = m;
+    rc = hub_engine_submit(m->engine, in);
+    if (rc != 0) {
+        in->outcome = rc;
+        on_raw_done(in, NULL, m);
+        hub_intent_free(in);
+    }
+}
+
 static void try_topic(void *ud, const hub_topic_def_t *t, void *ctx)
 {
     domain_match_t *dm = ud;
@@ -253,6 +289,10 @@ static void try_topic(void *ud, const hub_topic_def_t *t, void *ctx)
         !matches)
         return;
     dm->taken = 1;
+    if (t->raw) {
+        raw_topic(m, t, ctx, msg);
+        return;
+    }
     if (check_payload(m, msg) != 0)
         return;
     memset(&err, 0, sizeof(err));

@@ -175,6 +175,7 @@ typedef struct hub_pss {
     int idem_bad;                  /* it was there but not a valid req_id */
     int action;                    /* HUB_ACT_* */
     const hub_route_def_t *route;  /* HUB_ACT_ROUTE */
+    void *route_ctx;               /* HUB_ACT_ROUTE: its domain's context */
     hub_route_req_t *rq;           /* HUB_ACT_ROUTE: heap */
     char *body;
     size_t body_len, body_cap;
@@ -222,6 +223,9 @@ void hub__relay_submit(hub_net_t *net, hub_peer_t *peer, hub_intent_t *in);
 void hub__relay_query(hub_net_t *net, hub_peer_t *peer, const hub_query_t *q);
 /* Loop thread: post (or, once the context is gone, drop) an answer. */
 void hub__relay_answer(hub_net_t *net, hub_answer_t *a);
+/* A reply handle (domain.h) answering peer over net later; takes the
+ * reference to peer. */
+hub_reply_t *hub__reply_new(hub_net_t *net, hub_peer_t *peer);
 /* Net thread: deliver an answer built on this thread. */
 void hub__relay_deliver(hub_answer_t *a);
 /* Render an intent's fate as the HTTP answer (status, body, headers). */

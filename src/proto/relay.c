@@ -105,6 +105,40 @@ void hub__relay_answer(hub_net_t *net, hub_answer_t *a)
     hub_inbox_post(net->inbox, &a->msg);
 }
 
+/* ---- replies a domain gives later ------------------------------------------- */
+
+typedef struct http_reply {
+    hub_reply_t base; /* first */
+    hub_net_t *net;
+    hub_peer_t *peer; /* a reference, moved to the answer */
+} http_reply_t;
+
+static void reply_send(hub_reply_t *r, int status, const char *body, size_t len)
+{
+    http_reply_t *h = (http_reply_t *)r;
+    hub_answer_t *a = hub_calloc(1, sizeof(*a));
+
+    a->peer = h->peer;
+    a->status = status;
+    a->ctype = "application/json";
+    a->body = hub_malloc(len + 1);
+    memcpy(a->body, body, len);
+    a->body[len] = '\0';
+    a->len = len;
+    a->retry_after = status == 503;
+    hub__relay_answer(h->net, a);
+    hub_free(h);
+}
+
+hub_reply_t *hub__reply_new(hub_net_t *net, hub_peer_t *peer)
+{
+    http_reply_t *h = hub_calloc(1, sizeof(*h));
+    h->base.send = reply_send;
+    h->net = net;
+    h->peer = peer;
+    return &h->base;
+}
+
 /* ---- rendering a fate ------------------------------------------------------- */
 
 static void set_body(hub_answer_t *a, int status, hub_jbuf_t *b)
@@ -291,6 +325,11 @@ static void on_intent_done(hub_intent_t *in, const hub_announce_t *ann, void *ud
             hub_free(text);
         }
         hub__peer_release(peer);
+        return;
+    }
+    const hub_route_def_t *route = in->route;
+    if (route != NULL && route->answer != NULL) { /* the route's own format */
+        route->answer(in->route_ctx, in, ann, hub__reply_new(net, peer));
         return;
     }
     hub_answer_t *a = hub_calloc(1, sizeof(*a));

@@ -30,6 +30,10 @@ typedef struct read_job {
     hub_journal_cb cb;
     void *ud;
     hub_journal_page_t *page;
+    /* a domain's job instead of a journal page */
+    void (*fn)(void *ud, hub_db_t *db);
+    void (*done)(void *ud, int rc);
+    int rc;
 } read_job_t;
 
 struct hub__reader {
@@ -102,8 +106,21 @@ static void on_read_done(hub_msg_t *msg, void *ud)
 {
     read_job_t *j = (read_job_t *)msg;
     (void)ud;
-    j->cb(j->page, j->ud);
+    if (j->fn != NULL)
+        j->done(j->ud, j->rc);
+    else
+        j->cb(j->page, j->ud);
     hub_free(j);
+}
+
+static void run_job(hub__reader_t *r, read_job_t *j)
+{
+    hub__db_t db;
+    hub__db_init(&db, r->db);
+    /* One snapshot for the whole job: its queries agree with each other. */
+    sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    j->fn(j->ud, &db.api);
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
 }
 
 static void *reader_main(void *arg)
@@ -122,10 +139,14 @@ static void *reader_main(void *arg)
             r->tail = NULL;
         int stopping = r->stopping;
         pthread_mutex_unlock(&r->lock);
-        if (stopping) {
+        if (stopping && j->fn != NULL) {
+            j->rc = HUB_ESHUTDOWN;
+        } else if (stopping) {
             j->page = hub_calloc(1, sizeof(*j->page));
             j->page->rc = HUB_ESHUTDOWN;
             j->page->since = j->since;
+        } else if (j->fn != NULL) {
+            run_job(r, j);
         } else {
             run_query(r, j);
         }
@@ -180,6 +201,19 @@ fail:
     return HUB_ESTORE;
 }
 
+static void enqueue(hub__reader_t *r, read_job_t *j);
+
+void hub__reader_job(hub__reader_t *r, void (*fn)(void *ud, hub_db_t *db),
+                     void (*done)(void *ud, int rc), void *ud)
+{
+    read_job_t *j = hub_calloc(1, sizeof(*j));
+
+    j->fn = fn;
+    j->done = done;
+    j->ud = ud;
+    enqueue(r, j);
+}
+
 void hub__reader_read(hub__reader_t *r, uint64_t since, size_t limit, hub_journal_cb cb, void *ud)
 {
     read_job_t *j = hub_calloc(1, sizeof(*j));
@@ -188,6 +222,11 @@ void hub__reader_read(hub__reader_t *r, uint64_t since, size_t limit, hub_journa
     j->limit = limit;
     j->cb = cb;
     j->ud = ud;
+    enqueue(r, j);
+}
+
+static void enqueue(hub__reader_t *r, read_job_t *j)
+{
     pthread_mutex_lock(&r->lock);
     if (r->tail != NULL)
         r->tail->next = j;

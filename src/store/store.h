@@ -66,5 +66,8 @@ void hub_store_close(hub_store_t *s);
  * the loop thread (through the inbox given to start). */
 void hub_store_read_journal(hub_store_t *s, uint64_t since, size_t limit, hub_journal_cb cb,
                             void *ud);
+/* A domain's read job (engine/rows.h hub_db_reader_t) on the reader thread. */
+void hub_store_read_job(void *store, void (*fn)(void *ud, hub_db_t *db),
+                        void (*done)(void *ud, int rc), void *ud);
 
 #endif

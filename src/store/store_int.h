@@ -70,10 +70,22 @@ int hub__store_attach(hub_store_t *s, const hub_domain_def_t *def, void *ctx, ch
 int hub__exec(sqlite3 *db, const char *sql);
 int64_t hub__query_int(sqlite3 *db, const char *sql);
 
+/* store_schema.c: hub_db_t over a connection (the writer's at start-up,
+ * the reader's for domain read jobs). */
+typedef struct hub__db {
+    hub_db_t api; /* first */
+    sqlite3 *sq;
+} hub__db_t;
+void hub__db_init(hub__db_t *db, sqlite3 *sq);
+
 /* reader.c */
 int hub__reader_new(hub__reader_t **out, const char *path, hub_inbox_t *inbox, char *err,
                     size_t errlen);
 void hub__reader_read(hub__reader_t *r, uint64_t since, size_t limit, hub_journal_cb cb, void *ud);
 void hub__reader_free(hub__reader_t *r);
+/* Run fn(ud, db) on the reader thread (read-only), then done(ud, rc) on the
+ * loop thread (rc HUB_ESHUTDOWN when the reader stopped first). */
+void hub__reader_job(hub__reader_t *r, void (*fn)(void *ud, hub_db_t *db),
+                     void (*done)(void *ud, int rc), void *ud);
 
 #endif

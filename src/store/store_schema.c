@@ -119,17 +119,13 @@ int hub__store_migrate(hub_store_t *s, char *err, size_t errlen)
 
 /* ---- hub_db_t: what a domain's schema steps and load see ------------------------ */
 
-typedef struct store_db {
-    hub_db_t api; /* first */
-    hub_store_t *s;
-} store_db_t;
 
 static int db_exec(hub_db_t *db, const char *sql, char *err, size_t errlen)
 {
-    hub_store_t *s = ((store_db_t *)db)->s;
-    if (hub__exec(s->db, sql) == SQLITE_OK)
+    sqlite3 *sq = ((hub__db_t *)db)->sq;
+    if (hub__exec(sq, sql) == SQLITE_OK)
         return 0;
-    snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+    snprintf(err, errlen, "%s", sqlite3_errmsg(sq));
     return HUB_ESTORE;
 }
 
@@ -146,21 +142,21 @@ static void bind_val(sqlite3_stmt *st, int i, const hub_val_t *v)
 static int db_query(hub_db_t *db, const char *sql, const hub_val_t *binds, int nbinds,
                     hub_db_row_fn row, void *ud, char *err, size_t errlen)
 {
-    hub_store_t *s = ((store_db_t *)db)->s;
+    sqlite3 *sq = ((hub__db_t *)db)->sq;
     sqlite3_stmt *st;
-    hub_val_t cols[16];
+    hub_val_t cols[32];
     int rc;
 
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+    if (sqlite3_prepare_v2(sq, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(sq));
         return HUB_ESTORE;
     }
     for (int i = 0; i < nbinds; i++)
         bind_val(st, i + 1, &binds[i]);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int n = sqlite3_column_count(st);
-        if (n > 16)
-            n = 16;
+        if (n > 32)
+            n = 32;
         for (int i = 0; i < n; i++) {
             memset(&cols[i], 0, sizeof(cols[i]));
             switch (sqlite3_column_type(st, i)) {
@@ -191,7 +187,7 @@ static int db_query(hub_db_t *db, const char *sql, const hub_val_t *binds, int n
         }
     }
     if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "%s", sqlite3_errmsg(s->db));
+        snprintf(err, errlen, "%s", sqlite3_errmsg(sq));
         sqlite3_finalize(st);
         return HUB_ESTORE;
     }
@@ -201,17 +197,25 @@ static int db_query(hub_db_t *db, const char *sql, const hub_val_t *binds, int n
 
 static int db_has_table(hub_db_t *db, const char *name)
 {
-    hub_store_t *s = ((store_db_t *)db)->s;
+    sqlite3 *sq = ((hub__db_t *)db)->sq;
     sqlite3_stmt *st;
     int found = 0;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+    if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     found = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return found;
+}
+
+void hub__db_init(hub__db_t *db, sqlite3 *sq)
+{
+    db->api.exec = db_exec;
+    db->api.query = db_query;
+    db->api.has_table = db_has_table;
+    db->sq = sq;
 }
 
 static int64_t domain_version(hub_store_t *s, const char *name)
@@ -235,7 +239,8 @@ static int64_t domain_version(hub_store_t *s, const char *name)
 int hub__store_attach(hub_store_t *s, const hub_domain_def_t *def, void *ctx, char *err,
                       size_t errlen)
 {
-    store_db_t db = {{db_exec, db_query, db_has_table}, s};
+    hub__db_t db;
+    hub__db_init(&db, s->db);
     char why[256] = "";
     int64_t version = domain_version(s, def->name);
 

@@ -732,6 +732,13 @@ void hub_store_read_journal(hub_store_t *s, uint64_t since, size_t limit, hub_jo
     hub__reader_read(s->reader, since, limit, cb, ud);
 }
 
+void hub_store_read_job(void *store, void (*fn)(void *ud, hub_db_t *db),
+                        void (*done)(void *ud, int rc), void *ud)
+{
+    hub_store_t *s = store;
+    hub__reader_job(s->reader, fn, done, ud);
+}
+
 void hub_store_close(hub_store_t *s)
 {
     if (s == NULL)

@@ -213,6 +213,6 @@ static int fixture_set(void *ctx, const char *topic, const char *payload, size_t
 }
 
 const hub_topic_def_t hub__dmx_topics[] = {
-    {"v1/dmx/fixtures/+/set", fixture_set},
-    {NULL, NULL},
+    {.filter = "v1/dmx/fixtures/+/set", .to_intent = fixture_set},
+    {.filter = NULL},
 };
