@@ -24,9 +24,13 @@ clang "${flags[@]}" -o "$out/fuzz_show" "$here/fuzz_show.c" \
   "$root/src/core/jbuf.c" "${libs[@]}"
 clang "${flags[@]}" -o "$out/fuzz_mqtt" "$here/fuzz_mqtt.c" \
   "$root/src/proto/mqtt_devices.c" "$root/src/core/mem.c" "${libs[@]}"
+clang "${flags[@]}" -o "$out/fuzz_fleet" "$here/fuzz_fleet.c" \
+  "$root"/src/domains/devices/model_*.c "$root/src/core/jbuf.c" "$root/src/core/uuid.c" \
+  "$root/src/core/mem.c" "${libs[@]}"
 
-for t in command mqtt patch show; do
-  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;; show) corpus=corpus_show;; esac
+for t in command mqtt patch show fleet; do
+  case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;;
+    show) corpus=corpus_show;; fleet) corpus=corpus_fleet;; esac
   work="$out/corpus_$t"
   mkdir -p "$work"
   echo "fuzz: $t for ${secs}s"
