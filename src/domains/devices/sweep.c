@@ -277,27 +277,56 @@ static void recover(hub_devdom_t *d, uint64_t now)
     hub_free(all);
 }
 
+/* Logs past FLEET_LOG_RETENTION_DAYS: asked of the reader first, so an
+ * hour with nothing to prune writes nothing (and takes no seq). */
+typedef struct old_logs {
+    hub_devdom_t *d;
+    uint64_t before;
+    int found;
+} old_logs_t;
+
+static int found_row(void *ud, const hub_val_t *cols, int n)
+{
+    (void)cols;
+    (void)n;
+    ((old_logs_t *)ud)->found = 1;
+    return 1;
+}
+
+static void find_old_logs(void *ud, hub_db_t *db)
+{
+    old_logs_t *o = ud;
+    char err[128];
+    hub_val_t b[1] = {HUB_VAL_I((int64_t)o->before)};
+    db->query(db, "SELECT 1 FROM device_logs WHERE created_at < ?1 LIMIT 1", b, 1, found_row, o,
+              err, sizeof(err));
+}
+
+static void old_logs_done(void *ud, int rc)
+{
+    old_logs_t *o = ud;
+    if (rc == 0 && o->found && !o->d->stopping)
+        dev__submit(o->d, "devices.sweep", json_pack("{s:I}", "logs_before", (json_int_t)o->before),
+                    "timer");
+    hub_free(o);
+}
+
 void dev__poll(hub_devdom_t *d)
 {
     uint64_t now = hub_wall_ms();
-    static const uint64_t never = 0;
-    json_t *p = json_object();
-    int logs = 0;
 
-    if (d->stopping) {
-        json_decref(p);
+    if (d->stopping)
         return;
-    }
-    if (now - d->logs_pruned >= LOG_PRUNE_EVERY_MS || d->logs_pruned == never) {
-        uint64_t keep = (uint64_t)d->cfg.log_retention_days * 86400000u;
-        json_object_set_new(p, "logs_before", json_integer((json_int_t)(now - keep)));
+    if (d->reader.run != NULL &&
+        (d->logs_pruned == 0 || now - d->logs_pruned >= LOG_PRUNE_EVERY_MS)) {
+        old_logs_t *o = hub_calloc(1, sizeof(*o));
+        o->d = d;
+        o->before = now - (uint64_t)d->cfg.log_retention_days * 86400000u;
         d->logs_pruned = now;
-        logs = 1;
+        d->reader.run(d->reader.rctx, find_old_logs, old_logs_done, o);
     }
-    if (logs || sweep(d, NULL, now) > 0)
-        dev__submit(d, "devices.sweep", p, "timer");
-    else
-        json_decref(p);
+    if (sweep(d, NULL, now) > 0)
+        dev__submit(d, "devices.sweep", json_object(), "timer");
     if (liveness(d, NULL, now) > 0)
         dev__submit(d, "devices.liveness", json_object(), "timer");
     if (d->cfg.recovery)
