@@ -138,9 +138,7 @@ void hub_intent_free(hub_intent_t *in)
     hub_free(in);
 }
 
-/* Numbers arrive as reals (HUB_JSON_FLAGS); turn the integral ones back into
- * integers so the journal reads 255, not 255.0. In place. */
-static void normalize_numbers(json_t *v)
+void hub_json_normalize_numbers(json_t *v)
 {
     const char *key;
     json_t *child;
@@ -153,7 +151,7 @@ static void normalize_numbers(json_t *v)
             if (d == floor(d) && fabs(d) < 9007199254740992.0)
                 json_object_set_new(v, key, json_integer((json_int_t)d));
             else
-                normalize_numbers(child);
+                hub_json_normalize_numbers(child);
         }
     } else if (json_is_array(v)) {
         json_array_foreach(v, i, child)
@@ -162,7 +160,7 @@ static void normalize_numbers(json_t *v)
             if (d == floor(d) && fabs(d) < 9007199254740992.0)
                 json_array_set_new(v, i, json_integer((json_int_t)d));
             else
-                normalize_numbers(child);
+                hub_json_normalize_numbers(child);
         }
     }
 }
@@ -216,7 +214,7 @@ int hub_intent_from_envelope(const json_t *obj, const char *default_src, int req
     in = hub_intent_new(req_id_out, src, name);
     if (payload != NULL) {
         json_t *copy = json_deep_copy(payload);
-        normalize_numbers(copy);
+        hub_json_normalize_numbers(copy);
         hub_intent_set_payload(in, copy);
     }
     *out = in;

@@ -105,6 +105,11 @@ struct hub_intent {
     void *_rec;      /* engine: the record of an applied intent */
 };
 
+/* Numbers arrive as reals (HUB_JSON_FLAGS); turn the integral ones back into
+ * integers, in place, so the journal reads 255, not 255.0, and a route can
+ * check json_is_integer. Envelopes get this in hub_intent_from_envelope. */
+void hub_json_normalize_numbers(json_t *v);
+
 /* A new intent with an empty payload object ({}), src "api". */
 hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *name);
 /* Replace the payload (takes the reference) and render its text. */

@@ -283,6 +283,8 @@ static int list_alerts(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *b, hub_
 static int command_intent(const hub_route_req_t *rq, const char *action, int legacy,
                           const char **name, json_t **payload)
 {
+    if (rq->body != NULL)
+        hub_json_normalize_numbers((json_t *)rq->body);
     const json_t *reason = rq->body ? json_object_get(rq->body, "reason") : NULL;
     const json_t *by = rq->body ? json_object_get(rq->body, "requested_by") : NULL;
     json_t *p = json_pack("{s:s,s:s}", "device", rq->args[0], "action", action);
@@ -361,6 +363,7 @@ static int put_device(const hub_route_req_t *rq, const char **name, json_t **pay
         return hub_error_set(err, HUB_ERR_INVALID, "",
                              "send {\"group_id\"?, \"description\"?, \"is_active\"?}");
     json_t *p = json_deep_copy(rq->body);
+    hub_json_normalize_numbers(p);
     json_object_set_new(p, "id", json_string(rq->args[0]));
     *name = "device.update";
     *payload = p;
@@ -374,6 +377,7 @@ static int put_group(const hub_route_req_t *rq, const char **name, json_t **payl
         return hub_error_set(err, HUB_ERR_INVALID, "", "send {\"ids\":[…],\"group_id\":3}");
     *name = "device.group";
     *payload = json_deep_copy(rq->body);
+    hub_json_normalize_numbers(*payload);
     return 0;
 }
 
