@@ -221,8 +221,10 @@ static int apply(hub_config_t *cfg, const struct entry *e, const char *v, char *
             *(double *)base = d;
             return 0;
         }
-        snprintf(err, errlen, "%s=\"%s\" is not valid: expected a fraction above 0, at most 1 "
-                 "(e.g. 0.8)", e->name, v);
+        snprintf(err, errlen,
+                 "%s=\"%s\" is not valid: expected a fraction above 0, at most 1 "
+                 "(e.g. 0.8)",
+                 e->name, v);
         return HUB_EINVAL;
     }
     case K_SYNC:
@@ -306,6 +308,13 @@ static int check(const hub_config_t *cfg, char *err, size_t errlen)
                  "not starting with "
                  "'.' (the file <DMX_SHOWS_DIR>/<name>.cue.json)",
                  cfg->default_show);
+        return HUB_EINVAL;
+    }
+    if (strpbrk(cfg->fleet_topic_root, "/+#") != NULL || strlen(cfg->fleet_topic_root) > 48) {
+        snprintf(err, errlen,
+                 "FLEET_TOPIC_ROOT=\"%.70s\" is not one topic level: expected a name such as "
+                 "infoscreen, at most 48 characters, without '/', '+' or '#'",
+                 cfg->fleet_topic_root);
         return HUB_EINVAL;
     }
     if (cfg->fixtures_file != NULL && cfg->fixtures_file[0] == '\0') {

@@ -341,6 +341,9 @@ int hub_engine_register(hub_engine_t *e, const hub_domain_def_t *def, void *ctx)
             for (int j = 0; j < e->doms[k].nroots; j++)
                 if (strcmp(e->doms[k].roots[j], d->roots[i]) == 0)
                     goto fail; /* two owners of one root */
+        for (int k = 0; k < e->nsub_rooms; k++)
+            if (strcmp(e->rooms[e->subs_rooms[k].bit], d->roots[i]) == 0)
+                goto fail; /* a root named like another domain's sub-room */
         d->root_bits[i] = add_room(e, d->roots[i]);
         if (d->root_bits[i] < 0)
             goto fail;
@@ -753,10 +756,22 @@ void hub_engine_render_state(const hub_engine_t *e, uint64_t rooms, hub_jbuf_t *
             int parent = e->subs_rooms[sub].parent_bit;
             if ((rooms & (1ull << parent)) != 0)
                 continue;
+            int first = 1; /* the root's key once, for all its sub-rooms asked for */
+            for (int k = 0; k < sub; k++)
+                if (e->subs_rooms[k].parent_bit == parent &&
+                    (rooms & (1ull << e->subs_rooms[k].bit)) != 0)
+                    first = 0;
+            if (!first)
+                continue;
             hub_jbuf_key(out, e->rooms[parent]);
             hub_jbuf_open(out, '{');
-            hub_jbuf_key(out, e->subs_rooms[sub].child);
-            hub_pubtree_render_without(e->pub, out, e->subs_rooms[sub].prefix, NULL, 0);
+            for (int k = sub; k < e->nsub_rooms; k++) {
+                if (e->subs_rooms[k].parent_bit != parent ||
+                    (rooms & (1ull << e->subs_rooms[k].bit)) == 0)
+                    continue;
+                hub_jbuf_key(out, e->subs_rooms[k].child);
+                hub_pubtree_render_without(e->pub, out, e->subs_rooms[k].prefix, NULL, 0);
+            }
             hub_jbuf_close(out, '}');
             continue;
         }

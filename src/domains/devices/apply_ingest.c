@@ -175,19 +175,22 @@ int dev__apply_presence(void *ctx, hub_apply_t *ap, const json_t *p)
     if (id == NULL || !dev_id_valid(id, strlen(id)) || kind == NULL || pres == NULL)
         return hub_apply_fail(ap, HUB_ERR_INVALID, "", "id, kind and presence are needed");
     int online = strcmp(pres, "online") == 0;
+    int unknown = strcmp(pres, "unknown") == 0;
+    int want = online ? DEV_PRES_ONLINE : unknown ? DEV_PRES_UNKNOWN : DEV_PRES_OFFLINE;
     dev_device_t *v = dev__device(d, id);
+    if (v == NULL && unknown) /* cleared before it was ever seen */
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "presence", "unknown device, nothing known");
     if (v == NULL) {
         v = dev__device_new(d, id, strcmp(kind, "esp32") == 0 ? DEV_KIND_ESP32 : DEV_KIND_V1, now);
         hub_log(HUB_LOG_INFO, "device_registered", "{s:s,s:s}", "id", id, "kind", kind);
-    } else if (v->presence == (online ? DEV_PRES_ONLINE : DEV_PRES_OFFLINE) &&
-               v->kind != DEV_KIND_INFOSCREEN) {
+    } else if (v->presence == want && v->kind != DEV_KIND_INFOSCREEN) {
         /* a repeated status (retained, or a reconnect): nothing to announce */
         return hub_apply_fail(ap, HUB_ERR_CONFLICT, "presence", "unchanged");
     }
     /* seed 002's mqtt_devices logger line */
     hub_log(HUB_LOG_INFO, "device_status", "{s:s,s:s,s:s}", "logger", "mqtt_devices", "id", id,
-            "status", online ? "online" : "offline");
-    v->presence = online ? DEV_PRES_ONLINE : DEV_PRES_OFFLINE;
+            "status", pres);
+    v->presence = want;
     v->last_seen = now;
     if (v->kind != DEV_KIND_INFOSCREEN) {
         v->alive = online && v->is_active; /* no heartbeats: presence is liveness */

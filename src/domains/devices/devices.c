@@ -22,9 +22,9 @@
 #define RETRY_MS 100          /* a publish outcome found the queue full: try again */
 #define SF_TOKEN (1ull << 63) /* a cleared service_failed message, not a command */
 
-const char *const dev_reject_names[DEV_REJ_COUNT] = {
-    "not_json",       "not_utf8",        "too_large",    "bad_field", "bad_uuid",
-    "unknown_device", "unknown_command", "wrong_device", "bad_ack",   "bad_payload"};
+const char *const dev_reject_names[DEV_REJ_COUNT] = {"not_json",  "not_utf8",   "too_large",
+                                                     "bad_field", "bad_uuid",   "unknown_device",
+                                                     "bad_ack",   "bad_payload"};
 
 void dev__reject(hub_devdom_t *d, int reason, const char *topic, const char *fmt, ...)
 {
@@ -212,7 +212,7 @@ void dev__sent(void *ctx, uint64_t token, int ok, const char *why)
     else
         d->sent_head = s;
     d->sent_tail = s;
-    if (!uv_is_active((uv_handle_t *)&d->retry_timer))
+    if (d->timers_open && !uv_is_active((uv_handle_t *)&d->retry_timer))
         uv_timer_start(&d->retry_timer, on_retry, RETRY_MS, 0);
 }
 
@@ -242,6 +242,15 @@ static void entities(void *ctx, hub_entity_fn emit, void *ud)
         hub_jbuf_reset(&b);
         dev__render_command(&b, c);
         snprintf(path, sizeof(path), "devices.commands.%s", c->id);
+        emit(ud, path, b.p, b.len);
+    }
+    hub_free(all);
+    all = dev_map_values(&d->alerts, &n);
+    for (size_t i = 0; i < n; i++) {
+        dev_alert_t *a = all[i];
+        hub_jbuf_reset(&b);
+        dev__render_alert(&b, a);
+        snprintf(path, sizeof(path), "devices.alerts.%s", a->id);
         emit(ud, path, b.p, b.len);
     }
     hub_free(all);
@@ -449,19 +458,6 @@ static void register_metrics(hub_devdom_t *d)
 int hub_devdom_bind(hub_devdom_t **out, hub_engine_t *e, uv_loop_t *loop, hub_metrics_t *metrics,
                     const hub_devdom_cfg_t *cfg, const hub_db_reader_t *reader)
 {
-    static hub_domain_def_t def = {
-        .name = "devices",
-        .roots = roots,
-        .intents = intents,
-        .migrations = dev__migrations,
-        .load = dev__load,
-        .entities = entities,
-        .announce = announce,
-        .announced = announced,
-        .publish_all = publish_all,
-        .sub_rooms = sub_rooms,
-        .routes = dev__routes,
-    };
     hub_devdom_t *d = hub_calloc(1, sizeof(*d));
     int rc;
 
@@ -474,15 +470,29 @@ int hub_devdom_bind(hub_devdom_t **out, hub_engine_t *e, uv_loop_t *loop, hub_me
     snprintf(d->root, sizeof(d->root), "%s", cfg->topic_root ? cfg->topic_root : "infoscreen");
     d->cfg.topic_root = d->root;
     d->next_token = 1;
-    def.nmigrations = dev__nmigrations;
     dev__topics_init(d);
-    def.topics = d->topics;
-    register_metrics(d);
-    rc = hub_engine_register(e, &def, d);
+    /* Its own copy: the topic filters live in d (they name FLEET_TOPIC_ROOT). */
+    d->def = (hub_domain_def_t){
+        .name = "devices",
+        .roots = roots,
+        .intents = intents,
+        .migrations = dev__migrations,
+        .nmigrations = dev__nmigrations,
+        .load = dev__load,
+        .entities = entities,
+        .announce = announce,
+        .announced = announced,
+        .publish_all = publish_all,
+        .sub_rooms = sub_rooms,
+        .routes = dev__routes,
+        .topics = d->topics,
+    };
+    rc = hub_engine_register(e, &d->def, d);
     if (rc != 0) {
         hub_free(d);
         return rc;
     }
+    register_metrics(d); /* after: a refused bind leaves no gauge reading a freed d */
     if (loop != NULL) {
         uv_timer_init(loop, &d->poll_timer);
         uv_timer_init(loop, &d->retry_timer);
@@ -500,7 +510,11 @@ static void on_poll(uv_timer_t *t)
 
 void hub_devdom_start(hub_devdom_t *d)
 {
-    if (d == NULL || !d->timers_open)
+    if (d == NULL)
+        return;
+    hub_metric_set(d->m_devices, (double)d->devices.n);
+    hub_metric_set(d->m_alerts, (double)d->alerts.n);
+    if (!d->timers_open)
         return;
     uint64_t ms = (uint64_t)d->cfg.poll_s * 1000u;
     /* A first pass soon after start-up: expire what waited through a restart. */

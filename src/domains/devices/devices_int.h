@@ -110,6 +110,7 @@ typedef struct dev_sent {
 } dev_sent_t;
 
 struct hub_devdom {
+    hub_domain_def_t def;
     hub_engine_t *engine;
     uv_loop_t *loop;
     hub_metrics_t *metrics;
@@ -147,8 +148,6 @@ enum {
     DEV_REJ_BAD_FIELD,
     DEV_REJ_BAD_UUID,
     DEV_REJ_UNKNOWN_DEVICE,
-    DEV_REJ_UNKNOWN_COMMAND,
-    DEV_REJ_WRONG_DEVICE,
     DEV_REJ_BAD_ACK,
     DEV_REJ_BAD_PAYLOAD,
     DEV_REJ_COUNT
@@ -230,6 +229,8 @@ int dev__apply_liveness(void *ctx, hub_apply_t *ap, const json_t *p);
 void dev__poll(hub_devdom_t *d);
 /* Alerts of one device after a change of it (crashed, service_failed). */
 void dev__device_alerts(hub_devdom_t *d, hub_apply_t *ap, const dev_device_t *v, uint64_t now);
+/* Start-up: the alerts the loaded registry implies (crashed, service_failed). */
+void dev__alerts_load(hub_devdom_t *d, uint64_t now);
 
 /* routes.c, routes_seed.c, logs.c */
 extern const hub_route_def_t dev__routes[];

@@ -42,6 +42,14 @@ static int topic_uuid(hub_devdom_t *d, const char *topic, char out[HUB_UUID_LEN 
     return 0;
 }
 
+/* Why jansson refused a payload: bytes that are not UTF-8, or not JSON. */
+static int not_json_reason(const json_error_t *jerr)
+{
+    return strstr(jerr->text, "decode") != NULL || strstr(jerr->text, "UTF-8") != NULL
+               ? DEV_REJ_NOT_UTF8
+               : DEV_REJ_NOT_JSON;
+}
+
 /* Parse a JSON payload; NULL (rejected) on anything but an object. */
 static json_t *parse(hub_devdom_t *d, const char *topic, const char *payload, size_t len)
 {
@@ -55,9 +63,8 @@ static json_t *parse(hub_devdom_t *d, const char *topic, const char *payload, si
     }
     o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (o == NULL) {
-        int utf8 = strstr(jerr.text, "decode") != NULL || strstr(jerr.text, "UTF-8") != NULL;
-        dev__reject(d, utf8 ? DEV_REJ_NOT_UTF8 : DEV_REJ_NOT_JSON, topic, "%s at line %d column %d",
-                    jerr.text, jerr.line, jerr.column);
+        dev__reject(d, not_json_reason(&jerr), topic, "%s at line %d column %d", jerr.text,
+                    jerr.line, jerr.column);
         return NULL;
     }
     if (!json_is_object(o)) {
@@ -278,9 +285,13 @@ static int on_ack(void *ctx, const char *topic, const char *payload, size_t len,
         return 0;
     }
     json_t *o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (o == NULL) {
+        dev__reject(d, not_json_reason(&jerr), topic, "%s at line %d column %d", jerr.text,
+                    jerr.line, jerr.column);
+        return 0;
+    }
     if (dev_ack_parse(o, &ack, &reason, why, sizeof(why)) != 0) {
-        dev__reject(d, o == NULL ? DEV_REJ_NOT_JSON : DEV_REJ_BAD_ACK, topic, "%s: %s", reason,
-                    why);
+        dev__reject(d, DEV_REJ_BAD_ACK, topic, "%s: %s", reason, why);
         json_decref(o);
         return 0;
     }
@@ -312,11 +323,15 @@ static int presence_id(hub_devdom_t *d, const char *topic, char out[DEV_ID_MAX +
     return 0;
 }
 
+/* online: 1, 0, or -1 for unknown (a cleared retained status). */
 static int presence(hub_devdom_t *d, const char *topic, const char *id, const char *kind,
                     int online, hub_intent_t **out)
 {
     json_t *p = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "kind", kind, "presence",
-                          online ? "online" : "offline", "topic", topic);
+                          online > 0    ? "online"
+                          : online == 0 ? "offline"
+                                        : "unknown",
+                          "topic", topic);
     (void)d;
     return make(out, "device.presence", p);
 }
@@ -335,6 +350,8 @@ static int on_esp32(void *ctx, const char *topic, const char *payload, size_t le
     (void)err;
     if (presence_id(d, topic, id) != 0)
         return 0;
+    if (len == 0) /* its retained status was cleared: nothing known */
+        return presence(d, topic, id, "esp32", -1, out);
     if (eq(payload, len, "online") || eq(payload, len, "offline"))
         return presence(d, topic, id, "esp32", eq(payload, len, "online"), out);
     if (eq(payload, len, "OK") || eq(payload, len, "ERROR")) {
@@ -358,7 +375,9 @@ static int on_v1(void *ctx, const char *topic, const char *payload, size_t len, 
     (void)err;
     if (presence_id(d, topic, id) != 0)
         return 0;
-    if (eq(payload, len, "online") || eq(payload, len, "offline")) {
+    if (len == 0) { /* its retained state was cleared (GET /devices drops it) */
+        online = -1;
+    } else if (eq(payload, len, "online") || eq(payload, len, "offline")) {
         online = eq(payload, len, "online");
     } else {
         json_t *o = json_loadb(payload, len, 0, NULL);

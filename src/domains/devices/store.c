@@ -175,7 +175,7 @@ void dev__row_log(hub_devdom_t *d, hub_apply_t *ap, dev_device_t *v, const char 
     hub_apply_row(ap, &st_log, NULL, vals);
     /* Trim once a tenth over the bound: one DELETE per ~retention/10 logs. */
     if (++v->nlogs >= d->cfg.log_retention / 10 + 1) {
-        hub_val_t t[2] = {HUB_VAL_S(v->id, strlen(v->id)), HUB_VAL_I(d->cfg.log_retention - 1)};
+        hub_val_t t[2] = {HUB_VAL_S(v->id, strlen(v->id)), HUB_VAL_I(d->cfg.log_retention)};
         hub_apply_row(ap, &st_log_trim, NULL, t);
         v->nlogs = 0;
     }
@@ -357,6 +357,7 @@ int dev__load(void *ctx, hub_db_t *db, char *err, size_t errlen)
              cmd_cols, cmd_cols, DEV_CMD_KEEP_MAX);
     if (db->query(db, sql, NULL, 0, load_command, d, err, errlen) != 0)
         return HUB_ESTORE;
+    dev__alerts_load(d, hub_wall_ms());
     /* Newest first per device, DEV_LOCKOUT_THRESHOLD of them (load_lock stops there). */
     uint64_t window = (uint64_t)d->cfg.recovery_lockout_min * 60000u;
     if (window < DEV_LOCKOUT_WINDOW_MS)

@@ -27,6 +27,8 @@
 
 /* ---- alerts ---------------------------------------------------------------------------- */
 
+static int loading; /* dev__alerts_load: create alerts without changes */
+
 static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const char *device,
                       uint64_t now, const char *message)
 {
@@ -34,7 +36,7 @@ static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const 
     snprintf(id, sizeof(id), device ? "%s:%s" : "%s", kind, device ? device : "");
     if (dev_map_get(&d->alerts, id) != NULL)
         return;
-    if (ap == NULL) /* a dry run counts */
+    if (ap == NULL && !loading) /* a dry run counts */
         return;
     dev_alert_t *a = hub_calloc(1, sizeof(*a));
     snprintf(a->id, sizeof(a->id), "%s", id);
@@ -43,7 +45,8 @@ static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const 
     a->since = now;
     snprintf(a->message, sizeof(a->message), "%s", message);
     dev_map_put(&d->alerts, a->id, a);
-    dev__change_alert(d, ap, a, NULL);
+    if (ap != NULL)
+        dev__change_alert(d, ap, a, NULL);
 }
 
 static int has_alert(hub_devdom_t *d, const char *kind, const char *device)
@@ -87,6 +90,17 @@ void dev__device_alerts(hub_devdom_t *d, hub_apply_t *ap, const dev_device_t *v,
     }
     if (v->alive || !v->is_active)
         clear_alert(d, ap, "heartbeat_stale", v->id);
+}
+
+void dev__alerts_load(hub_devdom_t *d, uint64_t now)
+{
+    size_t n;
+    void **all = dev_map_values(&d->devices, &n);
+    loading = 1;
+    for (size_t i = 0; i < n; i++)
+        dev__device_alerts(d, NULL, all[i], now);
+    loading = 0;
+    hub_free(all);
 }
 
 /* ---- liveness ---------------------------------------------------------------------------- */
@@ -134,13 +148,19 @@ static int liveness(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
             }
         }
     }
-    /* One device silent: its own alert (not while an outage explains it). */
+    /* One device silent: its own alert, not while an outage explains it,
+     * and only half a grace period after it went stale. Devices heartbeat
+     * out of phase (every ~65 s against a 170 s grace), so when the broker
+     * dies they go stale one by one over up to half a grace period; the
+     * outage is recognised within that time, before any of them would be
+     * alerted on its own (docs/decisions/fleet.md). */
+    uint64_t settle = grace + grace / 2;
     for (size_t i = 0; i < n; i++) {
         dev_device_t *v = all[i];
         if (v->kind != DEV_KIND_INFOSCREEN)
             continue;
-        int alive = dev_alive(v->is_active, v->last_alive, now, grace);
-        int want = v->is_active && v->last_alive != 0 && !alive && !outage;
+        int settled = !dev_alive(v->is_active, v->last_alive, now, settle);
+        int want = v->is_active && v->last_alive != 0 && settled && !outage;
         if (want != has_alert(d, "heartbeat_stale", v->id)) {
             changes++;
             if (ap != NULL && want) {
