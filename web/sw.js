@@ -3,7 +3,7 @@
 // goes straight to the network and is never cached.
 // Bump VERSION whenever a shell file changes: it renames the cache, the new
 // worker re-downloads the shell and the old cache is deleted on activate.
-const VERSION = 'v6';
+const VERSION = 'v7';
 const PREFIX = 'showhub-shell-';
 const CACHE = PREFIX + VERSION;
 const SHELL = [
@@ -27,6 +27,14 @@ const SHELL = [
   'show_fields.js',
   'show_previews.js',
   'show.css',
+  'fleet.html',
+  'fleet.js',
+  'fleet_state.js',
+  'fleet_panels.js',
+  'fleet_devices.js',
+  'fleet_commands.js',
+  'fleet_logs.js',
+  'fleet.css',
   'manifest.webmanifest',
   'icon.svg',
   'icon-192.png',

@@ -432,6 +432,214 @@ static void test_help_lists_every_variable(void **state)
     free(buf);
 }
 
+/* ---- the device fleet (seed 004's variable names) ---------------------------------- */
+
+static void test_fleet_defaults(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.fleet_topic_root, "infoscreen");
+    assert_int_equal(cfg.heartbeat_grace_s, 170);
+    assert_int_equal(cfg.poll_interval_s, 30);
+    assert_int_equal(cfg.command_expiry_s, 240);
+    assert_false(cfg.crash_recovery);
+    assert_int_equal(cfg.crash_recovery_grace_s, 180);
+    assert_int_equal(cfg.crash_recovery_lockout_min, 15);
+    assert_int_equal(cfg.crash_recovery_expiry_s, 240);
+    assert_true(cfg.fleet_outage_fraction == 0.8);
+    assert_true(cfg.fleet_compat_topics);
+    assert_int_equal(cfg.fleet_log_retention, 1000);
+    assert_int_equal(cfg.fleet_log_retention_days, 30);
+    hub_config_close(&cfg);
+    assert_null(cfg.fleet_topic_root);
+}
+
+static void test_fleet_values_parsed(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_set("FLEET_TOPIC_ROOT", "screens");
+    env_set("HEARTBEAT_GRACE_SECONDS", "10");
+    env_set("POLL_INTERVAL_SECONDS", "1");
+    env_set("COMMAND_EXPIRY_SECONDS", "180");
+    env_set("CRASH_RECOVERY_ENABLED", "yes");
+    env_set("CRASH_RECOVERY_GRACE_SECONDS", "86400");
+    env_set("CRASH_RECOVERY_LOCKOUT_MINUTES", "1440");
+    env_set("CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS", "360");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.fleet_topic_root, "screens");
+    assert_int_equal(cfg.heartbeat_grace_s, 10);
+    assert_int_equal(cfg.poll_interval_s, 1);
+    assert_int_equal(cfg.command_expiry_s, 180);
+    assert_true(cfg.crash_recovery);
+    assert_int_equal(cfg.crash_recovery_grace_s, 86400);
+    assert_int_equal(cfg.crash_recovery_lockout_min, 1440);
+    assert_int_equal(cfg.crash_recovery_expiry_s, 360);
+    hub_config_close(&cfg);
+
+    env_reset();
+    env_set("FLEET_OUTAGE_FRACTION", "1");
+    env_set("FLEET_COMPAT_TOPICS", "off");
+    env_set("FLEET_LOG_RETENTION", "10");
+    env_set("FLEET_LOG_RETENTION_DAYS", "3650");
+    env_set("HEARTBEAT_GRACE_SECONDS", "86400");
+    env_set("POLL_INTERVAL_SECONDS", "3600");
+    env_set("COMMAND_EXPIRY_SECONDS", "360");
+    env_set("CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS", "180");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    assert_true(cfg.fleet_outage_fraction == 1.0);
+    assert_false(cfg.fleet_compat_topics);
+    assert_int_equal(cfg.fleet_log_retention, 10);
+    assert_int_equal(cfg.fleet_log_retention_days, 3650);
+    assert_int_equal(cfg.heartbeat_grace_s, 86400);
+    assert_int_equal(cfg.poll_interval_s, 3600);
+    assert_int_equal(cfg.command_expiry_s, 360);
+    assert_int_equal(cfg.crash_recovery_expiry_s, 180);
+    hub_config_close(&cfg);
+
+    static const struct {
+        const char *v;
+        double want;
+    } fr[] = {{"0.8", 0.8}, {"0.25", 0.25}, {"1.0", 1.0}, {"0.001", 0.001}, {"1e-3", 0.001}};
+    for (size_t i = 0; i < sizeof(fr) / sizeof(fr[0]); i++) {
+        env_reset();
+        env_set("FLEET_OUTAGE_FRACTION", fr[i].v);
+        if (load(&cfg, err, sizeof(err)) != 0)
+            fail_msg("FLEET_OUTAGE_FRACTION=%s refused: %s", fr[i].v, err);
+        assert_true(cfg.fleet_outage_fraction == fr[i].want);
+        hub_config_close(&cfg);
+    }
+}
+
+static void test_fleet_invalid_values(void **state)
+{
+    expect_bad("FLEET_TOPIC_ROOT", "", "must not be empty");
+    expect_bad("HEARTBEAT_GRACE_SECONDS", "9", "from 10 to 86400");
+    expect_bad("HEARTBEAT_GRACE_SECONDS", "86401", "86400");
+    expect_bad("HEARTBEAT_GRACE_SECONDS", "abc", "integer");
+    expect_bad("HEARTBEAT_GRACE_SECONDS", "", NULL);
+    expect_bad("POLL_INTERVAL_SECONDS", "0", "from 1 to 3600");
+    expect_bad("POLL_INTERVAL_SECONDS", "3601", NULL);
+    expect_bad("POLL_INTERVAL_SECONDS", "1.5", NULL);
+    /* seed 004's bounds: 180..360, refused outside (never clamped) */
+    expect_bad("COMMAND_EXPIRY_SECONDS", "179", "from 180 to 360");
+    expect_bad("COMMAND_EXPIRY_SECONDS", "361", "from 180 to 360");
+    expect_bad("COMMAND_EXPIRY_SECONDS", "0", NULL);
+    expect_bad("COMMAND_EXPIRY_SECONDS", "-240", NULL);
+    expect_bad("COMMAND_EXPIRY_SECONDS", "240s", NULL);
+    expect_bad("CRASH_RECOVERY_ENABLED", "maybe", "true or false");
+    expect_bad("CRASH_RECOVERY_ENABLED", "", NULL);
+    expect_bad("CRASH_RECOVERY_GRACE_SECONDS", "9", "from 10 to 86400");
+    expect_bad("CRASH_RECOVERY_GRACE_SECONDS", "86401", NULL);
+    expect_bad("CRASH_RECOVERY_LOCKOUT_MINUTES", "0", "from 1 to 1440");
+    expect_bad("CRASH_RECOVERY_LOCKOUT_MINUTES", "1441", NULL);
+    expect_bad("CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS", "179", "from 180 to 360");
+    expect_bad("CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS", "361", NULL);
+    /* 0 < x <= 1 */
+    expect_bad("FLEET_OUTAGE_FRACTION", "0", "fraction above 0, at most 1");
+    expect_bad("FLEET_OUTAGE_FRACTION", "0.0", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "1.5", "at most 1");
+    expect_bad("FLEET_OUTAGE_FRACTION", "1.0000001", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "abc", "0.8");
+    expect_bad("FLEET_OUTAGE_FRACTION", "", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "-0.5", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "0.5x", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "nan", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "inf", NULL);
+    expect_bad("FLEET_OUTAGE_FRACTION", "1e999", NULL);
+    expect_bad("FLEET_COMPAT_TOPICS", "sometimes", "true or false");
+    expect_bad("FLEET_LOG_RETENTION", "9", "from 10 to 1000000");
+    expect_bad("FLEET_LOG_RETENTION", "1000001", NULL);
+    expect_bad("FLEET_LOG_RETENTION", "-1", NULL);
+    expect_bad("FLEET_LOG_RETENTION_DAYS", "0", "from 1 to 3650");
+    expect_bad("FLEET_LOG_RETENTION_DAYS", "3651", NULL);
+}
+
+/* A bad fleet value among good ones is the one named; what was parsed is
+ * freed (ASan checks). */
+static void test_fleet_bad_value_among_good_ones(void **state)
+{
+    hub_config_t cfg;
+    char err[256];
+
+    env_set("FLEET_TOPIC_ROOT", "screens");
+    env_set("COMMAND_EXPIRY_SECONDS", "400");
+    env_set("DMX_MQTT_HOST", "broker");
+    assert_int_equal(load(&cfg, err, sizeof(err)), HUB_EINVAL);
+    assert_non_null(strstr(err, "COMMAND_EXPIRY_SECONDS"));
+    assert_null(strstr(err, "FLEET_TOPIC_ROOT"));
+    assert_null(strchr(err, '\n'));
+    hub_config_close(&cfg);
+}
+
+/* FLEET_TOPIC_ROOT is the fleet's first topic level (docs/fleet.md: "first
+ * topic level of the fleet"): the hub subscribes to <root>/+/heartbeat and
+ * reads the device's UUID from the second level. A root with '/' in it puts
+ * every device topic's UUID one level further down, so every message is
+ * refused as bad_uuid; '+' and '#' are MQTT wildcards (a publish to
+ * <root>/<uuid>/commands is then invalid). Such a root must be refused at
+ * start-up, naming the variable. */
+static void test_fleet_topic_root_is_one_level(void **state)
+{
+    static const char *const bad[] = {"site1/infoscreen", "info+", "#", "infoscreen/"};
+    char why[512] = "";
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hub_config_t cfg;
+        char err[256];
+        env_reset();
+        env_set("FLEET_TOPIC_ROOT", bad[i]);
+        int rc = load(&cfg, err, sizeof(err));
+        hub_config_close(&cfg);
+        if (rc != HUB_EINVAL || strstr(err, "FLEET_TOPIC_ROOT") == NULL)
+            n += (size_t)snprintf(why + n, sizeof(why) - n, " \"%s\" (rc %d)", bad[i], rc);
+    }
+    if (why[0] != '\0')
+        fail_msg("FLEET_TOPIC_ROOT accepted:%s", why);
+    /* one level of the usual characters is fine */
+    hub_config_t cfg;
+    char err[256];
+    env_reset();
+    env_set("FLEET_TOPIC_ROOT", "signage-2_b");
+    assert_int_equal(load(&cfg, err, sizeof(err)), 0);
+    hub_config_close(&cfg);
+}
+
+static void test_help_lists_fleet_variables(void **state)
+{
+    static const char *const names[] = {
+        "FLEET_TOPIC_ROOT",
+        "HEARTBEAT_GRACE_SECONDS",
+        "POLL_INTERVAL_SECONDS",
+        "COMMAND_EXPIRY_SECONDS",
+        "CRASH_RECOVERY_ENABLED",
+        "CRASH_RECOVERY_GRACE_SECONDS",
+        "CRASH_RECOVERY_LOCKOUT_MINUTES",
+        "CRASH_RECOVERY_COMMAND_EXPIRY_SECONDS",
+        "FLEET_OUTAGE_FRACTION",
+        "FLEET_COMPAT_TOPICS",
+        "FLEET_LOG_RETENTION",
+        "FLEET_LOG_RETENTION_DAYS",
+    };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    hub_config_print_help(f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strstr(buf, names[i]) == NULL)
+            fail_msg("--help does not list %s", names[i]);
+    assert_non_null(strstr(buf, "[infoscreen]"));
+    assert_non_null(strstr(buf, "[0.8]"));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +656,12 @@ int main(void)
         cmocka_unit_test_setup(test_origin_list, setup),
         cmocka_unit_test_setup(test_origin_single, setup),
         cmocka_unit_test_setup(test_help_lists_every_variable, setup),
+        cmocka_unit_test_setup(test_fleet_defaults, setup),
+        cmocka_unit_test_setup(test_fleet_values_parsed, setup),
+        cmocka_unit_test_setup(test_fleet_invalid_values, setup),
+        cmocka_unit_test_setup(test_fleet_bad_value_among_good_ones, setup),
+        cmocka_unit_test_setup(test_fleet_topic_root_is_one_level, setup),
+        cmocka_unit_test_setup(test_help_lists_fleet_variables, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

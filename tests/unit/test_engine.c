@@ -2640,6 +2640,492 @@ static void test_property_stream(void **state)
     assert_ctx_ok(t);
 }
 
+/* ---- sub-rooms and tracked MQTT messages ------------------------------------------------------
+ */
+
+/* "tree" (root "tree"; sub-rooms "leaves" = tree.leaves and "twigs" =
+ * tree.twigs):
+ *   tree.set {set:[[path, value], …]}  -> each path = value, in order.
+ *   tree.track {n, more?}              -> tree.t = n; its announce publishes
+ *                                         one tracked MQTT message (token n),
+ *                                         and more-1 further tracked ones
+ *                                         (tokens n+1…) plus an untracked one.
+ * Its sent hook records each fate with where it was called from. */
+typedef struct tree_dom {
+    struct tctx *t;
+    int in_announce;
+    int nsent;
+    struct {
+        uint64_t token;
+        int ok;
+        char why[128];
+        int in_announce; /* called from inside the domain's announce: wrong */
+    } sent[16];
+    /* what a subscriber with tracks_sent saw: the tracked messages */
+    size_t ntracked;
+    hub_outmsg_t tracked[16];
+    char tracked_topic[16][64];
+    size_t nuntracked;
+} tree_dom_t;
+
+static void tree_sent(void *ctx, uint64_t token, int ok, const char *why)
+{
+    tree_dom_t *d = ctx;
+    if (d->nsent < 16) {
+        d->sent[d->nsent].token = token;
+        d->sent[d->nsent].ok = ok;
+        snprintf(d->sent[d->nsent].why, sizeof(d->sent[0].why), "%s", why ? why : "");
+        d->sent[d->nsent].in_announce = d->in_announce;
+    }
+    d->nsent++;
+    trace(d->t, "S%" PRIu64 "%c", token, ok ? '+' : '-');
+}
+
+static int tree_set(void *ctx, hub_apply_t *ap, const json_t *p)
+{
+    const json_t *set = json_object_get(p, "set"), *pair;
+    size_t i;
+    (void)ctx;
+
+    if (!json_is_array(set))
+        return hub_apply_fail(ap, HUB_ERR_INVALID, "set", "set: [[path, value], …]");
+    json_array_foreach(set, i, pair)
+    {
+        const char *path = json_string_value(json_array_get(pair, 0));
+        char *v = json_dumps(json_array_get(pair, 1), JSON_COMPACT | JSON_ENCODE_ANY);
+        if (path == NULL || v == NULL) {
+            free(v);
+            return hub_apply_fail(ap, HUB_ERR_INVALID, "set", "set: [[path, value], …]");
+        }
+        hub_apply_change(ap, path, v, strlen(v), NULL, 0);
+        free(v);
+    }
+    return 0;
+}
+
+static int tree_track(void *ctx, hub_apply_t *ap, const json_t *p)
+{
+    hub_jbuf_t *b = hub_apply_scratch(ap);
+    (void)ctx;
+    hub_jbuf_int(b, json_integer_value(json_object_get(p, "n")));
+    hub_apply_change(ap, "tree.t", b->p, b->len, NULL, 0);
+    return 0;
+}
+
+static void tree_announce(void *ctx, const hub_announce_t *ann, const hub_change_t *mine,
+                          size_t nmine, hub_outbox_t *out)
+{
+    tree_dom_t *d = ctx;
+    (void)mine;
+    (void)nmine;
+    d->in_announce = 1;
+    if (strcmp(ann->intent->name, "tree.track") == 0) {
+        json_int_t n = json_integer_value(json_object_get(ann->intent->payload, "n"));
+        json_int_t more = json_integer_value(json_object_get(ann->intent->payload, "more"));
+        hub_outbox_mqtt_tracked(out, "test/tree/t", "tracked", 7, 0, tree_sent, d, (uint64_t)n);
+        for (json_int_t k = 1; k < more; k++)
+            hub_outbox_mqtt_tracked(out, "test/tree/more", "m", 1, 1, tree_sent, d,
+                                    (uint64_t)(n + k));
+        hub_outbox_mqtt(out, "test/tree/plain", "p", 1, 1, 0, 0);
+    }
+    d->in_announce = 0;
+}
+
+static const hub_intent_def_t tree_intents[] = {
+    {"tree.set", tree_set, NULL}, {"tree.track", tree_track, NULL}, {NULL, NULL, NULL}};
+static const char *const tree_roots[] = {"tree", NULL};
+static const char *const tree_sub_rooms[] = {"leaves", "tree.leaves", "twigs", "tree.twigs", NULL};
+static const hub_domain_def_t tree_def = {
+    .name = "tree",
+    .roots = tree_roots,
+    .intents = tree_intents,
+    .announce = tree_announce,
+    .sub_rooms = tree_sub_rooms,
+};
+
+/* on_state for engines with sub-rooms: on_state's room check reads the
+ * first segment, which a sub-room's changes do not follow. */
+static void sub_on_state(void *ud, const hub_announce_t *ann)
+{
+    struct tctx *t = ud;
+    if (ann->seq != t->last_state_seq + 1)
+        ctx_error(t, "on_state saw seq %" PRIu64 " after %" PRIu64, ann->seq, t->last_state_seq);
+    t->last_state_seq = ann->seq;
+    GROW(t->anns, t->nanns, t->capanns);
+    struct ann_rec *r = &t->anns[t->nanns++];
+    memset(r, 0, sizeof(*r));
+    r->seq = ann->seq;
+    snprintf(r->name, sizeof(r->name), "%s", ann->intent->name);
+    r->patches = hub_strndup(ann->patches ? ann->patches : "", ann->patches_len);
+    r->rooms = ann->rooms;
+    r->nchanges = ann->nchanges;
+    r->nmsgs = ann->nmsgs;
+    trace(t, "s%" PRIu64, ann->seq);
+}
+
+/* A subscriber that reports the fate of tracked messages (as the MQTT
+ * adapter does): it keeps them. */
+static void tracker_fanout(void *ud, const hub_announce_t *ann)
+{
+    tree_dom_t *d = ud;
+    for (size_t i = 0; i < ann->nmsgs; i++) {
+        const hub_outmsg_t *m = &ann->msgs[i];
+        if (m->kind != HUB_OUT_MQTT)
+            continue;
+        if (m->sent == NULL) {
+            d->nuntracked++;
+            continue;
+        }
+        if (d->ntracked < 16) {
+            d->tracked[d->ntracked] = *m;
+            snprintf(d->tracked_topic[d->ntracked], sizeof(d->tracked_topic[0]), "%s", m->name);
+            d->tracked[d->ntracked].name = NULL; /* the outbox's memory is reused */
+            d->tracked[d->ntracked].text = NULL;
+        }
+        d->ntracked++;
+    }
+}
+
+/* counter and notes, then tree (ctx d); subscribed with sub_on_state. */
+static void engine_start_tree(struct tctx *t, tree_dom_t *d, int use_fake)
+{
+    hub_engine_cfg_t cfg = cfg_default();
+    hub_persist_ops_t ops = fake_persist_ops(&t->fake);
+    hub_subscriber_t s = {.on_state = sub_on_state,
+                          .on_fanout = on_fanout,
+                          .on_event = on_event,
+                          .on_flush = on_flush,
+                          .ud = t};
+
+    d->t = t;
+    engine_new(t, &cfg);
+    engine_register(t);
+    assert_int_equal(hub_engine_register(t->e, &tree_def, d), 0);
+    t->use_fake = use_fake;
+    hub_engine_subscribe(t->e, &s);
+    assert_int_equal(hub_engine_start(t->e, NULL, use_fake ? &ops : NULL), 0);
+    t->last_state_seq = t->last_fanout_seq = hub_engine_seq(t->e);
+}
+
+static hub_intent_t *mk_set(struct tctx *t, struct tag *tg, int tag, const char *rid,
+                            const char *set_json)
+{
+    json_t *set = json_loads(set_json, 0, NULL);
+    assert_non_null(set);
+    return mk(t, tg, tag, rid, "api", "tree.set", json_pack("{s:o}", "set", set));
+}
+
+/* A change under "tree.leaves" goes to room leaves (not tree): its bit in
+ * the announcement's rooms and its name in the journal's rooms text; a
+ * path that only starts with the prefix's text stays in tree. */
+static void test_sub_room_changes_go_to_their_room(void **state)
+{
+    struct tctx *t = *state;
+    struct tag *tg = t->tg;
+    tree_dom_t *d = hub_calloc(1, sizeof(*d));
+
+    engine_start_tree(t, d, 1);
+    t->auto_complete = 1;
+    /* rooms: system frames counter tally counter.live notes tree leaves twigs */
+    assert_int_equal(hub_engine_nrooms(t->e), 9);
+    assert_int_equal(room(t, "tree"), 6);
+    assert_int_equal(room(t, "leaves"), 7);
+    assert_int_equal(room(t, "twigs"), 8);
+    assert_string_equal(hub_engine_room_name(t->e, 7), "leaves");
+    uint64_t tree = 1ull << 6, leaves = 1ull << 7, twigs = 1ull << 8;
+    /* sub-rooms are state rooms: snapshots can ask for them */
+    assert_true((hub_engine_state_rooms(t->e) & (tree | leaves | twigs)) ==
+                (tree | leaves | twigs));
+
+    static const struct {
+        const char *set;
+        uint64_t rooms;
+        const char *text;
+    } cases[] = {
+        {"[[\"tree.x\",1]]", 1ull << 6, "tree"},
+        {"[[\"tree.leaves.a\",{\"v\":1}]]", 1ull << 7, "leaves"},
+        {"[[\"tree.twigs.t\",2]]", 1ull << 8, "twigs"},
+        {"[[\"tree.leavesx.a\",3],[\"tree.leave\",4]]", 1ull << 6, "tree"},
+        {"[[\"tree.leaves.b\",5],[\"tree.x\",6],[\"tree.twigs.u\",7],[\"tree.leaves.c\",8]]",
+         (1ull << 6) | (1ull << 7) | (1ull << 8), "leaves,tree,twigs"},
+        {"[[\"tree.twigs.t\",null],[\"tree.leaves.deep.er\",9]]", (1ull << 7) | (1ull << 8),
+         "twigs,leaves"},
+    };
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < n; i++) {
+        char rid[16];
+        snprintf(rid, sizeof(rid), "s%zu", i);
+        submit_ok(t, mk_set(t, &tg[i], (int)i, rid, cases[i].set));
+        pump_until(t, i + 1);
+        assert_int_equal(answer_of(t, (int)i)->outcome, HUB_INTENT_APPLIED);
+        if (t->anns[i].rooms != cases[i].rooms)
+            fail_msg("%s: rooms 0x%" PRIx64 ", want 0x%" PRIx64, cases[i].set, t->anns[i].rooms,
+                     cases[i].rooms);
+        assert_string_equal(t->batches[i].recs[0].rooms, cases[i].text);
+    }
+    /* other domains' rooms as before */
+    submit_ok(t, mk_add(t, &tg[n], (int)n, "c0", "api", "a", 1));
+    pump_until(t, n + 1);
+    assert_true(t->anns[n].rooms == ((1ull << room(t, "counter")) | (1ull << room(t, "tally"))));
+    assert_string_equal(t->batches[n].recs[0].rooms, "counter,tally");
+    (void)tree;
+    assert_ctx_ok(t);
+    engine_stop(t);
+    hub_free(d);
+}
+
+/* A snapshot of the root's room leaves its sub-rooms out unless they are
+ * asked for too; a sub-room alone is {"tree":{"leaves":…}}; root and
+ * sub-room together render the root once, whole. */
+static void test_sub_room_render_state(void **state)
+{
+    struct tctx *t = *state;
+    struct tag *tg = t->tg;
+    tree_dom_t *d = hub_calloc(1, sizeof(*d));
+
+    engine_start_tree(t, d, 0);
+    uint64_t tree = 1ull << room(t, "tree"), leaves = 1ull << room(t, "leaves");
+    uint64_t twigs = 1ull << room(t, "twigs"), notes = 1ull << room(t, "notes");
+
+    /* nothing there yet */
+    assert_render(t, tree, "{\"seq\":0,\"state\":{\"tree\":{}}}");
+    assert_render(t, leaves, "{\"seq\":0,\"state\":{\"tree\":{\"leaves\":{}}}}");
+    assert_render(t, tree | leaves, "{\"seq\":0,\"state\":{\"tree\":{}}}");
+
+    submit_ok(t,
+              mk_set(t, &tg[0], 0, "r0",
+                     "[[\"tree.x\",1],[\"tree.leaves.a\",2],[\"tree.twigs.t\",3],[\"tree.y\",4]]"));
+    submit_ok(t, mk_put(t, &tg[1], 1, "r1", "api", "n1", "hi"));
+    pump_until(t, 2);
+    assert_render(t, tree, "{\"seq\":2,\"state\":{\"tree\":{\"x\":1,\"y\":4}}}");
+    assert_render(t, leaves, "{\"seq\":2,\"state\":{\"tree\":{\"leaves\":{\"a\":2}}}}");
+    assert_render(t, twigs, "{\"seq\":2,\"state\":{\"tree\":{\"twigs\":{\"t\":3}}}}");
+    assert_render(t, tree | leaves,
+                  "{\"seq\":2,\"state\":{\"tree\":{\"x\":1,\"leaves\":{\"a\":2},\"y\":4}}}");
+    assert_render(t, tree | twigs,
+                  "{\"seq\":2,\"state\":{\"tree\":{\"x\":1,\"twigs\":{\"t\":3},\"y\":4}}}");
+    assert_render(
+        t, tree | leaves | twigs,
+        "{\"seq\":2,\"state\":{\"tree\":{\"x\":1,\"leaves\":{\"a\":2},\"twigs\":{\"t\":3},"
+        "\"y\":4}}}");
+    /* with other rooms: in room order */
+    assert_render(t, notes | leaves,
+                  "{\"seq\":2,\"state\":{\"notes\":{\"n1\":{\"text\":\"hi\"}},"
+                  "\"tree\":{\"leaves\":{\"a\":2}}}}");
+    assert_render(
+        t, ALL_ROOMS,
+        "{\"seq\":2,\"state\":{\"counter\":{},\"tally\":{\"sum\":0},\"notes\":{\"n1\":{\"text\":"
+        "\"hi\"}},\"tree\":{\"x\":1,\"leaves\":{\"a\":2},\"twigs\":{\"t\":3},\"y\":4}}}");
+    /* the engine's own rooms select nothing */
+    assert_render(t, 1ull << HUB_ROOM_SYSTEM, "{\"seq\":2,\"state\":{}}");
+    assert_ctx_ok(t);
+    engine_stop(t);
+    hub_free(d);
+}
+
+/* Two sub-rooms of one root asked for without the root: the root appears
+ * once, with both (a key twice in one object is not what a client can
+ * read: JSON.parse keeps the last). */
+static void test_two_sub_rooms_alone_render_one_root(void **state)
+{
+    struct tctx *t = *state;
+    struct tag *tg = t->tg;
+    tree_dom_t *d = hub_calloc(1, sizeof(*d));
+
+    engine_start_tree(t, d, 0);
+    uint64_t leaves = 1ull << room(t, "leaves"), twigs = 1ull << room(t, "twigs");
+    submit_ok(t, mk_set(t, &tg[0], 0, "r0",
+                        "[[\"tree.x\",1],[\"tree.leaves.a\",2],[\"tree.twigs.t\",3]]"));
+    pump_until(t, 1);
+    char *got = render(t, leaves | twigs);
+    engine_stop(t);
+    hub_free(d);
+    int ok = strcmp(got, "{\"seq\":1,\"state\":{\"tree\":{\"leaves\":{\"a\":2},\"twigs\":{\"t\":3}}"
+                         "}}") == 0;
+    if (!ok) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "render_state(leaves|twigs) is %s", got);
+        hub_free(got);
+        fail_msg("%s", msg);
+    }
+    hub_free(got);
+}
+
+/* Refused sub-rooms: a prefix that is not "root.child" of one of the
+ * domain's own roots, or a room name already taken. A refused registration
+ * leaves nothing behind (rooms, state rooms, intents), and the good
+ * definition registers afterwards. */
+static void test_sub_room_registration_refused(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    static const char *const bad[][5] = {
+        {"leaves", "tree", NULL},                                /* no dot */
+        {"leaves", "tree.a.b", NULL},                            /* two dots */
+        {"leaves", "tree.", NULL},                               /* no child */
+        {"leaves", ".leaves", NULL},                             /* no root */
+        {"leaves", "other.leaves", NULL},                        /* not a root */
+        {"leaves", "counter.items", NULL},                       /* another domain's root */
+        {"counter", "tree.c", NULL},                             /* an existing root's room */
+        {"counter.live", "tree.c", NULL},                        /* a frame room */
+        {"system", "tree.c", NULL},                              /* the engine's */
+        {"tree", "tree.c", NULL},                                /* its own root */
+        {"leaves", "tree.leaves", "leaves", "tree.twigs", NULL}, /* twice */
+    };
+    hub_domain_def_t def;
+
+    engine_new(t, &cfg);
+    engine_register(t);
+    int nrooms0 = hub_engine_nrooms(t->e);
+    uint64_t state0 = hub_engine_state_rooms(t->e);
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        def = tree_def;
+        def.sub_rooms = bad[k];
+        if (hub_engine_register(t->e, &def, NULL) != HUB_EINVAL)
+            fail_msg("sub-room %s = %s accepted", bad[k][0], bad[k][1]);
+        assert_int_equal(hub_engine_ndomains(t->e), 2);
+        assert_int_equal(hub_engine_nrooms(t->e), nrooms0);
+        assert_true(hub_engine_state_rooms(t->e) == state0);
+        assert_int_equal(room(t, "tree"), -1);
+        assert_int_equal(room(t, "leaves"), -1);
+        hub_intent_t *in = hub_intent_new("p", "api", "tree.set");
+        hub_error_t err;
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(hub_engine_prepare(t->e, in, &err), HUB_EINVAL);
+        assert_int_equal(err.code, HUB_ERR_UNKNOWN_INTENT);
+        hub_intent_free(in);
+    }
+    tree_dom_t d = {.t = t};
+    assert_int_equal(hub_engine_register(t->e, &tree_def, &d), 0);
+    assert_int_equal(hub_engine_nrooms(t->e), nrooms0 + 3);
+    assert_int_equal(room(t, "leaves"), nrooms0 + 1);
+    assert_int_equal(room(t, "twigs"), nrooms0 + 2);
+    engine_go(t, 0, NULL);
+    assert_ctx_ok(t);
+}
+
+/* A domain registered later whose root is named like an existing sub-room
+ * must be refused, as a sub-room named like an existing room is: else both
+ * share one room bit, its changes go to the sub-room and a snapshot of its
+ * room renders the other domain's tree.leaves instead of its own state. */
+static const char *const leaves_roots[] = {"leaves", NULL};
+static const hub_intent_def_t leaves_intents[] = {{"leaves.x", apply_never, NULL},
+                                                  {NULL, NULL, NULL}};
+static const hub_domain_def_t leaves_def = {
+    .name = "leaves", .roots = leaves_roots, .intents = leaves_intents};
+
+static void test_root_named_like_a_sub_room_refused(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    tree_dom_t d = {.t = t};
+
+    engine_new(t, &cfg);
+    engine_register(t);
+    assert_int_equal(hub_engine_register(t->e, &tree_def, &d), 0);
+    int nrooms0 = hub_engine_nrooms(t->e);
+    int rc = hub_engine_register(t->e, &leaves_def, NULL);
+    size_t ndoms = hub_engine_ndomains(t->e);
+    int nrooms = hub_engine_nrooms(t->e);
+    engine_go(t, 0, NULL);
+    if (rc != HUB_EINVAL)
+        fail_msg("root \"leaves\" (an existing sub-room's name) registered: rc %d, %zu domains, "
+                 "%d rooms (was %d)",
+                 rc, ndoms, nrooms, nrooms0);
+}
+
+/* Tracked MQTT messages with no subscriber that reports their fate (MQTT
+ * disabled): the engine fails each once, after the fan-out and outside the
+ * domain's announce, with the reason; untracked messages are not touched. */
+static void test_tracked_mqtt_failed_without_tracker(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    struct tag *tg = t->tg;
+    tree_dom_t *d = hub_calloc(1, sizeof(*d));
+
+    d->t = t;
+    engine_new(t, &cfg);
+    engine_register(t);
+    assert_int_equal(hub_engine_register(t->e, &tree_def, d), 0);
+    engine_go(t, 0, NULL);
+    submit_ok(t, mk(t, &tg[0], 0, "r0", "api", "tree.track", json_pack("{s:i}", "n", 7)));
+    pump_until(t, 1);
+    assert_int_equal(answer_of(t, 0)->outcome, HUB_INTENT_APPLIED);
+    assert_int_equal(d->nsent, 1);
+    assert_true(d->sent[0].token == 7);
+    assert_int_equal(d->sent[0].ok, 0);
+    assert_string_equal(d->sent[0].why, "MQTT is disabled (DMX_MQTT_ENABLED=false)");
+    assert_int_equal(d->sent[0].in_announce, 0);
+    assert_string_equal(trace_text(t), "s1 A0 f1 S7- |");
+
+    /* several in one announcement: each once, in order */
+    trace_reset(t);
+    submit_ok(
+        t, mk(t, &tg[1], 1, "r1", "api", "tree.track", json_pack("{s:i,s:i}", "n", 10, "more", 3)));
+    pump_until(t, 2);
+    assert_int_equal(d->nsent, 4);
+    assert_string_equal(trace_text(t), "s2 A1 f2 S10- S11- S12- |");
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(d->sent[i].ok, 0);
+        assert_int_equal(d->sent[i].in_announce, 0);
+    }
+    /* an intent without tracked messages: nothing */
+    submit_ok(t, mk_set(t, &tg[2], 2, "r2", "[[\"tree.z\",1]]"));
+    pump_until(t, 3);
+    assert_int_equal(d->nsent, 4);
+    assert_ctx_ok(t);
+    engine_stop(t);
+    hub_free(d);
+}
+
+/* With a subscriber that has tracks_sent (the MQTT adapter), the engine
+ * leaves tracked messages to it: it sees them with their hook, context and
+ * token (QoS 1), and tells their fate itself, later. */
+static void test_tracked_mqtt_left_to_tracker(void **state)
+{
+    struct tctx *t = *state;
+    hub_engine_cfg_t cfg = cfg_default();
+    struct tag *tg = t->tg;
+    tree_dom_t *d = hub_calloc(1, sizeof(*d));
+
+    d->t = t;
+    engine_new(t, &cfg);
+    engine_register(t);
+    assert_int_equal(hub_engine_register(t->e, &tree_def, d), 0);
+    hub_subscriber_t tracker = {.on_fanout = tracker_fanout, .ud = d, .tracks_sent = 1};
+    hub_engine_subscribe(t->e, &tracker);
+    engine_go(t, 0, NULL);
+    submit_ok(
+        t, mk(t, &tg[0], 0, "r0", "api", "tree.track", json_pack("{s:i,s:i}", "n", 5, "more", 2)));
+    pump_until(t, 1);
+    assert_int_equal(answer_of(t, 0)->outcome, HUB_INTENT_APPLIED);
+    assert_int_equal(d->nsent, 0);
+    assert_int_equal(d->ntracked, 2);
+    assert_int_equal(d->nuntracked, 1);
+    assert_string_equal(d->tracked_topic[0], "test/tree/t");
+    assert_ptr_equal(d->tracked[0].sent, tree_sent);
+    assert_ptr_equal(d->tracked[0].sent_ctx, d);
+    assert_true(d->tracked[0].token == 5);
+    assert_int_equal(d->tracked[0].qos, 1);
+    assert_int_equal(d->tracked[0].retain, 0);
+    assert_int_equal(d->tracked[0].len, 7);
+    assert_string_equal(d->tracked_topic[1], "test/tree/more");
+    assert_true(d->tracked[1].token == 6);
+    assert_int_equal(d->tracked[1].qos, 1);
+    assert_int_equal(d->tracked[1].retain, 1);
+    /* spin: still nobody failed them */
+    spin(t, 20);
+    assert_int_equal(d->nsent, 0);
+    /* the tracker tells the fate */
+    d->tracked[0].sent(d->tracked[0].sent_ctx, d->tracked[0].token, 1, NULL);
+    assert_int_equal(d->nsent, 1);
+    assert_int_equal(d->sent[0].ok, 1);
+    assert_ctx_ok(t);
+    engine_stop(t);
+    hub_free(d);
+}
+
 #define ETEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -2674,6 +3160,13 @@ int main(void)
         ETEST(test_stop_intake),
         ETEST(test_free_answers_pending),
         ETEST(test_restore),
+        ETEST(test_sub_room_changes_go_to_their_room),
+        ETEST(test_sub_room_render_state),
+        ETEST(test_two_sub_rooms_alone_render_one_root),
+        ETEST(test_sub_room_registration_refused),
+        ETEST(test_root_named_like_a_sub_room_refused),
+        ETEST(test_tracked_mqtt_failed_without_tracker),
+        ETEST(test_tracked_mqtt_left_to_tracker),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -538,6 +538,113 @@ static void test_model(void **state)
     hub_pubtree_free(t);
 }
 
+/* ---- render_without: a root whose sub-rooms were not asked for ------------------ */
+
+static void expect_without(const hub_pubtree_t *t, const char *path, const char *const *skip,
+                           size_t nskip, const char *want)
+{
+    hub_jbuf_t b;
+
+    hub_jbuf_init(&b);
+    hub_pubtree_render_without(t, &b, path, skip, nskip);
+    if (strcmp(b.p, want) != 0)
+        fail_msg("render_without(%s, %zu skipped):\n got  %s\n want %s", path, nskip, b.p, want);
+    assert_int_equal(b.len, strlen(want));
+    hub_jbuf_free(&b);
+}
+#define WITHOUT(t, path, want, ...)                                                                \
+    do {                                                                                           \
+        static const char *const s_[] = {__VA_ARGS__};                                             \
+        expect_without((t), (path), s_, sizeof(s_) / sizeof(s_[0]), (want));                       \
+    } while (0)
+
+/* The children named in skip are left out, whatever their place; the others
+ * keep their order; names are matched whole (a prefix skips nothing). */
+static void test_render_without_skips_children(void **state)
+{
+    hub_pubtree_t *t = hub_pubtree_new();
+
+    set_s(t, "devices.registry.d1", "{\"id\":\"d1\"}");
+    set_s(t, "devices.commands.c1", "{\"status\":\"queued\"}");
+    set_s(t, "devices.alerts.a1", "{\"kind\":\"x\"}");
+    set_s(t, "devices.commandsx", "7");
+    set_s(t, "devices.com", "8");
+
+    expect_without(t, "devices", NULL, 0,
+                   "{\"registry\":{\"d1\":{\"id\":\"d1\"}},\"commands\":{\"c1\":{\"status\":"
+                   "\"queued\"}},\"alerts\":{\"a1\":{\"kind\":\"x\"}},\"commandsx\":7,\"com\":8}");
+    WITHOUT(t, "devices",
+            "{\"registry\":{\"d1\":{\"id\":\"d1\"}},\"alerts\":{\"a1\":{\"kind\":\"x\"}},"
+            "\"commandsx\":7,\"com\":8}",
+            "commands");
+    /* first, last and several at once */
+    WITHOUT(t, "devices",
+            "{\"commands\":{\"c1\":{\"status\":\"queued\"}},\"alerts\":{\"a1\":{\"kind\":\"x\"}},"
+            "\"commandsx\":7}",
+            "com", "registry");
+    WITHOUT(t, "devices", "{}", "registry", "commands", "alerts", "commandsx", "com");
+    /* names not there, a prefix of a child, a child's name with more after it: nothing skipped */
+    WITHOUT(t, "devices",
+            "{\"registry\":{\"d1\":{\"id\":\"d1\"}},\"commands\":{\"c1\":{\"status\":"
+            "\"queued\"}},\"alerts\":{\"a1\":{\"kind\":\"x\"}},\"commandsx\":7,\"com\":8}",
+            "nope", "co", "commandsxx", "", "devices");
+    /* only direct children are skipped, never grandchildren of the same name */
+    set_s(t, "devices.registry.commands", "1");
+    WITHOUT(t, "devices", "{\"registry\":{\"d1\":{\"id\":\"d1\"},\"commands\":1},\"com\":8}",
+            "commands", "alerts", "commandsx");
+    /* a deeper path works the same */
+    WITHOUT(t, "devices.registry", "{\"d1\":{\"id\":\"d1\"}}", "commands");
+    /* the same as render_at when nothing is skipped */
+    hub_jbuf_t a, w;
+    hub_jbuf_init(&a);
+    hub_jbuf_init(&w);
+    hub_pubtree_render_at(t, &a, "devices");
+    hub_pubtree_render_without(t, &w, "devices", NULL, 0);
+    assert_string_equal(a.p, w.p);
+    hub_jbuf_free(&a);
+    hub_jbuf_free(&w);
+    hub_pubtree_free(t);
+}
+
+/* An absent path reads {} (a root with nothing under it), a leaf its text
+ * (skip does not apply), an emptied object {}; escaped names stay escaped;
+ * the output is a value (comma logic with what came before). */
+static void test_render_without_absent_leaf_and_escapes(void **state)
+{
+    hub_pubtree_t *t = hub_pubtree_new();
+
+    WITHOUT(t, "devices", "{}", "commands");
+    expect_without(t, "", NULL, 0, "{}");
+    set_s(t, "r.leaf", "[1,2]");
+    set_s(t, "r.s", "\"commands\"");
+    WITHOUT(t, "r.leaf", "[1,2]", "leaf", "1");
+    WITHOUT(t, "r.s", "\"commands\"", "commands");
+    WITHOUT(t, "r.leaf.under", "{}", "x"); /* under a leaf: absent */
+    WITHOUT(t, "r.nope", "{}", "x");
+    set_s(t, "e.x", "1");
+    del(t, "e.x");
+    WITHOUT(t, "e", "{}", "x");
+    set_s(t, "q.a\"b", "1");
+    set_s(t, "q.t\tab", "2");
+    WITHOUT(t, "q", "{\"t\\tab\":2}", "a\"b");
+    WITHOUT(t, "q", "{\"a\\\"b\":1}", "t\tab");
+
+    hub_jbuf_t b;
+    static const char *const skip[] = {"leaf"};
+    hub_jbuf_init(&b);
+    hub_jbuf_open(&b, '{');
+    hub_jbuf_key(&b, "r");
+    hub_pubtree_render_without(t, &b, "r", skip, 1);
+    hub_jbuf_key(&b, "none");
+    hub_pubtree_render_without(t, &b, "none", skip, 1);
+    hub_jbuf_key(&b, "n");
+    hub_jbuf_int(&b, 1);
+    hub_jbuf_close(&b, '}');
+    assert_string_equal(b.p, "{\"r\":{\"s\":\"commands\"},\"none\":{},\"n\":1}");
+    hub_jbuf_free(&b);
+    hub_pubtree_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_odd_paths),
         cmocka_unit_test(test_many_siblings),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_render_without_skips_children),
+        cmocka_unit_test(test_render_without_absent_leaf_and_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

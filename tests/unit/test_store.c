@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1743,6 +1745,283 @@ static void test_committed_batch_survives_kill(void **state)
     assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM journal"), 3);
 }
 
+/* ---- tests: a domain's read jobs (hub_store_read_job) ------------------------------ */
+
+typedef struct rjob {
+    pthread_t loop_thread;
+    _Atomic int started; /* fn began (reader thread) */
+    _Atomic int ran;     /* fn ran (reader thread) */
+    int ran_on_loop;     /* fn ran on the loop thread: wrong */
+    int done;            /* done calls */
+    int done_off_loop;   /* done ran off the loop thread: wrong */
+    int rc;              /* done's rc */
+    int order;           /* its place among the answers (1-based) */
+    int *answered;       /* shared answer counter */
+    char names[256];     /* "name=value " per row */
+    int nrows;           /* rows seen */
+    int exec_rc;         /* a write attempt on the reader's connection */
+    char exec_err[256];
+    int has_item, has_none; /* has_table("test_item"), has_table("test_nothing") */
+    _Atomic int *gate;      /* non-NULL: wait (bounded) until it is set */
+    int ncols;              /* the widest row seen */
+    int64_t ints[40];
+    int types[40];
+} rjob_t;
+
+static int rjob_row(void *ud, const hub_val_t *c, int n)
+{
+    rjob_t *j = ud;
+    size_t len = strlen(j->names);
+    j->nrows++;
+    if (n >= 2 && c[0].type == HUB_VAL_TEXT)
+        snprintf(j->names + len, sizeof(j->names) - len, "%.*s=%lld ", (int)c[0].n,
+                 (const char *)c[0].p, (long long)c[1].i);
+    return 0;
+}
+
+static void rjob_fn(void *ud, hub_db_t *db)
+{
+    rjob_t *j = ud;
+    char err[256] = "";
+
+    atomic_store(&j->started, 1);
+    if (j->gate != NULL)
+        for (int i = 0; i < WAIT_MS && !atomic_load(j->gate); i++)
+            sleep_ms(1);
+    j->ran_on_loop = pthread_equal(pthread_self(), j->loop_thread);
+    j->has_item = db->has_table(db, "test_item");
+    j->has_none = db->has_table(db, "test_nothing");
+    if (db->query(db, "SELECT name, value FROM test_item ORDER BY name", NULL, 0, rjob_row, j, err,
+                  sizeof(err)) != 0)
+        snprintf(j->names, sizeof(j->names), "query failed: %.200s", err);
+    j->exec_rc = db->exec(db, "INSERT INTO test_item(name, value) VALUES('w', 1)", j->exec_err,
+                          sizeof(j->exec_err));
+    atomic_store(&j->ran, 1);
+}
+
+static void rjob_done(void *ud, int rc)
+{
+    rjob_t *j = ud;
+    j->done++;
+    j->done_off_loop = !pthread_equal(pthread_self(), j->loop_thread);
+    j->rc = rc;
+    j->order = ++*j->answered;
+}
+
+static void rjob_init(rjob_t *j, int *answered)
+{
+    memset(j, 0, sizeof(*j));
+    j->loop_thread = pthread_self();
+    j->answered = answered;
+}
+
+/* A read job runs on the reader thread, on a read-only connection that sees
+ * every committed batch (a later job sees a later batch), and is answered
+ * on the loop thread, once, with rc 0. */
+static void test_read_job_sees_committed_rows(void **state)
+{
+    env_t *e = *state;
+    tdom_t t = {0};
+    done_log_t d = {0};
+    int answered = 0;
+    rjob_t j1, j2;
+
+    hub_store_t *s = start_ok(e, &t);
+    tb_t *b1 = tb_new(1, 1, 1000, &d);
+    tb_upsert(b1, "a", 10);
+    tb_upsert(b1, "b", 20);
+    assert_int_equal(commit(e, s, b1), 0);
+
+    rjob_init(&j1, &answered);
+    hub_store_read_job(s, rjob_fn, rjob_done, &j1);
+    pump(e, &j1.done, 1);
+    assert_int_equal(atomic_load(&j1.ran), 1);
+    assert_int_equal(j1.ran_on_loop, 0);
+    assert_int_equal(j1.done_off_loop, 0);
+    assert_int_equal(j1.rc, 0);
+    assert_int_equal(j1.has_item, 1);
+    assert_int_equal(j1.has_none, 0);
+    /* step 2 of the domain wrote "seed" */
+    assert_string_equal(j1.names, "a=10 b=20 seed=1 ");
+    /* read-only: a write is refused with SQLite's reason */
+    assert_int_equal(j1.exec_rc, HUB_ESTORE);
+    assert_true(j1.exec_err[0] != '\0');
+
+    tb_t *b2 = tb_new(2, 1, 2000, &d);
+    tb_upsert(b2, "c", 30);
+    tb_delete(b2, "a");
+    assert_int_equal(commit(e, s, b2), 0);
+    rjob_init(&j2, &answered);
+    hub_store_read_job(s, rjob_fn, rjob_done, &j2);
+    pump(e, &j2.done, 1);
+    assert_int_equal(j2.rc, 0);
+    assert_string_equal(j2.names, "b=20 c=30 seed=1 ");
+    /* answered once each */
+    for (int i = 0; i < 50; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(j1.done, 1);
+    assert_int_equal(j2.done, 1);
+    assert_int_equal(answered, 2);
+    hub_store_close(s);
+    assert_int_equal(sql_int(e->db_path, "SELECT count(*) FROM test_item WHERE name = 'w'"), 0);
+    tb_free(b1);
+    tb_free(b2);
+}
+
+struct gate_arg {
+    _Atomic int *gate;
+    long after_ms;
+};
+
+static void *open_gate(void *arg)
+{
+    struct gate_arg *g = arg;
+    sleep_ms(g->after_ms);
+    atomic_store(g->gate, 1);
+    return NULL;
+}
+
+/* Jobs still queued when the store closes are answered HUB_ESHUTDOWN, once
+ * each and in order, without running: the first job holds the reader until
+ * close has begun (a gate opened 1 s after close is called). */
+static void test_read_jobs_answered_at_shutdown(void **state)
+{
+    env_t *e = *state;
+    enum { N = 6 };
+    tdom_t t = {0};
+    int answered = 0;
+    rjob_t j[N];
+    _Atomic int gate = 0;
+    pthread_t th;
+    struct gate_arg ga = {&gate, 1000};
+
+    hub_store_t *s = start_ok(e, &t);
+    for (int i = 0; i < N; i++) {
+        rjob_init(&j[i], &answered);
+        if (i == 0)
+            j[i].gate = &gate;
+        hub_store_read_job(s, rjob_fn, rjob_done, &j[i]);
+    }
+    /* close only once the reader is inside job 0, held there until the gate opens */
+    for (int i = 0; i < WAIT_MS && !atomic_load(&j[0].started); i++)
+        sleep_ms(1);
+    assert_int_equal(atomic_load(&j[0].started), 1);
+    assert_int_equal(pthread_create(&th, NULL, open_gate, &ga), 0);
+    hub_store_close(s);
+    pthread_join(th, NULL);
+    pump(e, &answered, N);
+    for (int i = 0; i < 50; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(answered, N);
+    assert_int_equal(j[0].rc, 0);
+    assert_int_equal(atomic_load(&j[0].ran), 1);
+    /* Normally jobs 1.. are all shut (close flagged the reader long before
+     * the gate opened); on a machine too loaded for that, some may have run
+     * first, but never one after a shutdown answer. */
+    int shut = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(j[i].done, 1);
+        assert_int_equal(j[i].order, i + 1);
+        assert_int_equal(j[i].done_off_loop, 0);
+        if (j[i].rc == HUB_ESHUTDOWN) {
+            assert_int_equal(atomic_load(&j[i].ran), 0);
+            shut++;
+        } else {
+            assert_int_equal(shut, 0);
+            assert_int_equal(j[i].rc, 0);
+            assert_int_equal(atomic_load(&j[i].ran), 1);
+        }
+    }
+    assert_int_equal(j[N - 1].rc, HUB_ESHUTDOWN);
+}
+
+/* ---- the 32 columns a domain's query hands over ----------------------------------- */
+
+static const hub_migration_t wide_migrations[] = {
+    {.sql = "CREATE TABLE wide(c1 INTEGER, c2 INTEGER, c3 INTEGER, c4 INTEGER, c5 INTEGER,"
+            " c6 INTEGER, c7 INTEGER, c8 INTEGER, c9 INTEGER, c10 INTEGER, c11 INTEGER,"
+            " c12 INTEGER, c13 INTEGER, c14 INTEGER, c15 INTEGER, c16 INTEGER, c17 INTEGER,"
+            " c18 TEXT, c19 INTEGER, c20 INTEGER, c21 INTEGER, c22 INTEGER, c23 INTEGER,"
+            " c24 INTEGER, c25 BLOB, c26 INTEGER, c27 INTEGER, c28 INTEGER, c29 INTEGER,"
+            " c30 INTEGER, c31 INTEGER, c32 INTEGER, c33 INTEGER, c34 INTEGER, c35 INTEGER,"
+            " c36 INTEGER, c37 INTEGER, c38 INTEGER, c39 INTEGER, c40 INTEGER);"
+            "INSERT INTO wide VALUES(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,"
+            " 'eighteen', NULL, 20, 21, 22, 23, 24, x'0019', 26, 27, 28, 29, 30, 31, 32, 33,"
+            " 34, 35, 36, 37, 38, 39, 40);"},
+};
+
+static int wide_row(void *ud, const hub_val_t *c, int n)
+{
+    rjob_t *j = ud;
+    j->nrows++;
+    if (n > j->ncols)
+        j->ncols = n;
+    for (int i = 0; i < n && i < 40; i++) {
+        j->types[i] = c[i].type;
+        j->ints[i] = c[i].type == HUB_VAL_INT ? c[i].i : -1;
+    }
+    return 0;
+}
+
+static int wide_load(void *ctx, hub_db_t *db, char *err, size_t errlen)
+{
+    return db->query(db, "SELECT * FROM wide", NULL, 0, wide_row, ctx, err, errlen);
+}
+
+static const hub_domain_def_t wide_def = {
+    .name = "wide", .migrations = wide_migrations, .nmigrations = 1, .load = wide_load};
+
+static void wide_job(void *ud, hub_db_t *db)
+{
+    char err[256];
+    rjob_t *j = ud;
+    if (db->query(db, "SELECT * FROM wide", NULL, 0, wide_row, j, err, sizeof(err)) != 0)
+        j->nrows = -1;
+    atomic_store(&j->ran, 1);
+}
+
+/* 32 columns of each row reach the domain, at start-up (load) and in a
+ * read job, with their types: the registry's 24 columns fit; more are cut. */
+static void check_wide(const rjob_t *j)
+{
+    assert_int_equal(j->nrows, 1);
+    assert_int_equal(j->ncols, 32);
+    for (int i = 0; i < 32; i++) {
+        if (i == 17) {
+            assert_int_equal(j->types[i], HUB_VAL_TEXT);
+        } else if (i == 18) {
+            assert_int_equal(j->types[i], HUB_VAL_NULL);
+        } else if (i == 24) {
+            assert_int_equal(j->types[i], HUB_VAL_BLOB);
+        } else {
+            assert_int_equal(j->types[i], HUB_VAL_INT);
+            assert_int_equal(j->ints[i], i + 1);
+        }
+    }
+}
+
+static void test_domain_query_32_columns(void **state)
+{
+    env_t *e = *state;
+    rjob_t at_load, job;
+    int answered = 0;
+    hub_restore_t r;
+
+    rjob_init(&at_load, &answered);
+    hub_store_t *s = open_ok(e);
+    attach_ok(s, &wide_def, &at_load);
+    check_wide(&at_load);
+    load_ok(s, &r);
+    hub_restore_free(&r);
+    assert_int_equal(hub_store_start(s, e->inbox), 0);
+    rjob_init(&job, &answered);
+    hub_store_read_job(s, wide_job, rjob_done, &job);
+    pump(e, &job.done, 1);
+    assert_int_equal(job.rc, 0);
+    check_wide(&job);
+    hub_store_close(s);
+}
+
 int main(void)
 {
     hub_log_set_level(HUB_LOG_OFF);
@@ -1776,6 +2055,9 @@ int main(void)
         T(test_wal_checkpointed_in_background),
         T(test_close_finishes_queued_batch),
         T(test_committed_batch_survives_kill),
+        T(test_read_job_sees_committed_rows),
+        T(test_read_jobs_answered_at_shutdown),
+        T(test_domain_query_32_columns),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
