@@ -364,7 +364,15 @@ static void read_job(void *rctx, void (*fn)(void *ud, hub_db_t *db), void (*done
 
 static void read_journal(void *ud, uint64_t since, size_t limit, hub_journal_cb cb, void *cb_ud)
 {
-    hub_store_read_journal(ud, since, limit, cb, cb_ud);
+    hub_app_t *app = ud;
+    if (app->store == NULL) { /* closed: a resync asked while shutting down */
+        hub_journal_page_t *p = hub_calloc(1, sizeof(*p));
+        p->rc = HUB_ESHUTDOWN;
+        p->since = since;
+        cb(p, cb_ud);
+        return;
+    }
+    hub_store_read_journal(app->store, since, limit, cb, cb_ud);
 }
 
 static int open_state(hub_app_t *app, char *err, size_t errlen)
@@ -504,7 +512,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
                             .ready = store_ready,
                             .ready_ud = app,
                             .read_journal = read_journal,
-                            .journal_ud = app->store,
+                            .journal_ud = app,
                             .frames_refresh = frames_refresh,
                             .frames_ud = app->clock};
     rc = hub_server_new(&app->server, &sd, err, errlen);
@@ -590,6 +598,7 @@ void hub_app_free(hub_app_t *app)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
         hub_store_close(app->store); /* posts the last completions */
+    app->store = NULL;            /* reads still queued in the inbox answer "shutting down" */
     if (app->inbox != NULL)
         hub_inbox_drain(app->inbox);
     hub_engine_free(app->engine);

@@ -254,6 +254,8 @@ char *hub_metrics_render(hub_metrics_t *m, size_t *len)
     struct sbuf b = {hub_malloc(4096), 0, 4096};
     char num[64];
 
+    b.p[0] = '\0'; /* a registry with nothing in it renders "" */
+
     for (hub_metric_t *x = m->head; x != NULL; x = x->next) {
         static const char *const types[] = {"counter", "gauge", "gauge", "histogram"};
         if (x->member)

@@ -980,7 +980,9 @@ static void apply_one(hub_engine_t *e, hub_intent_t *in, uint64_t now_ms)
     hub_batch_t *b = e->open;
     const intent_ent_t *ent;
 
-    if (hub_dedupe_seen(e->dedupe, in->req_id, now_ms, &first_seq)) {
+    /* The hub's own intents (telemetry, timers) have fresh ids: deduping
+     * them would only push clients' ids out of the cache. */
+    if (!in->internal && hub_dedupe_seen(e->dedupe, in->req_id, now_ms, &first_seq)) {
         in->outcome = HUB_INTENT_DUPLICATE;
         in->seq = first_seq;
         batch_add_intent(b, in);
@@ -1013,7 +1015,8 @@ static void apply_one(hub_engine_t *e, hub_intent_t *in, uint64_t now_ms)
     in->outcome = HUB_INTENT_APPLIED;
     in->_rec = r;
     finish_record(e, in, r);
-    hub_dedupe_add(e->dedupe, in->req_id, now_ms, in->seq);
+    if (!in->internal)
+        hub_dedupe_add(e->dedupe, in->req_id, now_ms, in->seq);
 
     hub_journal_rec_t *jr = hub_batch_add_rec(b);
     jr->seq = in->seq;

@@ -28,6 +28,7 @@
 #define HUB_FIELD_MAX  63
 #define HUB_ERRMSG_MAX 255
 #define HUB_CMD_SCHEMA "demo.rgb.cmd.v1"
+#define HUB_INTERNAL_ID_PREFIX '~' /* the first character of an internal intent's req_id */
 /* How every adapter parses JSON: duplicate keys are ambiguous and refused;
  * 1e20 and 100000000000000000000 are the same number (clamped, not refused). */
 #define HUB_JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
@@ -91,6 +92,12 @@ struct hub_intent {
     int legacy;              /* a seed-000 RGB command: answer in that format */
     uint8_t rgb[3];          /* legacy: r, g, b (payload is NULL: see below) */
     int reply;               /* adapter-private: e.g. MQTT reply_to present */
+    /* Made by the hub itself (a domain's telemetry ingest, its timers), never
+     * by a client: domains may accept some intents only so, and the engine
+     * does not dedupe them. Its req_id starts with HUB_INTERNAL_ID_PREFIX, so
+     * a restart does not restore it into the dedupe cache either. No adapter
+     * parses it from a request. */
+    int internal;
     char *reply_to;          /* adapter-private, owned: MQTT reply topic */
     const void *route;       /* adapter-private: the REST route it came by */
     void *route_ctx;         /* adapter-private: that route's domain context */

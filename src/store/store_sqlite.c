@@ -359,6 +359,8 @@ static int load_ids(hub_store_t *s, hub_restore_t *out)
         size_t n = id ? strlen(id) : 0;
         if (!hub_req_id_valid(id, n))
             continue; /* not written by us: skip rather than hand the engine junk */
+        if (id[0] == HUB_INTERNAL_ID_PREFIX)
+            continue; /* the hub's own intents are never deduped */
         hub_restore_id_t *r = &out->ids[out->nids++];
         memcpy(r->id, id, n + 1);
         r->seq = (uint64_t)sqlite3_column_int64(q, 1);

@@ -371,6 +371,10 @@ static inline int dev_rig_submit(dev_rig_t *R, const char *rid, const char *src,
         snprintf(id, sizeof(id), "%s", rid);
     hub_intent_t *in = hub_intent_new(id, src, name);
     hub_intent_set_payload(in, payload);
+    /* what the hub makes itself (telemetry, timers, crash recovery) is
+     * internal (intent.h); "api", "ws" and others are clients */
+    in->internal =
+        strcmp(src, "mqtt") == 0 || strcmp(src, "timer") == 0 || strcmp(src, "scheduler") == 0;
     in->recv_us = hub_mono_us();
     in->done = dev_rig_on_done;
     in->ud = R;

@@ -900,6 +900,7 @@ static void test_publish_outcome_retried_when_queue_full(void **state)
         snprintf(p, sizeof(p), "{'uuid':'%s','topic':'t'}", U1);
         hub_intent_t *in = hub_intent_new("", "mqtt", "device.heartbeat");
         snprintf(in->req_id, sizeof(in->req_id), "fill-%d", i);
+        in->internal = 1; /* telemetry, as the MQTT ingest makes it */
         hub_intent_set_payload(in, dev_json(p));
         assert_int_equal(hub_engine_submit(R.e, in), 0);
     }
@@ -1846,6 +1847,7 @@ static void test_bind_without_loop(void **state)
     assert_int_equal(hub_engine_start(e, NULL, NULL), 0);
     hub_devdom_start(d);
     hub_intent_t *in = hub_intent_new("b1", "mqtt", "device.discovery");
+    in->internal = 1;
     hub_intent_set_payload(in, dev_json("{'uuid':'" U1 "'}"));
     assert_int_equal(hub_engine_prepare(e, in, &err), 0);
     assert_int_equal(hub_engine_submit(e, in), 0);
@@ -1947,6 +1949,62 @@ static void test_refused_bind_leaves_nothing(void **state)
                  topics_rc);
 }
 
+/* What the hub makes itself cannot come from a client: telemetry, publish
+ * outcomes, the timers' intents; and a client saying src "scheduler" does
+ * not get crash recovery's pass through the lockout. Internal intents are
+ * not deduped (they would push clients' ids out of the cache). */
+static void test_internal_intents_are_the_hubs(void **state)
+{
+    (void)state;
+    dev_rig_discover(&R, U1);
+    static const char *const own[][2] = {
+        {"device.discovery", "{'uuid':'" U2 "'}"},
+        {"device.heartbeat", "{'uuid':'" U1 "','topic':'t'}"},
+        {"device.health", "{'uuid':'" U1 "','topic':'t','health':{}}"},
+        {"device.log", "{'uuid':'" U1 "','topic':'t','level':'ERROR','message':'m'}"},
+        {"device.service_failed", "{'uuid':'" U1 "','topic':'t'}"},
+        {"device.presence", "{'id':'e1','kind':'esp32','presence':'online','topic':'t'}"},
+        {"device.ack", "{'uuid':'" U1 "','topic':'t','command_id':'" CMD1 "','status':'accepted',"
+                       "'error_code':null,'error_message':null}"},
+        {"device.command_sent", "{'command_id':'" CMD1 "','ok':true}"},
+        {"devices.sweep", "{}"},
+        {"devices.liveness", "{}"},
+    };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        refused("api", own[i][0], own[i][1], HUB_ERR_INVALID, "name", "made by the hub itself");
+        refused("ws", own[i][0], own[i][1], HUB_ERR_INVALID, "name", "made by the hub itself");
+    }
+    assert_string_equal(DEV(&R, U2, "id"), "<absent>");
+    /* the lockout holds for a client that calls itself the scheduler */
+    for (int i = 0; i < 3; i++)
+        ok("api", "device.command", "{'device':'" U1 "','action':'restart_app'}");
+    int n = dev_rig_run(&R, "api", "device.command",
+                        "{'device':'" U1 "','action':'reboot_host','recovery':true}");
+    assert_int_equal(n, HUB_INTENT_APPLIED);
+    assert_string_equal(CMD(&R, R.cmd_id, "status"), "blocked_safety");
+    hub_intent_t *in = hub_intent_new("spoof-1", "scheduler", "device.command");
+    hub_intent_set_payload(in, dev_json("{'device':'" U1 "','action':'reboot_host',"
+                                        "'recovery':true}"));
+    hub_error_t err;
+    assert_int_equal(hub_engine_prepare(R.e, in, &err), 0);
+    in->done = dev_rig_on_done;
+    in->ud = &R;
+    assert_int_equal(hub_engine_submit(R.e, in), 0);
+    dev_rig_settle(&R);
+    assert_string_equal(CMD(&R, R.cmd_id, "status"), "blocked_safety");
+    /* internal ids are never deduped: the same id twice applies twice */
+    for (int i = 0; i < 2; i++) {
+        hub_intent_t *h = hub_intent_new("~same", "mqtt", "device.heartbeat");
+        h->internal = 1;
+        hub_intent_set_payload(h, dev_json("{'uuid':'" U1 "','topic':'t'}"));
+        h->done = dev_rig_on_done;
+        h->ud = &R;
+        assert_int_equal(hub_engine_submit(R.e, h), 0);
+        dev_rig_settle(&R);
+        assert_int_equal(R.outcome, HUB_INTENT_APPLIED);
+    }
+}
+
 int main(void)
 {
     hub_log_set_level(getenv("DEV_LOG") ? HUB_LOG_DEBUG : HUB_LOG_OFF);
@@ -1980,6 +2038,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_ack_not_utf8_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_answers, setup_rest, teardown),
         cmocka_unit_test_setup_teardown(test_rooms_devices_and_commands, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_internal_intents_are_the_hubs, setup, teardown),
         cmocka_unit_test(test_bind_without_loop),
         cmocka_unit_test(test_refused_bind_leaves_nothing),
     };

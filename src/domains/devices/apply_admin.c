@@ -142,7 +142,7 @@ int dev__apply_delete(void *ctx, hub_apply_t *ap, const json_t *p)
         snprintf(path, sizeof(path), "devices.commands.%s", c->id);
         hub_apply_change(ap, path, "null", 4, NULL, 0);
         dev_map_del(&d->commands, c->id);
-        dev__reply_all(d, c);
+        dev__orphan_replies(d, c); /* answered once the delete is durable */
         dev__command_free(c);
     }
     hub_free(all);

@@ -65,6 +65,8 @@ int dev__apply_discovery(void *ctx, hub_apply_t *ap, const json_t *p)
     const char *s;
     uint64_t now = hub_apply_ts_ms(ap);
 
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
     if (id == NULL || !dev_id_valid(id, strlen(id)))
         return hub_apply_fail(ap, HUB_ERR_INVALID, "uuid", "uuid must be a UUID");
     dev_device_t *v = dev__device(d, id);
@@ -93,10 +95,10 @@ int dev__apply_discovery(void *ctx, hub_apply_t *ap, const json_t *p)
 int dev__apply_heartbeat(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     hub_devdom_t *d = ctx;
-    dev_device_t *v = known(d, ap, p);
+    dev_device_t *v;
     uint64_t now = hub_apply_ts_ms(ap);
 
-    if (v == NULL)
+    if (dev__own_only(ap) != 0 || (v = known(d, ap, p)) == NULL)
         return HUB_EINVAL;
     take_telemetry(v, p);
     v->last_alive = v->last_seen = now;
@@ -109,10 +111,10 @@ int dev__apply_heartbeat(void *ctx, hub_apply_t *ap, const json_t *p)
 int dev__apply_health(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     hub_devdom_t *d = ctx;
-    dev_device_t *v = known(d, ap, p);
+    dev_device_t *v;
     uint64_t now = hub_apply_ts_ms(ap);
 
-    if (v == NULL)
+    if (dev__own_only(ap) != 0 || (v = known(d, ap, p)) == NULL)
         return HUB_EINVAL;
     take_telemetry(v, p);
     char *text = json_dumps(json_object_get(p, "health"), JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -128,13 +130,13 @@ int dev__apply_health(void *ctx, hub_apply_t *ap, const json_t *p)
 int dev__apply_log(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     hub_devdom_t *d = ctx;
-    dev_device_t *v = known(d, ap, p);
+    dev_device_t *v;
     uint64_t now = hub_apply_ts_ms(ap);
     const json_t *ts = json_object_get(p, "timestamp");
     const char *level = json_string_value(json_object_get(p, "level"));
     const char *msg = json_string_value(json_object_get(p, "message"));
 
-    if (v == NULL)
+    if (dev__own_only(ap) != 0 || (v = known(d, ap, p)) == NULL)
         return HUB_EINVAL;
     if (level == NULL || msg == NULL)
         return hub_apply_fail(ap, HUB_ERR_INVALID, "", "level and message are needed");
@@ -147,13 +149,13 @@ int dev__apply_log(void *ctx, hub_apply_t *ap, const json_t *p)
 int dev__apply_service_failed(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     hub_devdom_t *d = ctx;
-    dev_device_t *v = known(d, ap, p);
+    dev_device_t *v;
     uint64_t now = hub_apply_ts_ms(ap);
     const json_t *at = json_object_get(p, "failed_at");
     const char *unit = json_string_value(json_object_get(p, "unit"));
     char when[DEV_TIME_MAX];
 
-    if (v == NULL)
+    if (dev__own_only(ap) != 0 || (v = known(d, ap, p)) == NULL)
         return HUB_EINVAL;
     v->service_failed_at = at ? (uint64_t)json_integer_value(at) : now;
     dev__str_set(&v->service_failed_unit, unit, unit ? strlen(unit) : 0);
@@ -172,6 +174,8 @@ int dev__apply_presence(void *ctx, hub_apply_t *ap, const json_t *p)
     const char *pres = json_string_value(json_object_get(p, "presence"));
     uint64_t now = hub_apply_ts_ms(ap);
 
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
     if (id == NULL || !dev_id_valid(id, strlen(id)) || kind == NULL || pres == NULL)
         return hub_apply_fail(ap, HUB_ERR_INVALID, "", "id, kind and presence are needed");
     int online = strcmp(pres, "online") == 0;

@@ -139,8 +139,9 @@ int dev__apply_command(void *ctx, hub_apply_t *ap, const json_t *p)
         return HUB_EINVAL;
 
     uint64_t now = hub_apply_ts_ms(ap);
-    int recovery =
-        strcmp(in->src, "scheduler") == 0 && json_is_true(json_object_get(p, "recovery"));
+    /* only crash recovery's own intents (internal, src scheduler) skip the lockout */
+    int recovery = in->internal && strcmp(in->src, "scheduler") == 0 &&
+                   json_is_true(json_object_get(p, "recovery"));
     dev_command_t *c = hub_calloc(1, sizeof(*c));
     memcpy(c->id, cid, 36);
     snprintf(c->client, sizeof(c->client), "%s", v->id);
@@ -219,16 +220,16 @@ int dev__apply_sent(void *ctx, hub_apply_t *ap, const json_t *p)
     uint64_t now = hub_apply_ts_ms(ap);
     int changed;
 
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
     if (c == NULL)
         return hub_apply_fail(ap, HUB_ERR_NOT_FOUND, "command_id", "no such command");
-    c->awaiting = 0;
-    changed = dev_publish_outcome(c->status, ok, &next);
-    if (ok && c->published == 0) {
-        c->published = now; /* published_at = published_at or now */
-        changed = 1;
-    }
+    changed = dev_publish_outcome(c->status, ok, &next) || (ok && c->published == 0);
+    c->awaiting = 0; /* known now, applied or not */
     if (!changed)
         return hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "the command moved on already");
+    if (ok && c->published == 0)
+        c->published = now; /* published_at = published_at or now */
     if (dev_publish_outcome(c->status, ok, &next)) {
         c->status = next;
         dev__count_status(d, c);
@@ -269,6 +270,8 @@ int dev__apply_ack(void *ctx, hub_apply_t *ap, const json_t *p)
     dev_status_t next;
     uint64_t now = hub_apply_ts_ms(ap);
 
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
     if (uuid == NULL || id == NULL || st == NULL)
         return hub_apply_fail(ap, HUB_ERR_INVALID, "", "uuid, command_id and status are needed");
     for (int i = 0; i < 4; i++)
@@ -427,13 +430,16 @@ void dev__answer_command(void *ctx, const hub_intent_t *in, const hub_announce_t
         answer_error(reply, status, in->err.msg);
         return;
     }
-    if (in->outcome != HUB_INTENT_APPLIED && in->outcome != HUB_INTENT_DUPLICATE) {
+    const char *id = json_string_value(json_object_get(in->payload, "command_id"));
+    /* Applied in memory but the commit failed: it is published all the
+     * same, so "send again" would reboot twice; answer it as applied. */
+    int unstored = in->outcome == HUB_ESTORE && id != NULL && dev__command(d, id) != NULL;
+    if (in->outcome != HUB_INTENT_APPLIED && in->outcome != HUB_INTENT_DUPLICATE && !unstored) {
         answer_error(reply, hub_errcode_http(in->err.code), in->err.msg);
         return;
     }
-    const char *id = json_string_value(json_object_get(in->payload, "command_id"));
     dev_command_t *c =
-        in->outcome == HUB_INTENT_APPLIED && id ? dev__command(d, id) : by_req_id(d, in->req_id);
+        in->outcome != HUB_INTENT_DUPLICATE && id ? dev__command(d, id) : by_req_id(d, in->req_id);
     if (c == NULL) { /* the first one's command has left memory (or its device) */
         static const char body[] =
             "{\"success\":true,\"message\":\"duplicate request: the command was issued "
@@ -446,6 +452,10 @@ void dev__answer_command(void *ctx, const hub_intent_t *in, const hub_announce_t
         r->reply = reply;
         r->next = c->replies;
         c->replies = r;
+        return;
+    }
+    if (c->awaiting) { /* stopping: whether it went out is not known */
+        answer_error(reply, 503, "the hub is shutting down: ask again");
         return;
     }
     answer_now(c, reply);

@@ -39,6 +39,19 @@ void dev__reject(hub_devdom_t *d, int reason, const char *topic, const char *fmt
             "reason", dev_reject_names[reason], "error", msg);
 }
 
+void dev__utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* back over continuation bytes to the lead byte */
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 void dev__str_set(char **dst, const char *s, size_t len)
 {
     hub_free(*dst);
@@ -114,14 +127,34 @@ static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
             in->outcome == HUB_INTENT_REJECTED ? in->err.msg : hub_strerror(in->outcome));
 }
 
-int dev__submit(hub_devdom_t *d, const char *name, json_t *payload, const char *src)
+hub_intent_t *dev__intent_new(const char *name, const char *src)
 {
     char id[HUB_REQ_ID_MAX + 1];
+
+    id[0] = HUB_INTERNAL_ID_PREFIX;
+    hub_ulid_new(id + 1);
+    hub_intent_t *in = hub_intent_new(id, src, name);
+    in->internal = 1;
+    return in;
+}
+
+int dev__own_only(hub_apply_t *ap)
+{
+    const hub_intent_t *in = hub_apply_intent(ap);
+    if (in->internal)
+        return 0;
+    return hub_apply_fail(ap, HUB_ERR_INVALID, "name",
+                          "%s is made by the hub itself (from device telemetry or its timers); "
+                          "it cannot be sent",
+                          in->name);
+}
+
+int dev__submit(hub_devdom_t *d, const char *name, json_t *payload, const char *src)
+{
     hub_error_t err;
     hub_intent_t *in;
 
-    hub_ulid_new(id);
-    in = hub_intent_new(id, src, name);
+    in = dev__intent_new(name, src);
     hub_intent_set_payload(in, payload);
     in->recv_us = hub_mono_us();
     in->done = on_own_done;
@@ -290,8 +323,8 @@ static void announce_alert(const hub_change_t *c, hub_outbox_t *out)
         return;
     }
     json_t *a = json_loadb(c->value, c->value_len, 0, NULL);
-    hub_outbox_event(out, HUB_EVENT_WARNING, "devices", "alert %s: %s", id,
-                     json_string_value(json_object_get(a, "message")));
+    const char *msg = json_string_value(json_object_get(a, "message"));
+    hub_outbox_event(out, HUB_EVENT_WARNING, "devices", "alert %s: %s", id, msg ? msg : "");
     json_decref(a);
 }
 
@@ -374,9 +407,26 @@ static void announce(void *ctx, const hub_announce_t *ann, const hub_change_t *m
     hub_metric_set(d->m_devices, (double)d->devices.n);
 }
 
+void dev__orphan_replies(hub_devdom_t *d, dev_command_t *c)
+{
+    while (c->replies != NULL) {
+        dev_reply_t *r = c->replies;
+        c->replies = r->next;
+        r->next = d->orphans;
+        d->orphans = r;
+    }
+}
+
 static void announced(void *ctx)
 {
-    (void)ctx;
+    hub_devdom_t *d = ctx;
+    static const char nf[] = "{\"error\":\"Client nicht gefunden\"}";
+    while (d->orphans != NULL) {
+        dev_reply_t *r = d->orphans;
+        d->orphans = r->next;
+        hub_reply_send(r->reply, 404, nf, sizeof(nf) - 1);
+        hub_free(r);
+    }
 }
 
 static const hub_intent_def_t intents[] = {
@@ -514,6 +564,7 @@ void hub_devdom_start(hub_devdom_t *d)
         return;
     hub_metric_set(d->m_devices, (double)d->devices.n);
     hub_metric_set(d->m_alerts, (double)d->alerts.n);
+    d->watch_since = hub_wall_ms();
     if (!d->timers_open)
         return;
     uint64_t ms = (uint64_t)d->cfg.poll_s * 1000u;
@@ -539,6 +590,7 @@ void hub_devdom_stop(hub_devdom_t *d)
         hub_free(s);
     }
     d->sent_tail = NULL;
+    announced(d); /* requests of deleted commands */
     /* Requests still waiting for a publish outcome: answered now, while the
      * network threads run. */
     size_t n;

@@ -98,7 +98,7 @@ typedef struct dev_alert {
     const char *kind; /* static */
     char device[DEV_ID_MAX + 1];
     uint64_t since;
-    char message[256];
+    char message[1024];
 } dev_alert_t;
 
 /* A publish outcome waiting to be submitted (the queue was full). */
@@ -123,11 +123,16 @@ struct hub_devdom {
     dev_map_t alerts;
     int outage;           /* broker_outage_suspected is raised */
     uint64_t logs_pruned; /* wall ms of the last log retention pass */
+    /* Since when the hub has been hearing the fleet (start-up, the end of a
+     * suspected broker outage): silence is only evidence after that. */
+    uint64_t watch_since;
+    int loading; /* start-up: alerts are made without changes */
     uint64_t next_token;
 
     uv_timer_t poll_timer, retry_timer;
     int timers_open;
     dev_sent_t *sent_head, *sent_tail;
+    dev_reply_t *orphans; /* requests for commands deleted with their device */
     int stopping;
 
     hub_topic_def_t topics[16];
@@ -162,10 +167,17 @@ dev_device_t *dev__device_new(hub_devdom_t *d, const char *id, int kind, uint64_
 void dev__device_free(dev_device_t *v);
 dev_command_t *dev__command(const hub_devdom_t *d, const char *id);
 void dev__command_free(dev_command_t *c);
+/* An internal intent (intent.h): made by the hub, never by a client. */
+hub_intent_t *dev__intent_new(const char *name, const char *src);
+/* 0 for an internal intent, else refuses it (HUB_EINVAL). */
+int dev__own_only(hub_apply_t *ap);
 /* Submit an intent the domain makes itself (timers, publish outcomes). */
 int dev__submit(hub_devdom_t *d, const char *name, json_t *payload, const char *src);
 void dev__sent(void *ctx, uint64_t token, int ok, const char *why);
 void dev__str_set(char **dst, const char *s, size_t len); /* NULL s: NULL */
+/* Cut a partial UTF-8 sequence off the end of s (after snprintf truncated
+ * device text): a frame with broken UTF-8 would close browsers' sockets. */
+void dev__utf8_trim(char *s);
 
 /* render.c: entities as JSON */
 void dev__render_device(hub_jbuf_t *b, const hub_devdom_t *d, const dev_device_t *v);
@@ -221,6 +233,9 @@ void dev__answer_command(void *ctx, const hub_intent_t *in, const hub_announce_t
 void dev__reply_all(hub_devdom_t *d, dev_command_t *c);
 /* Answer waiting requests 503 (the hub stops). */
 void dev__reply_drop(dev_command_t *c);
+/* The command goes with its device: its waiting requests get 404 after the
+ * group commit (announced). */
+void dev__orphan_replies(hub_devdom_t *d, dev_command_t *c);
 void dev__count_status(hub_devdom_t *d, const dev_command_t *c);
 
 /* sweep.c: the poll timer's intents */
@@ -232,7 +247,7 @@ void dev__device_alerts(hub_devdom_t *d, hub_apply_t *ap, const dev_device_t *v,
 /* Start-up: the alerts the loaded registry implies (crashed, service_failed). */
 void dev__alerts_load(hub_devdom_t *d, uint64_t now);
 
-/* routes.c, routes_seed.c, logs.c */
+/* routes.c, logs.c */
 extern const hub_route_def_t dev__routes[];
 int dev__logs_read(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, hub_error_t *err);
 int dev__logs_read_seed(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, hub_error_t *err);

@@ -77,7 +77,7 @@ static json_t *parse(hub_devdom_t *d, const char *topic, const char *payload, si
 
 static int make(hub_intent_t **out, const char *name, json_t *payload)
 {
-    *out = hub_intent_new("", "mqtt", name);
+    *out = dev__intent_new(name, "mqtt");
     hub_intent_set_payload(*out, payload);
     return 0;
 }

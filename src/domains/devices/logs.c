@@ -50,6 +50,7 @@ typedef struct job {
 
 static int hexval(int c)
 {
+    c = (unsigned char)c;
     return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
 }
 
@@ -64,7 +65,7 @@ static int query_arg(const char *q, const char *key, char *out, size_t outlen)
             size_t o = 0;
             for (size_t i = kl + 1; i < len; i++) {
                 int c = (unsigned char)p[i];
-                if (c == '%' && i + 2 < len + 1 && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+                if (c == '%' && i + 2 < len && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
                     c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
                     i += 2;
                 } else if (c == '+') {
@@ -270,16 +271,34 @@ typedef struct ov {
     ov_counts_t *c; /* per snapshot */
 } ov_t;
 
+/* The snapshots are sorted by id (dev__logs_overview): binary search. */
 static snap_t *find_snap(job_t *j, const hub_val_t *id, size_t *at)
 {
-    if (id->type != HUB_VAL_TEXT)
+    char key[DEV_ID_MAX + 1];
+    size_t lo = 0, hi = j->nsnaps;
+
+    if (id->type != HUB_VAL_TEXT || id->n > DEV_ID_MAX)
         return NULL;
-    for (size_t i = 0; i < j->nsnaps; i++)
-        if (strlen(j->snaps[i].id) == id->n && memcmp(j->snaps[i].id, id->p, id->n) == 0) {
-            *at = i;
-            return &j->snaps[i];
+    memcpy(key, id->p, id->n);
+    key[id->n] = '\0';
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(j->snaps[mid].id, key);
+        if (c == 0) {
+            *at = mid;
+            return &j->snaps[mid];
         }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
+}
+
+static int by_snap_id(const void *a, const void *b)
+{
+    return strcmp(((const snap_t *)a)->id, ((const snap_t *)b)->id);
 }
 
 static int ov_count_row(void *ud, const hub_val_t *c, int n)
@@ -546,7 +565,7 @@ static job_t *job_new(hub_reply_t *reply, int what)
 
 static int start(hub_devdom_t *d, job_t *j)
 {
-    if (d->reader.run == NULL) { /* no store (tests): run it here on the loop */
+    if (d->reader.run == NULL) { /* no store (tests): nothing to read */
         done(j, HUB_ESHUTDOWN);
         return 0;
     }
@@ -642,6 +661,7 @@ int dev__logs_overview(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply,
         s->service_failed_at = v->service_failed_at;
     }
     j->nsnaps = k;
+    qsort(j->snaps, k, sizeof(*j->snaps), by_snap_id);
     hub_free(all);
     return start(d, j);
 }

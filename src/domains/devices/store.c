@@ -44,8 +44,10 @@ const hub_migration_t dev__migrations[] = {
      "CREATE INDEX ix_device_logs_level_ts ON device_logs(level, timestamp DESC);"
      "CREATE INDEX ix_device_logs_created ON device_logs(created_at DESC);",
      NULL},
+    /* the monitoring overview's latest log / error per device */
+    {"CREATE INDEX ix_device_logs_client_level_id ON device_logs(client_uuid, level, id)", NULL},
 };
-const int dev__nmigrations = 1;
+const int dev__nmigrations = 2;
 
 static const hub_stmt_t st_device = {
     "INSERT OR REPLACE INTO devices(id, kind, group_id, description, hostname, ip, first_seen,"
@@ -59,12 +61,22 @@ static const hub_stmt_t st_device_del = {"DELETE FROM devices WHERE id = ?1", 1}
 static const hub_stmt_t st_device_del_cmds = {"DELETE FROM device_commands WHERE client_uuid = ?1",
                                               1};
 static const hub_stmt_t st_device_del_logs = {"DELETE FROM device_logs WHERE client_uuid = ?1", 1};
+/* A command's row, new or updated; a caller's command_id that names an older
+ * command (one no longer in memory) never overwrites its history: the update
+ * applies only to the row of the same creation. */
 static const hub_stmt_t st_command = {
-    "INSERT OR REPLACE INTO device_commands(command_id, client_uuid, action, status, reason,"
+    "INSERT INTO device_commands(command_id, client_uuid, action, status, reason,"
     " requested_by, issued_at, expires_at, published_at, acked_at, execution_started_at,"
     " completed_at, failed_at, error_code, error_message, created_at, updated_at, req_id,"
     " recovery) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-    " ?17, ?18, ?19)",
+    " ?17, ?18, ?19) ON CONFLICT(command_id) DO UPDATE SET status = excluded.status,"
+    " published_at = excluded.published_at, acked_at = excluded.acked_at,"
+    " execution_started_at = excluded.execution_started_at,"
+    " completed_at = excluded.completed_at, failed_at = excluded.failed_at,"
+    " error_code = excluded.error_code, error_message = excluded.error_message,"
+    " updated_at = excluded.updated_at"
+    " WHERE device_commands.created_at = excluded.created_at"
+    " AND device_commands.client_uuid = excluded.client_uuid",
     19};
 static const hub_stmt_t st_log = {
     "INSERT INTO device_logs(client_uuid, level, timestamp, message, context, created_at)"
@@ -358,6 +370,8 @@ int dev__load(void *ctx, hub_db_t *db, char *err, size_t errlen)
     if (db->query(db, sql, NULL, 0, load_command, d, err, errlen) != 0)
         return HUB_ESTORE;
     dev__alerts_load(d, hub_wall_ms());
+    hub_metric_set(d->m_devices, (double)d->devices.n);
+    hub_metric_set(d->m_alerts, (double)d->alerts.n);
     /* Newest first per device, DEV_LOCKOUT_THRESHOLD of them (load_lock stops there). */
     uint64_t window = (uint64_t)d->cfg.recovery_lockout_min * 60000u;
     if (window < DEV_LOCKOUT_WINDOW_MS)

@@ -27,8 +27,6 @@
 
 /* ---- alerts ---------------------------------------------------------------------------- */
 
-static int loading; /* dev__alerts_load: create alerts without changes */
-
 static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const char *device,
                       uint64_t now, const char *message)
 {
@@ -36,7 +34,7 @@ static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const 
     snprintf(id, sizeof(id), device ? "%s:%s" : "%s", kind, device ? device : "");
     if (dev_map_get(&d->alerts, id) != NULL)
         return;
-    if (ap == NULL && !loading) /* a dry run counts */
+    if (ap == NULL && !d->loading) /* a dry run counts */
         return;
     dev_alert_t *a = hub_calloc(1, sizeof(*a));
     snprintf(a->id, sizeof(a->id), "%s", id);
@@ -44,6 +42,7 @@ static void set_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, const 
     snprintf(a->device, sizeof(a->device), "%s", device ? device : "");
     a->since = now;
     snprintf(a->message, sizeof(a->message), "%s", message);
+    dev__utf8_trim(a->message);
     dev_map_put(&d->alerts, a->id, a);
     if (ap != NULL)
         dev__change_alert(d, ap, a, NULL);
@@ -70,7 +69,7 @@ static void clear_alert(hub_devdom_t *d, hub_apply_t *ap, const char *kind, cons
 
 void dev__device_alerts(hub_devdom_t *d, hub_apply_t *ap, const dev_device_t *v, uint64_t now)
 {
-    char msg[200];
+    char msg[sizeof(((dev_alert_t *)0)->message)];
     int screen = v->kind == DEV_KIND_INFOSCREEN;
 
     if (screen && v->is_active && v->has_status && v->status == DEV_PROC_CRASHED) {
@@ -96,10 +95,10 @@ void dev__alerts_load(hub_devdom_t *d, uint64_t now)
 {
     size_t n;
     void **all = dev_map_values(&d->devices, &n);
-    loading = 1;
+    d->loading = 1; /* dev__alerts_load: alerts without changes */
     for (size_t i = 0; i < n; i++)
         dev__device_alerts(d, NULL, all[i], now);
-    loading = 0;
+    d->loading = 0;
     hub_free(all);
 }
 
@@ -137,7 +136,7 @@ static int liveness(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
         if (ap != NULL) {
             d->outage = outage;
             if (outage) {
-                char msg[200];
+                char msg[sizeof(((dev_alert_t *)0)->message)];
                 snprintf(msg, sizeof(msg),
                          "%zu of %zu devices went silent together: the MQTT broker or the "
                          "network is the likely cause, not the devices",
@@ -145,6 +144,7 @@ static int liveness(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
                 set_alert(d, ap, "broker_outage_suspected", NULL, now, msg);
             } else {
                 clear_alert(d, ap, "broker_outage_suspected", NULL);
+                d->watch_since = now; /* heartbeats are coming back */
             }
         }
     }
@@ -164,7 +164,7 @@ static int liveness(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
         if (want != has_alert(d, "heartbeat_stale", v->id)) {
             changes++;
             if (ap != NULL && want) {
-                char msg[200];
+                char msg[sizeof(((dev_alert_t *)0)->message)];
                 snprintf(msg, sizeof(msg), "%s sent no heartbeat for over %d s",
                          v->description ? v->description : v->id, d->cfg.grace_s);
                 set_alert(d, ap, "heartbeat_stale", v->id, now, msg);
@@ -181,6 +181,8 @@ static int liveness(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
 int dev__apply_liveness(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     (void)p;
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
     if (liveness(ctx, ap, hub_apply_ts_ms(ap)) == 0)
         return hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "nothing changed");
     return 0;
@@ -214,7 +216,7 @@ static int sweep(hub_devdom_t *d, hub_apply_t *ap, uint64_t now)
             dev__count_status(d, c);
             dev__row_command(ap, c);
             dev__change_command(d, ap, c, 0);
-            dev__reply_all(d, c);
+            /* a request still waiting is answered by the publish outcome */
         }
     }
     /* Terminal commands leave the state after a while (oldest first). */
@@ -247,8 +249,10 @@ int dev__apply_sweep(void *ctx, hub_apply_t *ap, const json_t *p)
 {
     hub_devdom_t *d = ctx;
     const json_t *before = json_object_get(p, "logs_before");
-    int changes = sweep(d, ap, hub_apply_ts_ms(ap));
 
+    if (dev__own_only(ap) != 0)
+        return HUB_EINVAL;
+    int changes = sweep(d, ap, hub_apply_ts_ms(ap));
     if (json_is_integer(before)) {
         dev__row_logs_prune(ap, (uint64_t)json_integer_value(before));
         changes++;
@@ -266,12 +270,17 @@ static void recover(hub_devdom_t *d, uint64_t now)
     uint64_t lockout = (uint64_t)d->cfg.recovery_lockout_min * 60000u;
     size_t n, candidates = 0;
     void **all = dev_map_values(&d->devices, &n);
+    /* Silence is evidence only once the hub has listened for a grace period
+     * (after start-up, after an outage) and while no outage explains it:
+     * else a restart of the hub would reboot the whole fleet. A device that
+     * reports its own crash is a candidate at once. */
+    int listening = !d->outage && now >= d->watch_since + grace;
 
     for (size_t i = 0; i < n; i++) {
         dev_device_t *v = all[i];
         int crashed = v->has_status && v->status == DEV_PROC_CRASHED;
         /* seed 004: last_alive < cutoff, so a device never seen is no candidate */
-        int stale = v->last_alive != 0 && now > grace && v->last_alive < now - grace;
+        int stale = listening && v->last_alive != 0 && now > grace && v->last_alive < now - grace;
         if (v->kind != DEV_KIND_INFOSCREEN || !v->is_active || !(crashed || stale))
             continue;
         int recent = 0;
