@@ -221,11 +221,66 @@ ROWS += [
      lambda h, p: h is True),
 ]
 
+# The fleet issue's performance section (issue 9, section 8): showhub against
+# seed 004's design (bench/fleet_peer.py), run after the show rows. FLEET_ROWS
+# is where its rule goes; "{scale}" in a label becomes the scale row's device
+# count (10,000; quick 3,000).
+FLEET_ROWS = len(ROWS)
+F1 = "fleet 1,000 devices: "
+FS = "fleet {scale} devices (scale): "
+ROWS += [
+    (F1 + "health ingest p50", "fleet_1k", "health.p50_ms", 1, "ms", "low", "", None),
+    (F1 + "health ingest p99", "fleet_1k", "health.p99_ms", 1, "ms", "low", "<= 5 ms",
+     lambda h, p: h <= 5),
+    (F1 + "health ingest p99.9", "fleet_1k", "health.p999_ms", 1, "ms", "low", "", None),
+    (F1 + "health ingest p99 beyond the floor", "fleet_1k", "health_beyond_floor.p99_ms", 1,
+     "ms", "low", "", None),
+    (F1 + "health messages measured", "fleet_1k", "health.pct_of_expected", 1, "%", "high",
+     "", None),
+    (F1 + "cmd published -> accepted p99", "fleet_1k", "commands.published_to_accepted.p99_ms",
+     1, "ms", "low", "<= 10 ms", lambda h, p: h <= 10),
+    (F1 + "cmd published -> accepted p99 (histogram)", "fleet_1k",
+     "commands.accept_hist.p99_le_ms", 1, "ms", "low", "<= 10 ms", lambda h, p: h <= 10),
+    (F1 + "cmd device got it -> accepted durable p99", "fleet_1k",
+     "commands.device_to_accepted.p99_ms", 1, "ms", "low", "", None),
+    (F1 + "cmd POST -> answer p99 (from due)", "fleet_1k", "commands.rest_from_due.p99_ms", 1,
+     "ms", "low", "", None),
+    (F1 + "cmd answered 202 (20/s due)", "fleet_1k", "commands.rest_per_s", 1, "cmd/s",
+     "high", "20/s", lambda h, p: h >= 19.5),
+    (F1 + "server CPU", "fleet_1k", "cpu_pct.server", 1, "% core", "low", "", None),
+    (F1 + "server CPU, telemetry only (warm-up)", "fleet_1k", "cpu_telemetry_pct", 1, "% core",
+     "low", "", None),
+    (F1 + "broker CPU", "fleet_1k", "cpu_pct.broker", 1, "% core", "low", "", None),
+    (F1 + "server disk writes", "fleet_1k", "disk_write_mb_s", 1, "MB/s", "low", "", None),
+    (F1 + "server RSS growth", "fleet_1k", "rss_growth_kb", 1024, "MB", "low", "<= 20 MB",
+     lambda h, p: h <= 20),
+    (F1 + "WS client closed by the hub as slow", "fleet_1k", "ws.dropped", 1, "", None, "",
+     None),
+    (FS + "health ingest p50", "fleet_scale", "health.p50_ms", 1, "ms", "low", "", None),
+    (FS + "health ingest p99", "fleet_scale", "health.p99_ms", 1, "ms", "low", "", None),
+    (FS + "health ingest p99.9", "fleet_scale", "health.p999_ms", 1, "ms", "low", "", None),
+    (FS + "health ingest p99 beyond the floor", "fleet_scale", "health_beyond_floor.p99_ms", 1,
+     "ms", "low", "", None),
+    (FS + "health messages measured", "fleet_scale", "health.pct_of_expected", 1, "%", "high",
+     "", None),
+    (FS + "cmd device got it -> accepted durable p99", "fleet_scale",
+     "commands.device_to_accepted.p99_ms", 1, "ms", "low", "", None),
+    (FS + "cmd POST -> answer p99 (from due)", "fleet_scale", "commands.rest_from_due.p99_ms",
+     1, "ms", "low", "", None),
+    (FS + "server CPU", "fleet_scale", "cpu_pct.server", 1, "% core", "low", "", None),
+    (FS + "server CPU, telemetry only (warm-up)", "fleet_scale", "cpu_telemetry_pct", 1,
+     "% core", "low", "", None),
+    (FS + "broker CPU", "fleet_scale", "cpu_pct.broker", 1, "% core", "low", "", None),
+    (FS + "server disk writes", "fleet_scale", "disk_write_mb_s", 1, "MB/s", "low", "", None),
+    (FS + "server RSS growth", "fleet_scale", "rss_growth_kb", 1024, "MB", "low", "", None),
+    (FS + "WS client closed by the hub as slow", "fleet_scale", "ws.dropped", 1, "", None, "",
+     None),
+]
 
 # The floor column: row label -> (floor files, value path). The row shows the
 # lowest value among the files that ran (e.g. best of 1 and 2 sender threads).
 FLOOR_FILES = ["fanout_1000_t1", "fanout_1000_t2", "fanout_10000_t1", "fanout_10000_t2",
-               "rtt_h0", "rtt_h1", "net"]
+               "rtt_h0", "rtt_h1", "net", "fleet_1k", "fleet_scale"]
 RTT_HOP = (["rtt_h1"], "latency.p99_us")
 FLOORS = {
     "fan-out 1,000 readers p99": (["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
@@ -243,6 +298,14 @@ FLOORS = {
     NET + "ticks <= 1 ms late": (["net"], "sender.lateness.pct_le_1ms"),
     NET + "output thread CPU": (["net"], "sender.thread_cpu_pct"),
     NET + "packets received": (["net"], "rx_per_s"),
+    F1 + "health ingest p50": (["fleet_1k"], "latency.p50_ms"),
+    F1 + "health ingest p99": (["fleet_1k"], "latency.p99_ms"),
+    F1 + "health ingest p99.9": (["fleet_1k"], "latency.p999_ms"),
+    F1 + "health messages measured": (["fleet_1k"], "latency.pct_of_expected"),
+    FS + "health ingest p50": (["fleet_scale"], "latency.p50_ms"),
+    FS + "health ingest p99": (["fleet_scale"], "latency.p99_ms"),
+    FS + "health ingest p99.9": (["fleet_scale"], "latency.p999_ms"),
+    FS + "health messages measured": (["fleet_scale"], "latency.pct_of_expected"),
 }
 
 
@@ -251,6 +314,8 @@ def floor_name(f):
     part = f.split("_")
     if f == "net":
         return "netrx floor"
+    if f.startswith("fleet"):
+        return "fleet delivery floor (%s)" % f[6:]
     if part[0] == "fanout":
         return "fanout N={:,} T={}".format(int(part[1]), part[2][1:])
     return "rtt hops " + part[1][1:]
@@ -294,9 +359,27 @@ def floor_notes(floors):
            "floor: DMX out rows <- bench/netrx floor: one thread sends the same packets "
            "(256 ArtDmx + 256 E1.31, one sendmmsg each, every 1/44 s on absolute deadlines) "
            "into the same receiver; its exact lateness percentiles and its thread's CPU."]
+    if any(f.startswith("fleet") and floors.get(f) for f in FLOOR_FILES):
+        out.append("floor: fleet health rows <- in the same hub run, a bare paho subscriber "
+                   "(its own process, no database) to <root>/+/health on the same broker: "
+                   "arrival - the payload's timestamp. What devsim + Mosquitto + a Python "
+                   "receiver cost; no server can be faster.")
     for f in FLOOR_FILES:
         r = floors.get(f)
         if r is None:
+            continue
+        if f.startswith("fleet"):
+            w = why_failed(r, "latency.p99_ms")
+            if w:
+                out.append("floor %s: %s" % (floor_name(f), w))
+                continue
+            lat = r["latency"]
+            out.append("floor %s: %s devices, %.0f s: %s messages, p50 %s, p99 %s, p99.9 %s, "
+                       "max %s; the subscriber used %s of a core" % (
+                           floor_name(f), "{:,}".format(r["devices"]), r["window_s"], lat["n"],
+                           fmt(lat["p50_ms"], "ms"), fmt(lat["p99_ms"], "ms"),
+                           fmt(lat["p999_ms"], "ms"), fmt(lat["max_ms"], "ms"),
+                           fmt(r.get("cpu_pct") or 0, "%")))
             continue
         if f == "net":
             w = why_failed(r, "sender.lateness.p99_us")
@@ -562,6 +645,93 @@ def show_notes(h):
     return out
 
 
+def ws_note(ws):
+    """showhub's WS client: frames, whether the hub closed it (and it came back)."""
+    if not ws:
+        return ""
+    txt = "; WS client: %s frames, at most %s bytes unread in its socket" % (
+        "{:,}".format(ws.get("frames") or 0), "{:,}".format(ws.get("pending_max_bytes") or 0))
+    if ws.get("dropped"):
+        txt += ", closed by the hub %s time(s) (%s; s from the window's start), reconnected" % (
+            ws["dropped"], ", ".join("%s at %s" % (why, t) for t, why in ws.get("drops", [])))
+    if ws.get("error"):
+        txt += ", error: %s" % ws["error"]
+    return txt
+
+
+def fleet_notes(res):
+    """The fleet rows' note lines: the set-up, each run's load, the peer's commands."""
+    out = []
+    h1, hs = res["hub"].get("fleet_1k"), res["hub"].get("fleet_scale")
+    if h1 is None and hs is None:
+        return out
+    out.append("fleet rows: showhub vs seed 004's design re-created (bench/fleet_peer.py: a "
+               "paho listener, one SQLite session and COMMIT per message, WAL + "
+               "synchronous=NORMAL like showhub's default; a one-worker command API as the "
+               "seed's gunicorn), each with a fresh Mosquitto, the same devsim fleet (one "
+               "process, seed 'bench'), 1,000 then the scale count, hub and peer in turn. "
+               "Health ingest: device publish -> showhub's WS patch of devices.registry.<uuid> "
+               "(after its commit) / the peer's COMMIT (no WS leg); 'beyond the floor' = the "
+               "same message's time at the server minus at the floor subscriber. Commands: "
+               "restart_app open loop at 20/s over the devices; published -> accepted: "
+               "showhub's acked_at - published_at (its PUBACK applied; ms steps) and the "
+               "fleet_command_accept_seconds bucket; the peer's listener COMMIT of "
+               "ack_received - its api's publish() return. Ratio = how many times better "
+               "showhub is (peer/showhub).")
+    for name in ("fleet_1k", "fleet_scale"):
+        for t in ("hub", "peer"):
+            r = res[t].get(name)
+            if r is None:
+                continue
+            if r.get("failed"):
+                out.append("%s %s: failed: %s" % (name, t, r["failed"]))
+                continue
+            c = r.get("commands") or {}
+            cpu = r.get("cpu_pct") or {}
+            out.append(
+                "%s %s: %s devices (registered %s in %.1f s), window %.0f s, health every %g s "
+                "(%s messages measured of %.0f expected), heartbeat %g s, %g logs/min each; "
+                "CPU %% of a core: server %s (idle before devices %s), broker %s, devsim %s, "
+                "floor subscriber %s, driver %s; RSS before %s, registered %s, after %s MB; "
+                "load avg %.2f -> %.2f%s" % (
+                    name, t, "{:,}".format(r.get("devices", 0)), r.get("registered"),
+                    r.get("registered_s") or 0, r.get("window_measured_s") or 0,
+                    r.get("health_s"), dig(r, "health.n"), dig(r, "health.expected") or 0,
+                    r.get("heartbeat_s"), r.get("logs_per_min"),
+                    *["%.1f" % cpu[k] if cpu.get(k) is not None else "?" for k in
+                      ("server",)], "%.1f" % (r.get("cpu_idle_pct") or 0),
+                    *["%.1f" % cpu[k] if cpu.get(k) is not None else "?" for k in
+                      ("broker", "devsim", "floor", "driver")],
+                    *["%.1f" % (r[k] / 1024) if r.get(k) else "?" for k in
+                      ("rss_before_kb", "rss_registered_kb", "rss_after_kb")],
+                    r.get("loadavg_start") or 0, r.get("loadavg_end") or 0,
+                    ws_note(r.get("ws"))))
+            if c:
+                out.append(
+                    "%s %s commands: %s due, %s sent, %s unsent (all %s connections "
+                    "waiting), answers %s, %s still waiting at the end; POST -> answer p50 "
+                    "%s / p99 %s (from send); accepted seen for %s: published -> accepted "
+                    "p50 %s, p99 %s; device got it -> accepted durable p50 %s, p99 %s; POST "
+                    "sent -> accepted p99 %s" % (
+                        name, t, c.get("due"), c.get("sent"), c.get("unsent_busy"),
+                        r.get("conns"), c.get("answered"), c.get("unanswered_at_end"),
+                        *[fmt(dig(c, k), "ms") if dig(c, k) is not None else "n/a" for k in
+                          ("rest_from_send.p50_ms", "rest_from_send.p99_ms")],
+                        c.get("accepted"),
+                        *[fmt(dig(c, k), "ms") if dig(c, k) is not None else "n/a" for k in
+                          ("published_to_accepted.p50_ms", "published_to_accepted.p99_ms",
+                           "device_to_accepted.p50_ms", "device_to_accepted.p99_ms",
+                           "post_to_accepted.p99_ms")]))
+    p1 = res["peer"].get("fleet_1k") or {}
+    if dig(p1, "commands.rest_from_send.p50_ms"):
+        out.append("fleet peer commands: the seed's _publish_client_command calls "
+                   "wait_for_publish(timeout=5.0) twice on a paho client whose network loop "
+                   "never runs, so paho never reads the PUBACK and each wait ends at its "
+                   "timeout: every command request takes ~10 s (the device gets the command "
+                   "at once), and one gunicorn sync worker serves ~0.1 commands/s.")
+    return out
+
+
 def main():
     d, out_path = sys.argv[1], sys.argv[2]
     machine = json.load(open(os.path.join(d, "machine.json")))
@@ -569,7 +739,7 @@ def main():
              "fanout_100",
              "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain",
              "rest_intents", "replay", "net", "frames", "show_render", "show_play", "show_play_rt",
-             "show_det_1", "show_det_2", "show_det_3"]
+             "show_det_1", "show_det_2", "show_det_3", "fleet_1k", "fleet_scale"]
     res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer", "base")}
     for t in res:
         res[t] = {k: v for k, v in res[t].items() if v is not None}
@@ -581,10 +751,13 @@ def main():
     floors = {k: v for k, v in floors.items() if v is not None}
     derive_net(floors.get("net"))
     rows = []
+    scale_n = dig(res["hub"].get("fleet_scale") or {}, "devices") or (
+        3000 if machine.get("quick") else 10000)
     for i, (label, f, path, scale, unit, better, target, check) in enumerate(ROWS):
+        raw_label, label = label, label.replace("{scale}", "{:,}".format(scale_n))
         h, p = res["hub"].get(f), res["peer"].get(f)
         hf, pf = why_failed(h, path), why_failed(p, path)
-        if i >= SEED_ROWS and p is None:
+        if SEED_ROWS <= i < FLEET_ROWS and p is None:
             pf = "n/a: no such feature"
         hv = None if hf else scaled(dig(h, path), scale)
         pv = None if pf else scaled(dig(p, path), scale)
@@ -596,7 +769,7 @@ def main():
         ok = ""
         if check and hv is not None:
             ok = "PASS" if check(hv, pv) else "MISS"
-        fv, ftext, fsrc = floor_cell(floors, label, scale, unit)
+        fv, ftext, fsrc = floor_cell(floors, raw_label, scale, unit)
         row = {"scenario": label, "showhub": hv, "peer": pv, "unit": unit,
                "showhub_text": hf or fmt(hv, unit), "peer_text": pf or fmt(pv, unit),
                "ratio": ratio, "target": target, "verdict": ok,
@@ -614,14 +787,20 @@ def main():
         head[4:4] = ["baseline", "vs baseline"]
         for c, r in zip(cells, rows):
             c[4:4] = [r["base_text"], r["base_verdict"]]
-    # Rules between seed 000's rows, issue 7's and the show issue's.
+    # Rules between seed 000's rows, issue 7's, the show issue's and the fleet's.
+    cells.insert(FLEET_ROWS, ["-- fleet issue (section 8; peer: seed 004's design) --"] +
+                 [""] * (len(head) - 1))
     cells.insert(SHOW_ROWS, ["-- show issue (performance) --"] + [""] * (len(head) - 1))
     cells.insert(SEED_ROWS, ["-- issue 7 (section 9) --"] + [""] * (len(head) - 1))
     if machine.get("only") == "show":  # BENCH_ONLY=show: the show rows alone
-        cells = cells[SHOW_ROWS + 1:]
+        cells = cells[SHOW_ROWS + 1:FLEET_ROWS + 2]
+    elif machine.get("only") == "fleet":  # BENCH_ONLY=fleet: the fleet rows alone
+        cells = cells[FLEET_ROWS + 2:]
     w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
     line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
-    print("showhub vs seed-000 peer - %s - %d cores, %s - %s%s" % (
+    only = machine.get("only")
+    print("showhub vs %s - %s - %d cores, %s - %s%s" % (
+        "seed 004's design (bench/fleet_peer.py)" if only == "fleet" else "seed-000 peer",
         machine["date"], machine["nproc"], machine["cpu"], "quick" if machine["quick"] else "full",
         (" - load avg at start %s" % machine["loadavg"]) if machine.get("loadavg") else ""))
     print("ratio: how many times better showhub is (peer/showhub for latency and memory, "
@@ -649,9 +828,14 @@ def main():
                  "WS frames: a hub with universes 1-4, chase; age = receipt - ts (ts in whole "
                  "ms, so ages read up to 1 ms high).")
     notes += show_notes(res["hub"])
+    notes += fleet_notes(res)
+    fnotes = floor_notes(floors)
+    if only == "fleet":   # only what the fleet rows need
+        notes = fleet_notes(res)
+        fnotes = [n for n in fnotes if n.startswith(("floor: fleet", "floor fleet"))]
     for n in notes:
         print("note: " + n)
-    for n in floor_notes(floors):
+    for n in fnotes:
         print("note: " + n)
     res["floor"] = floors
     with open(out_path, "w") as f:

@@ -10,7 +10,10 @@
 # an older build, its seed-000 scenarios run too, as the baseline column.
 # Last (so they cannot disturb the rows above), the show issue's scenarios:
 # bench/bench_show in process, then fresh hubs playing a show under WS load
-# and three times for determinism. BENCH_ONLY=show runs only those.
+# and three times for determinism. BENCH_ONLY=show runs only those. After
+# them the fleet issue's: devsim devices (tools/devsim) against a fresh hub
+# and against seed 004's design (bench/fleet_peer.py), side by side, driven
+# by bench/fleet_hub.py. BENCH_ONLY=fleet runs only those.
 # Prints one table and writes bench/out/<timestamp>.json. Every step is
 # bounded in time (timeout(1)); everything started here is stopped on exit.
 # See docs/benchmarks.md.
@@ -29,8 +32,8 @@ NETRX=$BUILD/bench/netrx
 SHOWB=$BUILD/bench/bench_show
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-  ""|show) ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'show' is known" >&2; exit 2 ;;
+  ""|show|fleet) ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'show' and 'fleet' are known" >&2; exit 2 ;;
 esac
 BASE_BIN=${BENCH_BASELINE_BIN:-}
 BASE_ENG=${BENCH_BASELINE_ENGINE:-}
@@ -39,7 +42,7 @@ PY=/usr/bin/python3
 for f in "$HUB_BIN" "$LG" "$ENG" "$FLOOR" "$NETRX" "$SHOWB"; do
   [ -x "$f" ] || { echo "bench: $f missing (cmake --build $1 --target showhub hub_bench_all)" >&2; exit 2; }
 done
-[ -n "$ONLY" ] || command -v mosquitto >/dev/null ||
+[ "$ONLY" = show ] || command -v mosquitto >/dev/null ||
   { echo "bench: mosquitto not installed" >&2; exit 2; }
 if [ -n "$BASE_BIN" ] && [ ! -x "$BASE_BIN" ]; then
   echo "bench: BENCH_BASELINE_BIN=$BASE_BIN is not an executable" >&2; exit 2
@@ -70,8 +73,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Scenario sizes: full run <= 15 min, --quick <= 4 min (all targets; the show
-# section alone, BENCH_ONLY=show: ~2.5 min, --quick ~1 min).
+# Scenario sizes: full run <= 20 min, --quick <= 6 min (all targets; the show
+# section alone, BENCH_ONLY=show: ~2.5 min, --quick ~1 min; the fleet section
+# alone, BENCH_ONLY=fleet: ~4.5 min, --quick ~2 min).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
@@ -79,6 +83,7 @@ if [ $QUICK = 1 ]; then
   FLOOR_S=2; FLOOR_NS="1000"
   NET_S=10; NETF_S=5; FRAMES_S=3
   SHOW_S=10; SHOW_READERS=200; SHOW_DET_S=10
+  FLEET_S=20; FLEET_SCALE_N=3000; FLEET_SCALE_S=15; FLEET_WARMUP=3
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
@@ -86,6 +91,7 @@ else
   FLOOR_S=10; FLOOR_NS="1000 10000"
   NET_S=60; NETF_S=10; FRAMES_S=10
   SHOW_S=60; SHOW_READERS=1000; SHOW_DET_S=20
+  FLEET_S=60; FLEET_SCALE_N=10000; FLEET_SCALE_S=30; FLEET_WARMUP=5
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
@@ -107,6 +113,13 @@ SHOW_UNIVERSES=16    # the playback hub's patch: universes 1..16, fixtures on 2.
 SHOW_FPS=60          # DMX_PLAYBACK_FPS
 SHOW_WS_UNIVERSES=4  # loadgen frames: every reader subscribes universes 1..4
 SHOW_DET_RUNS=3
+# The fleet issue's performance section (issue 9, section 8).
+FLEET_N=1000         # devices: health every 5 s (200 msg/s), heartbeat 65 s, logs
+FLEET_HEALTH=5
+FLEET_HEARTBEAT=65
+FLEET_LOGS=2         # log lines per device per minute
+FLEET_RATE=20        # restart_app commands/s over the window, device k mod N
+FLEET_CONNS=4        # POST connections (a command due while all 4 wait: unsent)
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -466,13 +479,87 @@ run_show() {
   keep_logs hub
 }
 
+# The fleet issue: N devsim devices (one process, tools/devsim/devsim.py)
+# with heartbeats, health every 5 s and logs, plus restart_app commands at
+# 20/s by REST, against a fresh showhub and then against seed 004's design
+# (bench/fleet_peer.py: a paho listener + a one-worker command API on one
+# SQLite file), each with its own fresh broker; first 1,000 devices (the
+# targets), then the scale row (10,000; quick 3,000). bench/fleet_hub.py
+# drives each run and measures (docs/benchmarks.md, "Fleet issue").
+fleet_one() {
+  local t=$1 name=$2 n=$3 win=$4 crate=$5 dir=$TMP/$1/fleet_$2 pids floor_out=
+  mkdir -p "$dir"
+  echo "== $t: fleet $n devices ==" >&2
+  if ! start_broker "$dir"; then
+    echo '{"failed":"broker"}' > "$RES/$t/fleet_$name.json"
+    return
+  fi
+  if [ "$t" = hub ]; then
+    HUB_ENV=()
+    if ! start_server hub "$dir" "ready_fleet_$name"; then
+      echo '{"failed":"hub did not become ready"}' > "$RES/hub/fleet_$name.json"
+      stop_pid "$BROKER_PID"
+      return
+    fi
+    pids=$SRV_PID
+    floor_out=$RES/floor_fleet_$name.json
+  else
+    HTTP_PORT=$(free_port)
+    "$PY" "$ROOT/bench/fleet_peer.py" listener --mqtt-port "$MQTT_PORT" --db "$dir/fleet.db" \
+      --stats "$dir/listener.json" > "$dir/listener.out" 2>&1 &
+    SRV_PID=$!
+    disown "$SRV_PID"
+    PIDS+=("$SRV_PID")
+    "$PY" "$ROOT/bench/fleet_peer.py" api --mqtt-port "$MQTT_PORT" --db "$dir/fleet.db" \
+      --http-port "$HTTP_PORT" --stats "$dir/api.json" > "$dir/api.log" 2>&1 &
+    local api_pid=$!
+    disown "$api_pid"
+    PIDS+=("$api_pid")
+    pids=$SRV_PID,$api_pid
+    if ! timeout 40 "$LG" wait-ready --port "$HTTP_PORT" --duration 30 \
+        > "$RES/peer/ready_fleet_$name.json" 2>>"$dir/loadgen.log"; then
+      echo '{"failed":"peer did not become ready"}' > "$RES/peer/fleet_$name.json"
+      stop_pid "$api_pid"; stop_pid "$SRV_PID"; stop_pid "$BROKER_PID"
+      return
+    fi
+  fi
+  result "$t" "fleet_$name" $((win + FLEET_WARMUP + n / crate + 120)) "$PY" \
+    "$ROOT/bench/fleet_hub.py" run --target "$t" --port "$HTTP_PORT" --pids "$pids" \
+    --broker-pid "$BROKER_PID" --mqtt-port "$MQTT_PORT" --devsim "$ROOT/tools/devsim/devsim.py" \
+    --devices "$n" --window "$win" --warmup $FLEET_WARMUP --rate $FLEET_RATE \
+    --conns $FLEET_CONNS --connect-rate "$crate" --health $FLEET_HEALTH \
+    --heartbeat $FLEET_HEARTBEAT --logs-per-min $FLEET_LOGS --workdir "$dir" \
+    --peer-db "$dir/fleet.db" --peer-stats "$dir" --floor-out "$floor_out" \
+    --limit $((win + FLEET_WARMUP + n / crate + 100))
+  local p
+  for p in ${pids//,/ }; do stop_pid "$p"; done
+  stop_pid "$BROKER_PID"
+  # The peer's listener logs every message (the seed's DEBUG level): keep its end.
+  [ -f "$dir/listener.out" ] && tail -n 300 "$dir/listener.out" > "$dir/listener_tail.log"
+  rm -f "$dir/fleet.db" "$dir/fleet.db-wal" "$dir/fleet.db-shm" "$dir"/fleet_floor_*.json
+  rm -rf "$dir/data"
+}
+
+run_fleet() {
+  # 10,000 MQTT connections: the broker needs the descriptors (devsim raises
+  # its own limit).
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null
+  fleet_one hub 1k $FLEET_N "$FLEET_S" 500
+  fleet_one peer 1k $FLEET_N "$FLEET_S" 500
+  fleet_one hub scale $FLEET_SCALE_N "$FLEET_SCALE_S" 2000
+  fleet_one peer scale $FLEET_SCALE_N "$FLEET_SCALE_S" 2000
+  HUB_ENV=()
+  keep_logs hub
+  keep_logs peer
+}
+
 cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%s","only":"%s"}\n' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "${cpu//\"/}" "$(uname -r)" \
   "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$ONLY" \
   > "$RES/machine.json"
 
-# BENCH_ONLY=show: the show issue's scenarios alone (the other rows read n/a).
+# BENCH_ONLY=show / fleet: that issue's scenarios alone (the other rows are left out).
 if [ -z "$ONLY" ]; then
   run_floors
   run_target hub
@@ -495,8 +582,9 @@ if [ -z "$ONLY" ]; then
     echo "bench: peer not found at $PEER_APP; its column will read n/a" >&2
   fi
 fi
-# Last: nothing the show hubs do can weigh on the rows above.
-mkdir -p "$TMP/hub"
-run_show
+# Last: nothing the show hubs and the fleets do can weigh on the rows above.
+mkdir -p "$TMP/hub" "$TMP/peer"
+[ "$ONLY" = fleet ] || run_show
+[ "$ONLY" = show ] || run_fleet
 echo "bench: finished in $((SECONDS - T_START)) s" >&2
 "$PY" "$ROOT/bench/report.py" "$RES" "$ROOT/bench/out/$STAMP.json" | tee "$ROOT/bench/out/$STAMP.txt"
