@@ -171,44 +171,45 @@ static int log_row(void *ud, const hub_val_t *c, int n)
 
 #define LOG_COLS "SELECT id, client_uuid, level, timestamp, message, context FROM device_logs"
 
-static void run_logs(job_t *j, hub_db_t *db)
+/* "<key>":[rows…],"count":n inside the object being written. */
+static void log_list(job_t *j, hub_db_t *db, const char *key, const char *sql,
+                     const hub_val_t *binds, int nbinds)
 {
     char err[200];
+
+    hub_jbuf_key(&j->out, key);
+    hub_jbuf_open(&j->out, '[');
+    if (db->query(db, sql, binds, nbinds, log_row, j, err, sizeof(err)) != 0)
+        j->status = 500;
+    hub_jbuf_close(&j->out, ']');
+    hub_jbuf_key(&j->out, "count");
+    hub_jbuf_uint(&j->out, j->nrows);
+}
+
+static void run_logs(job_t *j, hub_db_t *db)
+{
     hub_val_t binds[4] = {HUB_VAL_S(j->id, strlen(j->id)), HUB_VAL_S(j->level, strlen(j->level)),
                           HUB_VAL_I((int64_t)j->since), HUB_VAL_I((int64_t)j->limit)};
 
     hub_jbuf_open(&j->out, '{');
     hub_jbuf_key(&j->out, "client_uuid");
     hub_jbuf_str(&j->out, j->id);
-    hub_jbuf_key(&j->out, "logs");
-    hub_jbuf_open(&j->out, '[');
-    if (db->query(db,
-                  LOG_COLS " WHERE client_uuid = ?1 AND (?2 = '' OR level = ?2)"
-                           " AND timestamp >= ?3 ORDER BY timestamp DESC, id DESC LIMIT ?4",
-                  binds, 4, log_row, j, err, sizeof(err)) != 0)
-        j->status = 500;
-    hub_jbuf_close(&j->out, ']');
-    hub_jbuf_key(&j->out, "count");
-    hub_jbuf_uint(&j->out, j->nrows);
+    log_list(j, db, "logs",
+             LOG_COLS " WHERE client_uuid = ?1 AND (?2 = '' OR level = ?2)"
+                      " AND timestamp >= ?3 ORDER BY timestamp DESC, id DESC LIMIT ?4",
+             binds, 4);
     hub_jbuf_close(&j->out, '}');
 }
 
 static void run_recent(job_t *j, hub_db_t *db)
 {
-    char err[200];
     hub_val_t binds[2] = {HUB_VAL_I((int64_t)(j->now - DAY_MS)), HUB_VAL_I((int64_t)j->limit)};
 
     hub_jbuf_open(&j->out, '{');
-    hub_jbuf_key(&j->out, "errors");
-    hub_jbuf_open(&j->out, '[');
-    if (db->query(db,
-                  LOG_COLS " WHERE level = 'ERROR' AND timestamp >= ?1"
-                           " ORDER BY timestamp DESC, id DESC LIMIT ?2",
-                  binds, 2, log_row, j, err, sizeof(err)) != 0)
-        j->status = 500;
-    hub_jbuf_close(&j->out, ']');
-    hub_jbuf_key(&j->out, "count");
-    hub_jbuf_uint(&j->out, j->nrows);
+    log_list(j, db, "errors",
+             LOG_COLS " WHERE level = 'ERROR' AND timestamp >= ?1"
+                      " ORDER BY timestamp DESC, id DESC LIMIT ?2",
+             binds, 2);
     hub_jbuf_key(&j->out, "period_hours");
     hub_jbuf_int(&j->out, 24);
     hub_jbuf_close(&j->out, '}');
