@@ -425,7 +425,8 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
                                .outage_fraction = c->fleet_outage_fraction,
                                .compat_topics = c->fleet_compat_topics,
                                .log_retention = c->fleet_log_retention,
-                               .log_retention_days = c->fleet_log_retention_days};
+                               .log_retention_days = c->fleet_log_retention_days,
+                               .max_devices = c->fleet_max_devices};
         hub_db_reader_t reader = {.run = read_job, .rctx = app};
         rc = hub_devdom_bind(&app->devices, app->engine, &app->loop, app->metrics, &dv, &reader);
     }

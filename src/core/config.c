@@ -130,6 +130,8 @@ static const struct entry table[] = {
      "Device log entries kept per device"},
     {"FLEET_LOG_RETENTION_DAYS", K_INT, F(fleet_log_retention_days), "30", 1, 3650,
      "Device log entries older than this are removed"},
+    {"FLEET_MAX_DEVICES", K_INT, F(fleet_max_devices), "50000", 1, 1000000,
+     "Devices the registry holds; announcements of more are refused (registry_full)"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

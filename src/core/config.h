@@ -71,6 +71,7 @@ typedef struct hub_config {
     bool fleet_compat_topics;
     int fleet_log_retention;
     int fleet_log_retention_days;
+    int fleet_max_devices;
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

@@ -452,6 +452,7 @@ static void test_fleet_defaults(void **state)
     assert_true(cfg.fleet_compat_topics);
     assert_int_equal(cfg.fleet_log_retention, 1000);
     assert_int_equal(cfg.fleet_log_retention_days, 30);
+    assert_int_equal(cfg.fleet_max_devices, 50000);
     hub_config_close(&cfg);
     assert_null(cfg.fleet_topic_root);
 }
@@ -556,6 +557,8 @@ static void test_fleet_invalid_values(void **state)
     expect_bad("FLEET_LOG_RETENTION", "-1", NULL);
     expect_bad("FLEET_LOG_RETENTION_DAYS", "0", "from 1 to 3650");
     expect_bad("FLEET_LOG_RETENTION_DAYS", "3651", NULL);
+    expect_bad("FLEET_MAX_DEVICES", "0", "from 1 to 1000000");
+    expect_bad("FLEET_MAX_DEVICES", "many", NULL);
 }
 
 /* A bad fleet value among good ones is the one named; what was parsed is
@@ -624,6 +627,7 @@ static void test_help_lists_fleet_variables(void **state)
         "FLEET_COMPAT_TOPICS",
         "FLEET_LOG_RETENTION",
         "FLEET_LOG_RETENTION_DAYS",
+        "FLEET_MAX_DEVICES",
     };
     char *buf = NULL;
     size_t len = 0;

@@ -1495,8 +1495,8 @@ static void test_ingest_topics(void **state)
     feed_ok(DIS, DIS,
             "{\"uuid\":\"9B8D1856-FF34-4864-A726-12DE072D0F77\",\"hostname\":\"pi\",\"ip\":7}",
             "device.discovery",
-            "{\"uuid\":\"" U1 "\",\"hostname\":\"pi\",\"info\":{\"uuid\":\"9B8D1856-FF34-4864-A726-"
-            "12DE072D0F77\",\"hostname\":\"pi\",\"ip\":7}}");
+            "{\"uuid\":\"" U1 "\",\"topic\":\"" DIS "\",\"hostname\":\"pi\",\"info\":{\"uuid\":"
+            "\"9B8D1856-FF34-4864-A726-12DE072D0F77\",\"hostname\":\"pi\",\"ip\":7}}");
     assert_int_equal(R.outcome, HUB_INTENT_APPLIED);
     assert_string_equal(DEV(&R, U1, "hostname"), "pi");
     assert_string_equal(DEV(&R, U1, "ip"), "null");
@@ -1949,6 +1949,30 @@ static void test_refused_bind_leaves_nothing(void **state)
                  topics_rc);
 }
 
+/* The registry is bounded (FLEET_MAX_DEVICES): one more is refused as
+ * registry_full and nothing changes; known devices still report. */
+static void test_registry_full(void **state)
+{
+    (void)state;
+    R.d->cfg.max_devices = 2;
+    dev_rig_discover(&R, U1);
+    ok("mqtt", "device.presence",
+       "{'id':'esp32_01','kind':'esp32','presence':'online','topic':'t'}");
+    double before = dev_rig_rejected(&R, "registry_full");
+    refused("mqtt", "device.discovery", "{'uuid':'" U2 "','topic':'" ROOT "/discovery'}",
+            HUB_ERR_CONFLICT, "", "registry is full");
+    refused("mqtt", "device.presence",
+            "{'id':'esp32_02','kind':'esp32','presence':'online',"
+            "'topic':'devices/esp32_02/status'}",
+            HUB_ERR_CONFLICT, "", "registry is full");
+    assert_true(dev_rig_rejected(&R, "registry_full") == before + 2);
+    assert_string_equal(DEV(&R, U2, "id"), "<absent>");
+    heartbeat(U1, "");                                   /* the known still report */
+    ok("mqtt", "device.discovery", "{'uuid':'" U1 "'}"); /* and re-announce */
+    ok("api", "device.delete", "{'id':'esp32_01'}");
+    ok("mqtt", "device.discovery", "{'uuid':'" U2 "'}"); /* room again */
+}
+
 /* What the hub makes itself cannot come from a client: telemetry, publish
  * outcomes, the timers' intents; and a client saying src "scheduler" does
  * not get crash recovery's pass through the lockout. Internal intents are
@@ -2039,6 +2063,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rest_answers, setup_rest, teardown),
         cmocka_unit_test_setup_teardown(test_rooms_devices_and_commands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_internal_intents_are_the_hubs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_full, setup, teardown),
         cmocka_unit_test(test_bind_without_loop),
         cmocka_unit_test(test_refused_bind_leaves_nothing),
     };

@@ -24,6 +24,20 @@ static dev_device_t *known(hub_devdom_t *d, hub_apply_t *ap, const json_t *p)
     return v;
 }
 
+/* The registry is bounded (FLEET_MAX_DEVICES): a broker client announcing
+ * endless fresh ids must not eat the hub's memory. Refused and counted. */
+static int room_full(hub_devdom_t *d, hub_apply_t *ap, const json_t *p)
+{
+    if (d->devices.n < (size_t)d->cfg.max_devices)
+        return 0;
+    dev__reject(d, DEV_REJ_REGISTRY_FULL, json_string_value(json_object_get(p, "topic")),
+                "the registry holds %d devices already (FLEET_MAX_DEVICES): delete unused ones "
+                "(DELETE /api/v1/devices/<id>) or raise it",
+                d->cfg.max_devices);
+    hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "the registry is full");
+    return 1;
+}
+
 static void take_telemetry(dev_device_t *v, const json_t *p)
 {
     const json_t *x;
@@ -70,6 +84,8 @@ int dev__apply_discovery(void *ctx, hub_apply_t *ap, const json_t *p)
     if (id == NULL || !dev_id_valid(id, strlen(id)))
         return hub_apply_fail(ap, HUB_ERR_INVALID, "uuid", "uuid must be a UUID");
     dev_device_t *v = dev__device(d, id);
+    if (v == NULL && room_full(d, ap, p))
+        return HUB_EINVAL;
     if (v == NULL) {
         v = dev__device_new(d, id, DEV_KIND_INFOSCREEN, now);
         hub_log(HUB_LOG_INFO, "device_registered", "{s:s,s:s}", "id", id, "kind", "infoscreen");
@@ -184,6 +200,8 @@ int dev__apply_presence(void *ctx, hub_apply_t *ap, const json_t *p)
     dev_device_t *v = dev__device(d, id);
     if (v == NULL && unknown) /* cleared before it was ever seen */
         return hub_apply_fail(ap, HUB_ERR_CONFLICT, "presence", "unknown device, nothing known");
+    if (v == NULL && room_full(d, ap, p))
+        return HUB_EINVAL;
     if (v == NULL) {
         v = dev__device_new(d, id, strcmp(kind, "esp32") == 0 ? DEV_KIND_ESP32 : DEV_KIND_V1, now);
         hub_log(HUB_LOG_INFO, "device_registered", "{s:s,s:s}", "id", id, "kind", kind);

@@ -22,9 +22,9 @@
 #define RETRY_MS 100          /* a publish outcome found the queue full: try again */
 #define SF_TOKEN (1ull << 63) /* a cleared service_failed message, not a command */
 
-const char *const dev_reject_names[DEV_REJ_COUNT] = {"not_json",  "not_utf8",   "too_large",
-                                                     "bad_field", "bad_uuid",   "unknown_device",
-                                                     "bad_ack",   "bad_payload"};
+const char *const dev_reject_names[DEV_REJ_COUNT] = {"not_json",  "not_utf8",    "too_large",
+                                                     "bad_field", "bad_uuid",    "unknown_device",
+                                                     "bad_ack",   "bad_payload", "registry_full"};
 
 void dev__reject(hub_devdom_t *d, int reason, const char *topic, const char *fmt, ...)
 {
@@ -515,6 +515,8 @@ int hub_devdom_bind(hub_devdom_t **out, hub_engine_t *e, uv_loop_t *loop, hub_me
     d->loop = loop;
     d->metrics = metrics;
     d->cfg = *cfg;
+    if (d->cfg.max_devices <= 0)
+        d->cfg.max_devices = 50000;
     if (reader != NULL)
         d->reader = *reader;
     snprintf(d->root, sizeof(d->root), "%s", cfg->topic_root ? cfg->topic_root : "infoscreen");

@@ -29,6 +29,7 @@ typedef struct hub_devdom_cfg {
     int compat_topics;        /* FLEET_COMPAT_TOPICS */
     int log_retention;        /* FLEET_LOG_RETENTION (entries per device) */
     int log_retention_days;   /* FLEET_LOG_RETENTION_DAYS */
+    int max_devices;          /* FLEET_MAX_DEVICES; <= 0: 50,000 */
 } hub_devdom_cfg_t;
 
 /* Create and register with the engine (before hub_engine_start). reader

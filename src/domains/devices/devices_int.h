@@ -155,6 +155,7 @@ enum {
     DEV_REJ_UNKNOWN_DEVICE,
     DEV_REJ_BAD_ACK,
     DEV_REJ_BAD_PAYLOAD,
+    DEV_REJ_REGISTRY_FULL,
     DEV_REJ_COUNT
 };
 extern const char *const dev_reject_names[DEV_REJ_COUNT];

@@ -128,7 +128,7 @@ static int on_discovery(void *ctx, const char *topic, const char *payload, size_
     for (int i = 0; i < HUB_UUID_LEN; i++)
         if (id[i] >= 'A' && id[i] <= 'F')
             id[i] = (char)(id[i] - 'A' + 'a');
-    json_t *p = json_pack("{s:s}", "uuid", id);
+    json_t *p = json_pack("{s:s,s:s}", "uuid", id, "topic", topic);
     static const char *const texts[] = {"hostname", "ip"};
     for (int i = 0; i < 2; i++) {
         const json_t *v = json_object_get(o, texts[i]);
