@@ -229,7 +229,7 @@ static inline void dev_rig_init(dev_rig_t *R, const hub_devdom_cfg_t *cfg)
 {
     hub_engine_cfg_t ec = {.queue_size = R->queue_size ? R->queue_size : 1000,
                            .dedupe_capacity = 1000,
-                           .dedupe_ttl_ms = 600000};
+                           .dedupe_ttl_ms = 900000}; /* the hub's default, 15 min */
     assert_int_equal(uv_loop_init(&R->loop), 0);
     R->metrics = hub_metrics_new();
     R->cfg = *cfg;

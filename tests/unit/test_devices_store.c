@@ -586,6 +586,46 @@ static void test_logs_read_on_the_reader(void **state)
     json_decref(b);
 }
 
+/* A repeated Idempotency-Key for a command that has left memory (10 minutes
+ * after it finished) is answered with that command, read back from SQLite,
+ * not with a second one. */
+static void test_duplicate_answered_from_sqlite(void **state)
+{
+    (void)state;
+    hub_open(0);
+    R.answer = 1;
+    dev_rig_discover(&R, U1);
+    assert_int_equal(dev_rig_submit(&R, "idem-1", "api", "device.command",
+                                    dev_json("{'device':'" U1 "','action':'restart_app'}")),
+                     0);
+    dev_rig_settle(&R);
+    char first[40];
+    snprintf(first, sizeof(first), "%s", R.cmd_id);
+    assert_int_equal(R.nreplies, 1); /* no MQTT here: failed at once, 500 */
+    assert_int_equal(R.replies[0].status, 500);
+    dev_clock_advance(600001 + 1000); /* finished 10 minutes ago: the sweep drops it */
+    ok("timer", "devices.sweep", "{}");
+    assert_string_equal(dev_rig_text(&R, "commands", first), "<absent>");
+    assert_int_equal(dev_rig_submit(&R, "idem-1", "api", "device.command",
+                                    dev_json("{'device':'" U1 "','action':'restart_app'}")),
+                     0);
+    dev_rig_settle(&R);
+    assert_int_equal(R.outcome, HUB_INTENT_DUPLICATE);
+    for (int i = 0; i < WAIT_MS && R.nreplies < 2; i++) {
+        uv_run(&R.loop, UV_RUN_NOWAIT);
+        dev_rig_sleep_ms(1);
+    }
+    assert_int_equal(R.nreplies, 2);
+    assert_int_equal(R.replies[1].status, 500);
+    json_t *b = json_loads(R.replies[1].body, 0, NULL);
+    assert_non_null(b);
+    json_t *c = json_object_get(b, "command");
+    assert_string_equal(json_string_value(json_object_get(c, "commandId")), first);
+    assert_string_equal(json_string_value(json_object_get(c, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(c, "errorCode")), "mqtt_publish_failed");
+    json_decref(b);
+}
+
 /* After a restart the fleet's gauges say what was loaded (fleet_devices is
  * "Devices in the registry"), before any device speaks again: a fleet that
  * is all switched off must not read 0 devices. */
@@ -652,6 +692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_rooms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_read_on_the_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_answered_from_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gauges_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alerts_after_restart, setup, teardown),
     };

@@ -349,38 +349,46 @@ static void answer_error(hub_reply_t *reply, int status, const char *msg)
 }
 
 /* 202 published (or anything after), 500 publish failed, 429 blocked. */
-static void answer_now(const dev_command_t *c, hub_reply_t *reply)
+int dev__answer_body(const dev_command_t *c, hub_jbuf_t *b)
 {
-    hub_jbuf_t b;
     int status = 202;
 
-    hub_jbuf_init(&b);
-    hub_jbuf_open(&b, '{');
-    hub_jbuf_key(&b, "success");
+    hub_jbuf_open(b, '{');
+    hub_jbuf_key(b, "success");
     if (c->status == DEV_ST_BLOCKED_SAFETY) {
         status = 429;
-        hub_jbuf_bool(&b, 0);
-        hub_jbuf_key(&b, "message");
-        hub_jbuf_str(&b, "Neustart voruebergehend blockiert (Sicherheits-Lockout)");
+        hub_jbuf_bool(b, 0);
+        hub_jbuf_key(b, "message");
+        hub_jbuf_str(b, "Neustart voruebergehend blockiert (Sicherheits-Lockout)");
     } else if (c->status == DEV_ST_FAILED && c->error_code != NULL &&
                strcmp(c->error_code, "mqtt_publish_failed") == 0) {
         char msg[400];
         status = 500;
         snprintf(msg, sizeof(msg), "Failed to publish command: %s",
                  c->error_message ? c->error_message : "");
-        hub_jbuf_bool(&b, 0);
-        hub_jbuf_key(&b, "error");
-        hub_jbuf_str(&b, msg);
+        dev__utf8_trim(msg);
+        hub_jbuf_bool(b, 0);
+        hub_jbuf_key(b, "error");
+        hub_jbuf_str(b, msg);
     } else {
         char msg[128];
         snprintf(msg, sizeof(msg), "Command published for client %s", c->client);
-        hub_jbuf_bool(&b, 1);
-        hub_jbuf_key(&b, "message");
-        hub_jbuf_str(&b, msg);
+        hub_jbuf_bool(b, 1);
+        hub_jbuf_key(b, "message");
+        hub_jbuf_str(b, msg);
     }
-    hub_jbuf_key(&b, "command");
-    dev__render_command_camel(&b, c);
-    hub_jbuf_close(&b, '}');
+    hub_jbuf_key(b, "command");
+    dev__render_command_camel(b, c);
+    hub_jbuf_close(b, '}');
+    return status;
+}
+
+static void answer_now(const dev_command_t *c, hub_reply_t *reply)
+{
+    hub_jbuf_t b;
+
+    hub_jbuf_init(&b);
+    int status = dev__answer_body(c, &b);
     hub_reply_send(reply, status, b.p, b.len);
     hub_jbuf_free(&b);
 }
@@ -440,11 +448,8 @@ void dev__answer_command(void *ctx, const hub_intent_t *in, const hub_announce_t
     }
     dev_command_t *c =
         in->outcome != HUB_INTENT_DUPLICATE && id ? dev__command(d, id) : by_req_id(d, in->req_id);
-    if (c == NULL) { /* the first one's command has left memory (or its device) */
-        static const char body[] =
-            "{\"success\":true,\"message\":\"duplicate request: the command was issued "
-            "before\",\"command\":null}";
-        hub_reply_send(reply, 200, body, sizeof(body) - 1);
+    if (c == NULL) { /* the first one's command has left memory: read it back */
+        dev__command_by_req(d, in->req_id, reply);
         return;
     }
     if (c->awaiting && !d->stopping) {

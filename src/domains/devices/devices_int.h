@@ -232,6 +232,10 @@ void dev__publish_command(hub_devdom_t *d, dev_command_t *c, hub_outbox_t *out);
 void dev__answer_command(void *ctx, const hub_intent_t *in, const hub_announce_t *ann,
                          hub_reply_t *reply);
 void dev__reply_all(hub_devdom_t *d, dev_command_t *c);
+/* The body of a command request's answer (the seed's); returns the status. */
+int dev__answer_body(const dev_command_t *c, hub_jbuf_t *b);
+/* logs.c: answer a repeated request whose command left memory, from SQLite. */
+void dev__command_by_req(hub_devdom_t *d, const char *req_id, hub_reply_t *reply);
 /* Answer waiting requests 503 (the hub stops). */
 void dev__reply_drop(dev_command_t *c);
 /* The command goes with its device: its waiting requests get 404 after the

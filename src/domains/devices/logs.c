@@ -19,7 +19,7 @@
 #define LIMIT_MAX     1000
 #define DAY_MS        (86400u * 1000u)
 
-enum { Q_LOGS, Q_SUMMARY, Q_RECENT, Q_OVERVIEW, Q_COMMAND, Q_COMMANDS };
+enum { Q_LOGS, Q_SUMMARY, Q_RECENT, Q_OVERVIEW, Q_COMMAND, Q_COMMANDS, Q_BY_REQ };
 
 /* What the overview needs of a device, copied on the loop thread. */
 typedef struct snap {
@@ -42,6 +42,7 @@ typedef struct job {
     snap_t *snaps;
     size_t nsnaps;
     int status;
+    int failed; /* a query failed */
     hub_jbuf_t out;
     size_t nrows; /* rows rendered */
 } job_t;
@@ -180,7 +181,7 @@ static void log_list(job_t *j, hub_db_t *db, const char *key, const char *sql,
     hub_jbuf_key(&j->out, key);
     hub_jbuf_open(&j->out, '[');
     if (db->query(db, sql, binds, nbinds, log_row, j, err, sizeof(err)) != 0)
-        j->status = 500;
+        j->failed = 1;
     hub_jbuf_close(&j->out, ']');
     hub_jbuf_key(&j->out, "count");
     hub_jbuf_uint(&j->out, j->nrows);
@@ -248,7 +249,7 @@ static void run_summary(job_t *j, hub_db_t *db)
                   "SELECT client_uuid, level, count(*) FROM device_logs WHERE timestamp >= ?1"
                   " GROUP BY client_uuid, level ORDER BY client_uuid, level",
                   binds, 1, summary_row, j, err, sizeof(err)) != 0)
-        j->status = 500;
+        j->failed = 1;
     if (j->nrows > 0)
         hub_jbuf_close(&j->out, '}');
     hub_jbuf_close(&j->out, '}');
@@ -384,7 +385,7 @@ static void run_overview(job_t *j, hub_db_t *db)
                   LOG_COLS " WHERE id IN (SELECT max(id) FROM device_logs WHERE level = 'ERROR'"
                            " GROUP BY client_uuid)",
                   NULL, 0, ov_error_row, &o, err, sizeof(err)) != 0)
-        j->status = 500;
+        j->failed = 1;
     hub_jbuf_t *b = &j->out;
     hub_jbuf_open(b, '{');
     hub_jbuf_key(b, "clients");
@@ -473,7 +474,9 @@ static int command_row(void *ud, const hub_val_t *c, int n)
 
     if (dev__command_from_row(c, n, &cmd) != 0)
         return 0;
-    if (j->what == Q_COMMAND)
+    if (j->what == Q_BY_REQ)
+        j->status = dev__answer_body(&cmd, &j->out);
+    else if (j->what == Q_COMMAND)
         dev__render_command_camel(&j->out, &cmd);
     else
         dev__render_command(&j->out, &cmd);
@@ -492,10 +495,11 @@ static void run_commands(job_t *j, hub_db_t *db)
     char err[200];
     hub_val_t binds[2] = {HUB_VAL_S(j->id, strlen(j->id)), HUB_VAL_I((int64_t)j->limit)};
 
-    if (j->what == Q_COMMAND) {
-        if (db->query(db, CMD_COLS " WHERE command_id = ?1", binds, 1, command_row, j, err,
-                      sizeof(err)) != 0)
-            j->status = 500;
+    if (j->what == Q_COMMAND || j->what == Q_BY_REQ) {
+        const char *sql = j->what == Q_COMMAND ? CMD_COLS " WHERE command_id = ?1"
+                                               : CMD_COLS " WHERE req_id = ?1 LIMIT 1";
+        if (db->query(db, sql, binds, 1, command_row, j, err, sizeof(err)) != 0)
+            j->failed = 1;
         else if (j->nrows == 0) {
             j->status = 404;
             hub_jbuf_lit(&j->out, "{\"error\":\"Command nicht gefunden\"}");
@@ -507,7 +511,7 @@ static void run_commands(job_t *j, hub_db_t *db)
     hub_jbuf_open(&j->out, '[');
     if (db->query(db, CMD_COLS " WHERE client_uuid = ?1 ORDER BY created_at DESC LIMIT ?2", binds,
                   2, command_row, j, err, sizeof(err)) != 0)
-        j->status = 500;
+        j->failed = 1;
     hub_jbuf_close(&j->out, ']');
     hub_jbuf_close(&j->out, '}');
 }
@@ -542,7 +546,7 @@ static void job_free(job_t *j)
 static void done(void *ud, int rc)
 {
     job_t *j = ud;
-    if (rc != 0 || j->status == 500) {
+    if (rc != 0 || j->failed) {
         static const char body[] =
             "{\"error\":\"the store could not be read; see the hub's log, then try again\"}";
         hub_reply_send(j->reply, rc != 0 ? 503 : 500, body, sizeof(body) - 1);
@@ -689,6 +693,13 @@ int dev__command_read(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, 
     job_t *j = job_new(reply, Q_COMMAND);
     snprintf(j->id, sizeof(j->id), "%s", rq->args[0]);
     return start(d, j);
+}
+
+void dev__command_by_req(hub_devdom_t *d, const char *req_id, hub_reply_t *reply)
+{
+    job_t *j = job_new(reply, Q_BY_REQ);
+    snprintf(j->id, sizeof(j->id), "%s", req_id);
+    start(d, j);
 }
 
 int dev__commands_list(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, hub_error_t *err)

@@ -46,8 +46,10 @@ const hub_migration_t dev__migrations[] = {
      NULL},
     /* the monitoring overview's latest log / error per device */
     {"CREATE INDEX ix_device_logs_client_level_id ON device_logs(client_uuid, level, id)", NULL},
+    /* a repeated Idempotency-Key for a command no longer in memory */
+    {"CREATE INDEX ix_device_commands_req_id ON device_commands(req_id)", NULL},
 };
-const int dev__nmigrations = 2;
+const int dev__nmigrations = 3;
 
 static const hub_stmt_t st_device = {
     "INSERT OR REPLACE INTO devices(id, kind, group_id, description, hostname, ip, first_seen,"
