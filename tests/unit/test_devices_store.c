@@ -605,7 +605,9 @@ static void test_duplicate_answered_from_sqlite(void **state)
     assert_int_equal(R.replies[0].status, 500);
     dev_clock_advance(600001 + 1000); /* finished 10 minutes ago: the sweep drops it */
     ok("timer", "devices.sweep", "{}");
-    assert_string_equal(dev_rig_text(&R, "commands", first), "<absent>");
+    char *gone = dev_rig_text(&R, "commands", first);
+    assert_string_equal(gone, "<absent>");
+    hub_free(gone);
     assert_int_equal(dev_rig_submit(&R, "idem-1", "api", "device.command",
                                     dev_json("{'device':'" U1 "','action':'restart_app'}")),
                      0);
