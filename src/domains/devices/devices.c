@@ -195,6 +195,9 @@ static void on_retry(uv_timer_t *t)
         d->sent_head = s->next;
         if (d->sent_head == NULL)
             d->sent_tail = NULL;
+        dev_command_t *c = rc != 0 ? dev__command(d, s->command_id) : NULL;
+        if (c != NULL) /* refused for good (stopping): nobody will learn the outcome */
+            dev__reply_drop(c);
         hub_free(s);
     }
 }
