@@ -245,7 +245,10 @@ async function main() {
     for (const [i, page] of pages.entries()) {
       const ui = await waitFor(`page ${'AB'[i]} shows 3 online devices`, async () => {
         const u = await readUi(page);
-        return uuids.every((id) => u.devices[id] && u.devices[id].presence === 'online' && u.devices[id].alive === 'alive') && u;
+        // presence comes with discovery; the screen with the first health message (its timer
+        // starts at a random point of its 1 s interval)
+        return uuids.every((id) => u.devices[id] && u.devices[id].presence === 'online' &&
+          u.devices[id].alive === 'alive' && u.devices[id].screen !== 'screen UNKNOWN') && u;
       }, 8000);
       check(Object.keys(ui.devices).length === hubDevices.length, `page ${'AB'[i]} rows ${Object.keys(ui.devices)}`);
       uuids.forEach((id, k) => {
