@@ -599,7 +599,7 @@ void hub_app_free(hub_app_t *app)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
         hub_store_close(app->store); /* posts the last completions */
-    app->store = NULL;            /* reads still queued in the inbox answer "shutting down" */
+    app->store = NULL;               /* reads still queued in the inbox answer "shutting down" */
     if (app->inbox != NULL)
         hub_inbox_drain(app->inbox);
     hub_engine_free(app->engine);

@@ -22,12 +22,12 @@
 
 #include <jansson.h>
 
-#define HUB_REQ_ID_MAX 64
-#define HUB_SRC_MAX    64
-#define HUB_NAME_MAX   63
-#define HUB_FIELD_MAX  63
-#define HUB_ERRMSG_MAX 255
-#define HUB_CMD_SCHEMA "demo.rgb.cmd.v1"
+#define HUB_REQ_ID_MAX         64
+#define HUB_SRC_MAX            64
+#define HUB_NAME_MAX           63
+#define HUB_FIELD_MAX          63
+#define HUB_ERRMSG_MAX         255
+#define HUB_CMD_SCHEMA         "demo.rgb.cmd.v1"
 #define HUB_INTERNAL_ID_PREFIX '~' /* the first character of an internal intent's req_id */
 /* How every adapter parses JSON: duplicate keys are ambiguous and refused;
  * 1e20 and 100000000000000000000 are the same number (clamped, not refused). */
@@ -88,10 +88,10 @@ struct hub_intent {
     json_t *payload;    /* owned; an object; NULL only for a legacy command */
     char *payload_text; /* owned; compact JSON of payload, for the journal */
     size_t payload_len;
-    int is_ui;               /* src == "ui": droppable under overload */
-    int legacy;              /* a seed-000 RGB command: answer in that format */
-    uint8_t rgb[3];          /* legacy: r, g, b (payload is NULL: see below) */
-    int reply;               /* adapter-private: e.g. MQTT reply_to present */
+    int is_ui;      /* src == "ui": droppable under overload */
+    int legacy;     /* a seed-000 RGB command: answer in that format */
+    uint8_t rgb[3]; /* legacy: r, g, b (payload is NULL: see below) */
+    int reply;      /* adapter-private: e.g. MQTT reply_to present */
     /* Made by the hub itself (a domain's telemetry ingest, its timers), never
      * by a client: domains may accept some intents only so, and the engine
      * does not dedupe them. Its req_id starts with HUB_INTERNAL_ID_PREFIX, so

@@ -378,8 +378,8 @@ static void publish_tracked(hub_mqtt_t *m, const hub_outmsg_t *o)
     }
     if (m->tracked == NULL)
         m->tracked = hub_calloc(TRACKED_MAX, sizeof(*m->tracked));
-    m->tracked[m->ntracked++] = (struct hub__tracked){
-        mid, uv_now(m->loop) + HUB_SENT_TIMEOUT_MS, o->sent, o->sent_ctx, o->token};
+    m->tracked[m->ntracked++] = (struct hub__tracked){mid, uv_now(m->loop) + HUB_SENT_TIMEOUT_MS,
+                                                      o->sent, o->sent_ctx, o->token};
 }
 
 static void on_publish(struct mosquitto *mosq, void *ud, int mid)
@@ -727,7 +727,8 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
                                          "MQTT messages rejected as malformed");
     m->m_published = hub_metrics_counter(metrics, "dmx_mqtt_published_total",
                                          "States published to v1/demo/rgb/state");
-    hub_subscriber_t sub = {.on_fanout = on_fanout, .on_flush = on_flush, .ud = m, .tracks_sent = 1};
+    hub_subscriber_t sub = {
+        .on_fanout = on_fanout, .on_flush = on_flush, .ud = m, .tracks_sent = 1};
     hub_engine_subscribe(engine, &sub);
     hub_engine_on_room(engine, on_room, m);
     *out = m;

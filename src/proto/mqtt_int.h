@@ -76,7 +76,7 @@ struct hub_mqtt {
         hub_sent_fn sent;
         void *ctx;
         uint64_t token;
-    } *tracked;
+    } * tracked;
     size_t ntracked;
 
     hub__mqtt_devices_t *devices;

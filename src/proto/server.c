@@ -273,9 +273,11 @@ int hub_server_new(hub_server_t **out, const hub_server_deps_t *deps, char *err,
     uv_timer_init(deps->loop, s->accept_pause);
     s->accept_pause->data = s;
     uv_poll_start(s->listen_poll, UV_READABLE, on_accept);
-    hub_subscriber_t sub = {
-        .on_state = on_state, .on_fanout = on_fanout, .on_event = on_event, .on_flush = on_flush,
-        .ud = s};
+    hub_subscriber_t sub = {.on_state = on_state,
+                            .on_fanout = on_fanout,
+                            .on_event = on_event,
+                            .on_flush = on_flush,
+                            .ud = s};
     hub_engine_subscribe(deps->engine, &sub);
     hub_log(HUB_LOG_INFO, "http_contexts", "{s:i}", "threads", s->nnets);
     *out = s;

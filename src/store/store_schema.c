@@ -119,7 +119,6 @@ int hub__store_migrate(hub_store_t *s, char *err, size_t errlen)
 
 /* ---- hub_db_t: what a domain's schema steps and load see ------------------------ */
 
-
 static int db_exec(hub_db_t *db, const char *sql, char *err, size_t errlen)
 {
     sqlite3 *sq = ((hub__db_t *)db)->sq;
@@ -201,8 +200,8 @@ static int db_has_table(hub_db_t *db, const char *name)
     sqlite3_stmt *st;
     int found = 0;
 
-    if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(sq, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     found = sqlite3_step(st) == SQLITE_ROW;

@@ -471,9 +471,11 @@ static void engine_register(struct tctx *t)
 static void engine_go(struct tctx *t, int use_fake, const hub_restore_t *restore)
 {
     hub_persist_ops_t ops = fake_persist_ops(&t->fake);
-    hub_subscriber_t s = {
-        .on_state = on_state, .on_fanout = on_fanout, .on_event = on_event, .on_flush = on_flush,
-        .ud = t};
+    hub_subscriber_t s = {.on_state = on_state,
+                          .on_fanout = on_fanout,
+                          .on_event = on_event,
+                          .on_flush = on_flush,
+                          .ud = t};
 
     t->use_fake = use_fake;
     hub_engine_subscribe(t->e, &s);
