@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   build-essential cmake pkg-config
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv libmosquitto-dev
-  libsqlite3-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
+  libsqlite3-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev libical-dev
   mosquitto mosquitto-clients ola sqlite3 curl
   python3-pytest python3-paho-mqtt python3-websockets
   chromium clang libclang-rt-14-dev

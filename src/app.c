@@ -32,6 +32,8 @@
 #include "output/ola.h"
 #include "output/sacn.h"
 #include "domains/devices/devices.h"
+#include "domains/schedules/schedules.h"
+#include "domains/scenes/scenes.h"
 #include "proto/mqtt.h"
 #include "proto/server.h"
 #include "store/store.h"
@@ -54,6 +56,8 @@ struct hub_app {
     hub_dmx_t *dmx;
     hub_showdom_t *show;
     hub_devdom_t *devices;
+    hub_schdom_t *schedules;
+    hub_scndom_t *scenes;
     hub_mqtt_t *mqtt;
     hub_server_t *server;
     hub_ola_t *ola;
@@ -340,6 +344,8 @@ static void on_signal(uv_signal_t *h, int signum)
     hub_log(HUB_LOG_INFO, "shutdown", "{s:s}", "signal", signum == SIGINT ? "SIGINT" : "SIGTERM");
     hub_showdom_shutdown(app->show); /* a playing show pauses where it is, durably */
     hub_devdom_stop(app->devices);   /* requests waiting for a publish are answered */
+    hub_schdom_stop(app->schedules); /* the poll timer */
+    hub_scndom_stop(app->scenes);    /* timers and media players */
     hub_engine_stop_intake(app->engine);
     /* The clock must not post frames to network contexts about to close. */
     hub_frameclock_set_frames(app->clock, NULL, NULL, NULL);
@@ -360,6 +366,12 @@ static void read_job(void *rctx, void (*fn)(void *ud, hub_db_t *db), void (*done
         return;
     }
     hub_store_read_job(app->store, fn, done, ud);
+}
+
+/* The fleet's groups, for the schedules' power intents. */
+static void fleet_groups(void *ctx, hub_schdom_group_fn fn, void *ud)
+{
+    hub_devdom_groups(ctx, fn, ud);
 }
 
 static void read_journal(void *ud, uint64_t since, size_t limit, hub_journal_cb cb, void *cb_ud)
@@ -430,6 +442,30 @@ static int open_state(hub_app_t *app, char *err, size_t errlen)
         hub_db_reader_t reader = {.run = read_job, .rctx = app};
         rc = hub_devdom_bind(&app->devices, app->engine, &app->loop, app->metrics, &dv, &reader);
     }
+    if (rc == 0) {
+        hub_schdom_cfg_t sc = {.topic_root = c->fleet_topic_root,
+                               .poll_s = c->poll_interval_s,
+                               .refresh_s = c->refresh_s,
+                               .window_days = c->events_window_days,
+                               .power_publish = c->power_intent_publish,
+                               .power_heartbeat = c->power_intent_heartbeat,
+                               .power_multiplier = c->power_intent_expiry_multiplier,
+                               .power_min_expiry_s = c->power_intent_min_expiry_s,
+                               .groups = fleet_groups,
+                               .groups_ctx = app->devices};
+        rc = hub_schdom_bind(&app->schedules, app->engine, &app->loop, app->metrics, &sc);
+    }
+    if (rc == 0) {
+        char sdir[4096], mdir[4096];
+        snprintf(sdir, sizeof(sdir), "%s/scenes", c->data_dir);
+        snprintf(mdir, sizeof(mdir), "%s/media", c->data_dir);
+        hub_scndom_cfg_t sc = {.dir = c->scenes_dir ? c->scenes_dir : sdir,
+                               .media_command = c->scene_media_command,
+                               .media_dir = c->scene_media_dir ? c->scene_media_dir : mdir,
+                               .feedback_timeout_ms = c->scene_feedback_timeout_ms,
+                               .mqtt_enabled = c->mqtt_enabled};
+        rc = hub_scndom_bind(&app->scenes, app->engine, &app->loop, app->metrics, &sc);
+    }
     if (rc < 0) {
         snprintf(err, errlen, "cannot register the domains");
         return rc;
@@ -490,6 +526,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
         goto fail;
     hub_showdom_start(app->show, app->engine, &app->loop);
     hub_devdom_start(app->devices);
+    hub_schdom_start(app->schedules); /* its first cycle runs once the loop does */
 
     if (cfg->mqtt_enabled) {
         hub_mqtt_cfg_t mc = {.host = cfg->mqtt_host,
@@ -503,6 +540,7 @@ int hub_app_new(hub_app_t **out, const hub_config_t *cfg, char *err, size_t errl
             goto fail;
         }
     }
+    hub_scndom_start(app->scenes); /* after the MQTT client: it reads the link */
 
     hub_server_deps_t sd = {.loop = &app->loop,
                             .inbox = app->inbox,
@@ -595,6 +633,8 @@ void hub_app_free(hub_app_t *app)
     hub_artnet_free(app->artnet);
     hub_sacn_free(app->sacn);
     hub_devdom_stop(app->devices); /* idempotent; answers before the contexts go */
+    hub_schdom_stop(app->schedules);
+    hub_scndom_stop(app->scenes);
     if (app->engine != NULL)
         hub_engine_close_store(app->engine);
     if (app->store != NULL)
@@ -615,6 +655,8 @@ void hub_app_free(hub_app_t *app)
     uv_loop_close(&app->loop);
     hub_showdom_free(app->show);
     hub_devdom_free(app->devices);
+    hub_schdom_free(app->schedules);
+    hub_scndom_free(app->scenes);
     hub_dmx_free(app->dmx);
     hub_metrics_free(app->metrics);
     hub_log(HUB_LOG_INFO, "stopped", NULL);

@@ -3,7 +3,7 @@
 // goes straight to the network and is never cached.
 // Bump VERSION whenever a shell file changes: it renames the cache, the new
 // worker re-downloads the shell and the old cache is deleted on activate.
-const VERSION = 'v7';
+const VERSION = 'v8';
 const PREFIX = 'showhub-shell-';
 const CACHE = PREFIX + VERSION;
 const SHELL = [
@@ -35,6 +35,18 @@ const SHELL = [
   'fleet_commands.js',
   'fleet_logs.js',
   'fleet.css',
+  'live.js',
+  'live.css',
+  'scenes.html',
+  'scenes.js',
+  'scenes_editor.js',
+  'scenes.css',
+  'schedule.html',
+  'schedule.js',
+  'schedule_dialog.js',
+  'schedule_time.js',
+  'rrule.js',
+  'schedule.css',
   'manifest.webmanifest',
   'icon.svg',
   'icon-192.png',

@@ -132,6 +132,30 @@ static const struct entry table[] = {
      "Device log entries older than this are removed"},
     {"FLEET_MAX_DEVICES", K_INT, F(fleet_max_devices), "50000", 1, 1000000,
      "Devices the registry holds; announcements of more are refused (registry_full)"},
+    /* scenes (seed 002) */
+    {"DMX_SCENES_DIR", K_OSTR, F(scenes_dir), NULL, 0, 0,
+     "Directory of the scene files (<name>.scene.json); unset: <DMX_DATA_DIR>/scenes"},
+    {"SCENE_MEDIA_COMMAND", K_OSTR, F(scene_media_command), NULL, 0, 0,
+     "Player for /audio and /video actions, an argv template run without a shell, e.g. "
+     "\"mpv --no-video {file}\"; unset: logged as simulated"},
+    {"SCENE_MEDIA_DIR", K_OSTR, F(scene_media_dir), NULL, 0, 0,
+     "Directory the media files of /audio and /video actions come from; unset: "
+     "<DMX_DATA_DIR>/media"},
+    {"SCENE_FEEDBACK_TIMEOUT_MS", K_INT, F(scene_feedback_timeout_ms), "1000", 10, 60000,
+     "A published scene action waits this long for <room>/status OK/ERROR"},
+    /* schedules (seed 004's scheduler) */
+    {"REFRESH_SECONDS", K_INT, F(refresh_s), "0", 0, 86400,
+     "Republish every group's active events this often even unchanged; 0: only on change"},
+    {"EVENTS_WINDOW_DAYS", K_INT, F(events_window_days), "7", 1, 366,
+     "Days ahead recurring events are expanded"},
+    {"POWER_INTENT_PUBLISH_ENABLED", K_BOOL, F(power_intent_publish), "false", 0, 0,
+     "Publish retained TV power intents per group (seed 004 phase 1)"},
+    {"POWER_INTENT_HEARTBEAT_ENABLED", K_BOOL, F(power_intent_heartbeat), "true", 0, 0,
+     "Republish an unchanged power intent every poll with fresh issued_at/expires_at"},
+    {"POWER_INTENT_EXPIRY_MULTIPLIER", K_INT, F(power_intent_expiry_multiplier), "3", 1, 100,
+     "A power intent expires after max(this x POLL_INTERVAL_SECONDS, the minimum)"},
+    {"POWER_INTENT_MIN_EXPIRY_SECONDS", K_INT, F(power_intent_min_expiry_s), "90", 1, 86400,
+     "The shortest power intent lifetime"},
 };
 
 #define NENTRIES (sizeof(table) / sizeof(table[0]))

@@ -72,6 +72,18 @@ typedef struct hub_config {
     int fleet_log_retention;
     int fleet_log_retention_days;
     int fleet_max_devices;
+    /* scenes */
+    char *scenes_dir; /* NULL: <data_dir>/scenes */
+    char *scene_media_command;
+    char *scene_media_dir; /* NULL: <data_dir>/media */
+    int scene_feedback_timeout_ms;
+    /* schedules (seed 004's names) */
+    int refresh_s;
+    int events_window_days;
+    bool power_intent_publish;
+    bool power_intent_heartbeat;
+    int power_intent_expiry_multiplier;
+    int power_intent_min_expiry_s;
 } hub_config_t;
 
 /* Fill cfg from getenv-like lookup `get` (NULL means getenv). On a bad value

@@ -108,6 +108,9 @@ typedef void (*hub_sent_fn)(void *ctx, uint64_t token, int ok, const char *why);
 #define HUB_SENT_TIMEOUT_MS 5000
 enum { HUB_EVENT_INFO = 0, HUB_EVENT_WARNING, HUB_EVENT_ERROR };
 #define HUB_OUT_CONFLATE 1 /* MQTT: only the last of a group commit per topic matters */
+/* MQTT retained: retained by the broker but not kept by the engine for its
+ * reconnect republish (the domain republishes it, e.g. only while valid). */
+#define HUB_OUT_NOKEEP 2
 
 typedef struct hub_outmsg {
     int kind;         /* HUB_OUT_* */
@@ -130,6 +133,10 @@ void hub_outbox_mqtt(hub_outbox_t *o, const char *topic, const char *payload, si
 /* A QoS 1 message whose fate sent(ctx, token, …) is told. */
 void hub_outbox_mqtt_tracked(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
                              int retain, hub_sent_fn sent, void *ctx, uint64_t token);
+/* Either of the above with every option: sent NULL for untracked. */
+void hub_outbox_mqtt_ex(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
+                        int qos, int retain, int flags, hub_sent_fn sent, void *ctx,
+                        uint64_t token);
 /* A WebSocket text frame for every session in room (e.g. the seed-000
  * "state" frames in room "demo"). */
 void hub_outbox_frame(hub_outbox_t *o, const char *room, const char *text, size_t len);
@@ -212,6 +219,7 @@ typedef struct hub_topic_def {
     int (*to_intent)(void *ctx, const char *topic, const char *payload, size_t len,
                      hub_intent_t **out, hub_error_t *err);
     /* Device telemetry: the adapter hands every message over as it came
+     * (to every domain with a raw filter that matches)
      * (empty, huge or not UTF-8 too) and stays quiet about it; the domain
      * logs and counts what it refuses. to_intent returning 0 with *out NULL
      * means "taken, nothing to apply"; its intents' refusals are only

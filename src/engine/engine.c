@@ -86,6 +86,12 @@ struct hub_engine {
     int nsubs;
     void (*on_room)(void *ud);
     void *on_room_ud;
+    int link; /* HUB_LINK_* of the MQTT broker */
+    struct {
+        void (*cb)(void *ud, int state);
+        void *ud;
+    } link_cbs[HUB_LINK_CBS_MAX];
+    int nlink_cbs;
     int stopping;
     int store_failed;  /* the last commit failed */
     int store_closing; /* no more batches may be submitted */
@@ -521,7 +527,7 @@ static void apply_outbox_registries(hub_engine_t *e, const hub_outbox_t *o)
         const hub_outmsg_t *m = &o->msgs[i];
         if (m->kind == HUB_OUT_VIEW) {
             hub_kv_set(e->views, m->name, m->text, m->len, 0);
-        } else if (m->kind == HUB_OUT_MQTT && m->retain) {
+        } else if (m->kind == HUB_OUT_MQTT && m->retain && !(m->flags & HUB_OUT_NOKEEP)) {
             if (m->len == 0)
                 hub_kv_del(e->retained, m->name);
             else
@@ -705,6 +711,28 @@ void hub_engine_on_room(hub_engine_t *e, void (*cb)(void *ud), void *ud)
 {
     e->on_room = cb;
     e->on_room_ud = ud;
+}
+
+void hub_engine_link_set(hub_engine_t *e, int state)
+{
+    if (state == e->link)
+        return;
+    e->link = state;
+    for (int i = 0; i < e->nlink_cbs; i++)
+        e->link_cbs[i].cb(e->link_cbs[i].ud, state);
+}
+
+int hub_engine_link(const hub_engine_t *e)
+{
+    return e->link;
+}
+
+void hub_engine_on_link(hub_engine_t *e, void (*cb)(void *ud, int state), void *ud)
+{
+    assert(e->nlink_cbs < HUB_LINK_CBS_MAX);
+    e->link_cbs[e->nlink_cbs].cb = cb;
+    e->link_cbs[e->nlink_cbs].ud = ud;
+    e->nlink_cbs++;
 }
 
 void hub_engine_subscribe(hub_engine_t *e, const hub_subscriber_t *s)

@@ -107,6 +107,17 @@ size_t hub_engine_room(const hub_engine_t *e);
 /* Called when room goes from 0 to > 0, so a paused adapter resumes. */
 void hub_engine_on_room(hub_engine_t *e, void (*cb)(void *ud), void *ud);
 
+/* ---- the MQTT broker link (loop thread) ------------------------------------------
+ * The MQTT adapter reports its connection; domains that act differently
+ * without a broker (scenes' simulation mode) or republish on reconnect
+ * (power intents) listen. DISABLED until an adapter says otherwise. */
+enum { HUB_LINK_DISABLED = 0, HUB_LINK_UP, HUB_LINK_DOWN, HUB_LINK_UNREACHABLE };
+#define HUB_LINK_CBS_MAX 8
+/* A changed state calls every listener (each reconnect is DOWN then UP). */
+void hub_engine_link_set(hub_engine_t *e, int state);
+int hub_engine_link(const hub_engine_t *e);
+void hub_engine_on_link(hub_engine_t *e, void (*cb)(void *ud, int state), void *ud);
+
 /* At most 8 subscribers; s is copied. */
 void hub_engine_subscribe(hub_engine_t *e, const hub_subscriber_t *s);
 void hub_engine_unsubscribe_all(hub_engine_t *e);

@@ -50,15 +50,22 @@ void hub_outbox_mqtt(hub_outbox_t *o, const char *topic, const char *payload, si
     m->flags = flags;
 }
 
-void hub_outbox_mqtt_tracked(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
-                             int retain, hub_sent_fn sent, void *ctx, uint64_t token)
+void hub_outbox_mqtt_ex(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
+                        int qos, int retain, int flags, hub_sent_fn sent, void *ctx, uint64_t token)
 {
     hub_outmsg_t *m = add(o, HUB_OUT_MQTT, topic, payload, len);
-    m->qos = 1;
+    m->qos = sent != NULL ? 1 : qos;
     m->retain = retain;
+    m->flags = flags;
     m->sent = sent;
     m->sent_ctx = ctx;
     m->token = token;
+}
+
+void hub_outbox_mqtt_tracked(hub_outbox_t *o, const char *topic, const char *payload, size_t len,
+                             int retain, hub_sent_fn sent, void *ctx, uint64_t token)
+{
+    hub_outbox_mqtt_ex(o, topic, payload, len, 1, retain, 0, sent, ctx, token);
 }
 
 void hub_outbox_frame(hub_outbox_t *o, const char *room, const char *text, size_t len)

@@ -29,6 +29,10 @@ char *hub__page_readyz(hub_server_t *s, int *status, size_t *len)
         json_object_set_new(o, "mqtt", json_string(hub_mqtt_status(s->d.mqtt)));
         if (!hub_mqtt_connected(s->d.mqtt))
             ready = 0;
+        if (hub_engine_link(s->d.engine) == HUB_LINK_UNREACHABLE)
+            json_object_set_new(o, "simulation",
+                                json_string("the MQTT broker is unreachable: scene actions are "
+                                            "logged as simulated, not sent"));
     } else {
         json_object_set_new(o, "mqtt", json_string("disabled (DMX_MQTT_ENABLED=false)"));
     }

@@ -14,7 +14,8 @@
  * obtained from 2.0.11, whose loop_read ignores its max_packets argument.
  *
  * Connection states: IDLE -> CONNECTING -> CONNECTED; a failure at any point
- * goes to BACKOFF (1 s, 2 s, 4 s … 30 s) and back to CONNECTING; shutdown
+ * goes to BACKOFF (2 s five times as seed 002 does, then 4 s, 8 s … 30 s) and
+ * back to CONNECTING; shutdown
  * goes to CLOSING (publish "offline", wait for its PUBACK, DISCONNECT) and
  * CLOSED once every handle is closed.
  *
@@ -192,10 +193,26 @@ static void close_all(hub_mqtt_t *m)
 
 static void schedule_retry(hub_mqtt_t *m)
 {
-    uint64_t delay = m->backoff_ms;
+    uint64_t delay;
 
+    /* Seed 002: 5 attempts 2 s apart, then the broker counts as unreachable
+     * (scenes run in simulation mode); after that back off to 30 s. */
     m->attempt++;
-    m->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    if (m->attempt <= UNREACHABLE_ATTEMPTS) {
+        delay = RETRY_FIRST_MS;
+    } else {
+        delay = m->backoff_ms;
+        m->backoff_ms = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+    }
+    if (m->attempt > UNREACHABLE_ATTEMPTS && hub_engine_link(m->engine) != HUB_LINK_UNREACHABLE) {
+        hub_log(HUB_LOG_ERROR, "mqtt_unreachable", "{s:i,s:s,s:i,s:s,s:s}", "attempts",
+                UNREACHABLE_ATTEMPTS, "host", m->host, "port", m->port, "reason", m->reason, "hint",
+                "scene actions are logged as simulated, not sent, until the broker is back; "
+                "check that mosquitto runs and DMX_MQTT_HOST/DMX_MQTT_PORT");
+        hub_engine_link_set(m->engine, HUB_LINK_UNREACHABLE);
+    } else if (m->attempt <= UNREACHABLE_ATTEMPTS) {
+        hub_engine_link_set(m->engine, HUB_LINK_DOWN);
+    }
     m->conn = C_BACKOFF;
     m->retry_due_ms = uv_now(m->loop) + delay;
     uv_timer_start(&m->retry_timer, on_retry_timer, delay, 0);
@@ -496,6 +513,7 @@ static void after_read(hub_mqtt_t *m)
         m->after_connack = 0;
         publish(m, TOPIC_SERVER, "online", 6, 1);
         republish_all(m);
+        hub_engine_link_set(m->engine, HUB_LINK_UP);
     } else if (m->conn == C_CONNECTED && m->retained_dirty && m->unacked < UNACKED_MAX / 2) {
         republish_all(m);
     }
@@ -660,8 +678,14 @@ static void add_sub(void *ud, const hub_topic_def_t *t, void *ctx)
 {
     hub_mqtt_t *m = ud;
     (void)ctx;
+    for (int i = 0; i < m->nsubs; i++)
+        if (strcmp(m->sub_topics[i], t->filter) == 0)
+            return; /* two domains read it (raw topics): one subscription */
     if (m->nsubs < SUBS_MAX)
         m->sub_topics[m->nsubs++] = t->filter;
+    else
+        hub_log(HUB_LOG_ERROR, "mqtt_too_many_topics", "{s:s,s:i}", "filter", t->filter, "max",
+                SUBS_MAX);
 }
 
 /* ---- public API ---- */
@@ -731,6 +755,7 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
         .on_fanout = on_fanout, .on_flush = on_flush, .ud = m, .tracks_sent = 1};
     hub_engine_subscribe(engine, &sub);
     hub_engine_on_room(engine, on_room, m);
+    hub_engine_link_set(engine, HUB_LINK_DOWN);
     *out = m;
     return 0;
 

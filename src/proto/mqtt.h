@@ -13,7 +13,10 @@
  * write/misc are called from there, so every callback runs on the loop thread.
  * Reading pauses while the engine's queue is full, which pushes back through
  * TCP to the broker instead of acknowledging commands we would have to refuse.
- * Reconnects back off from 1 s to 30 s (log event "mqtt_reconnect").
+ * Reconnects: 5 attempts 2 s apart (seed 002), then back off from 4 s to 30 s
+ * (log event "mqtt_reconnect"). After those 5 the broker counts as
+ * unreachable (hub_engine_link: HUB_LINK_UNREACHABLE, log "mqtt_unreachable"):
+ * scenes run in simulation mode until it is back.
  */
 #ifndef HUB_PROTO_MQTT_H
 #define HUB_PROTO_MQTT_H

@@ -16,16 +16,18 @@
 #define TOPIC_INTENT  "v1/hub/intent"
 #define TOPIC_HUB_ERR "v1/hub/error"
 
-#define PAYLOAD_MAX      16384 /* bytes; a larger command is malformed */
-#define SEND_MAXIMUM     1000  /* our QoS 1 publishes awaiting PUBACK on the wire */
-#define UNACKED_MAX      10000 /* beyond this, state publishes are conflated */
-#define BACKOFF_MIN_MS   1000
-#define BACKOFF_MAX_MS   30000
-#define MISC_INTERVAL_MS 1000
-#define READ_BURST       256 /* packets per readable event, then yield to the loop */
-#define DEVICES_MAX      10000
-#define SUBS_MAX         32
-#define TRACKED_MAX      4096 /* tracked publishes awaiting their PUBACK */
+#define PAYLOAD_MAX          16384 /* bytes; a larger command is malformed */
+#define SEND_MAXIMUM         1000  /* our QoS 1 publishes awaiting PUBACK on the wire */
+#define UNACKED_MAX          10000 /* beyond this, state publishes are conflated */
+#define BACKOFF_MIN_MS       4000  /* after the first attempts */
+#define RETRY_FIRST_MS       2000  /* seed 002: 5 attempts 2 s apart */
+#define UNREACHABLE_ATTEMPTS 5
+#define BACKOFF_MAX_MS       30000
+#define MISC_INTERVAL_MS     1000
+#define READ_BURST           256 /* packets per readable event, then yield to the loop */
+#define DEVICES_MAX          10000
+#define SUBS_MAX             32
+#define TRACKED_MAX          4096 /* tracked publishes awaiting their PUBACK */
 
 enum conn { C_IDLE, C_CONNECTING, C_CONNECTED, C_BACKOFF, C_CLOSING, C_CLOSED };
 

@@ -284,15 +284,17 @@ static void try_topic(void *ud, const hub_topic_def_t *t, void *ctx)
     hub_intent_t *in = NULL;
     hub_error_t err;
 
-    if (dm->taken ||
-        mosquitto_topic_matches_sub(t->filter, msg->topic, &matches) != MOSQ_ERR_SUCCESS ||
+    if (mosquitto_topic_matches_sub(t->filter, msg->topic, &matches) != MOSQ_ERR_SUCCESS ||
         !matches)
         return;
-    dm->taken = 1;
-    if (t->raw) {
+    if (t->raw) { /* telemetry: every domain that reads the topic sees it */
+        dm->taken = 1;
         raw_topic(m, t, ctx, msg);
         return;
     }
+    if (dm->taken)
+        return;
+    dm->taken = 1;
     if (check_payload(m, msg) != 0)
         return;
     memset(&err, 0, sizeof(err));

@@ -202,12 +202,13 @@ export async function loadChromium() {
 
 // The browser (closed by cleanup) and two pages: A on a desktop, B on a phone,
 // both with recordSends run before the page's own scripts. Uncaught page
-// errors are collected in pageErrors.
-export async function openPages(chromium, recordSends) {
+// errors are collected in pageErrors. opts.phone: the phone's viewport
+// (default 390 x 844).
+export async function openPages(chromium, recordSends, opts = {}) {
   browser = await chromium.launch({ ...LAUNCH, timeout: 20000 });
   const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const ctxB = await browser.newContext({
-    viewport: { width: 390, height: 844 },
+    viewport: opts.phone || { width: 390, height: 844 },
     deviceScaleFactor: 2,
     isMobile: true,
     hasTouch: true,

@@ -47,7 +47,7 @@ def test_hello_snapshot_default_rooms(rig, closer):
     ws = connect(rig, closer)
     snap = ws.recv_json()
     assert snap["type"] == "snapshot" and snap["seq"] == 0
-    assert set(snap["state"]) == {"dmx", "show", "devices"}  # every domain root
+    assert set(snap["state"]) == {"dmx", "show", "devices", "scenes", "schedules"}  # every domain root
     assert snap["state"] == rig.state()["state"]
     assert snap["state"]["dmx"]["fixtures"]["par1"]["armed"] is True
 

@@ -27,10 +27,18 @@ clang "${flags[@]}" -o "$out/fuzz_mqtt" "$here/fuzz_mqtt.c" \
 clang "${flags[@]}" -o "$out/fuzz_fleet" "$here/fuzz_fleet.c" \
   "$root"/src/domains/devices/model_*.c "$root/src/core/jbuf.c" "$root/src/core/uuid.c" \
   "$root/src/core/mem.c" "${libs[@]}"
+clang "${flags[@]}" -o "$out/fuzz_scene" "$here/fuzz_scene.c" \
+  "$root"/src/domains/scenes/model_*.c "$root"/src/domains/devices/model_*.c \
+  "$root/src/core/jbuf.c" "$root/src/core/uuid.c" "$root/src/core/mem.c" "$root/src/core/str.c" \
+  "$root/src/engine/intent.c" "$root/src/core/ulid.c" "${libs[@]}"
+clang "${flags[@]}" $(pkg-config --cflags libical) -o "$out/fuzz_sched" "$here/fuzz_sched.c" \
+  "$root"/src/domains/schedules/model_*.c "$root/src/core/jbuf.c" "$root/src/core/uuid.c" \
+  "$root/src/core/mem.c" "${libs[@]}" $(pkg-config --libs libical)
 
-for t in command mqtt patch show fleet; do
+for t in command mqtt patch show fleet scene sched; do
   case $t in command) corpus=corpus_cmd;; mqtt) corpus=corpus_mqtt;; patch) corpus=corpus_patch;;
-    show) corpus=corpus_show;; fleet) corpus=corpus_fleet;; esac
+    show) corpus=corpus_show;; fleet) corpus=corpus_fleet;; scene) corpus=corpus_scene;;
+    sched) corpus=corpus_sched;; esac
   work="$out/corpus_$t"
   mkdir -p "$work"
   echo "fuzz: $t for ${secs}s"

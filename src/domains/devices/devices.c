@@ -605,6 +605,20 @@ void hub_devdom_stop(hub_devdom_t *d)
     hub_free(all);
 }
 
+void hub_devdom_groups(const hub_devdom_t *d, void (*fn)(void *ud, int64_t group_id), void *ud)
+{
+    size_t n;
+    if (d == NULL)
+        return;
+    void **all = dev_map_values(&d->devices, &n);
+    for (size_t i = 0; i < n; i++) {
+        const dev_device_t *v = all[i];
+        if (v->has_group)
+            fn(ud, v->group_id);
+    }
+    hub_free(all);
+}
+
 void hub_devdom_free(hub_devdom_t *d)
 {
     size_t n;

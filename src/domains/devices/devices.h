@@ -42,5 +42,8 @@ void hub_devdom_start(hub_devdom_t *d);
 void hub_devdom_stop(hub_devdom_t *d);
 /* After the loop ran the timers' close callbacks. */
 void hub_devdom_free(hub_devdom_t *d);
+/* fn(ud, group_id) for every device that has a group (repeats: once per
+ * device), e.g. the groups the schedules compute power intents for. */
+void hub_devdom_groups(const hub_devdom_t *d, void (*fn)(void *ud, int64_t group_id), void *ud);
 
 #endif
