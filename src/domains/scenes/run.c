@@ -573,14 +573,15 @@ static int apply_feedback(void *ctx, hub_apply_t *ap, const json_t *p)
     for (;;) {
         int found = device ? oldest(d, NULL, device, 1, &r, &k) || oldest(d, NULL, NULL, 0, &r, &k)
                            : oldest(d, room, NULL, 0, &r, &k);
-        if (!found)
-            break; /* nobody waits for it (the tick timed it out first) */
-        scn_act_t *s = &r->acts[k];
-        size_t gi = ghost_before(d, room, device, s->sent_us, at_us, limit);
+        size_t gi =
+            ghost_before(d, room, device, found ? r->acts[k].sent_us : UINT64_MAX, at_us, limit);
         if (gi < d->nghosts) { /* it answers a stopped run's action */
             drop_ghost(d, gi);
             break;
         }
+        if (!found)
+            break; /* nobody waits for it (the tick timed it out first) */
+        scn_act_t *s = &r->acts[k];
         r->dirty = 1;
         changed = 1;
         if (at_us > s->sent_us + limit) { /* late: that one timed out; try the next */
@@ -602,8 +603,9 @@ static int apply_feedback(void *ctx, hub_apply_t *ap, const json_t *p)
         }
         break;
     }
-    if (changed)
-        scn__change_feedback(ap, d);
+    if (!changed) /* answered a stopped run, or came too late: nothing to record, no seq */
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "no action waits for this feedback");
+    scn__change_feedback(ap, d);
     settle(d, ap);
     return 0;
 }

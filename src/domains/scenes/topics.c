@@ -18,6 +18,11 @@ static int eq(const char *p, size_t len, const char *s)
 
 static int waiting(const hub_scndom_t *d, const char *room)
 {
+    uint64_t now = hub_mono_us(), limit = (uint64_t)d->cfg.feedback_timeout_ms * 1000u;
+    for (size_t i = 0; i < d->nghosts; i++) /* a stopped run's action: it takes its answer */
+        if ((room == NULL || strcmp(d->ghosts[i].room, room) == 0) &&
+            now <= d->ghosts[i].sent_us + limit)
+            return 1;
     for (size_t i = 0; i < d->nruns; i++)
         for (size_t k = 0; k < d->runs[i]->def.n; k++)
             if (d->runs[i]->acts[k].status == SCN_ST_SENT &&
