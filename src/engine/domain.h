@@ -91,6 +91,11 @@ void hub_apply_row(hub_apply_t *ap, const hub_stmt_t *stmt, const char *key, con
 int hub_apply_fail(hub_apply_t *ap, hub_errcode_t code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* 0 for an internal intent (hub_intent_new_internal), else refuses it
+ * (HUB_EINVAL): "<name> is made by the hub itself (<made_by>); it cannot be
+ * sent". */
+int hub_apply_own_only(hub_apply_t *ap, const char *made_by);
+
 /* Refuse a payload that is not an object or has a member not in allowed
  * (NULL-terminated): a typo must not be silently ignored. 0 or HUB_EINVAL. */
 int hub_apply_check_keys(hub_apply_t *ap, const json_t *payload, const char *const *allowed);

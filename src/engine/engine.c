@@ -242,6 +242,16 @@ int hub_apply_check_keys(hub_apply_t *ap, const json_t *payload, const char *con
     return 0;
 }
 
+int hub_apply_own_only(hub_apply_t *ap, const char *made_by)
+{
+    const hub_intent_t *in = hub_apply_intent(ap);
+    if (in->internal)
+        return 0;
+    return hub_apply_fail(ap, HUB_ERR_INVALID, "name",
+                          "%s is made by the hub itself (%s); it cannot be sent", in->name,
+                          made_by);
+}
+
 int hub_apply_fail(hub_apply_t *ap, hub_errcode_t code, const char *field, const char *fmt, ...)
 {
     va_list va;
@@ -711,6 +721,24 @@ void hub_engine_on_room(hub_engine_t *e, void (*cb)(void *ud), void *ud)
 {
     e->on_room = cb;
     e->on_room_ud = ud;
+}
+
+int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payload, const char *src,
+                               hub_intent_done_cb done, void *ud, hub_error_t *err)
+{
+    hub_intent_t *in = hub_intent_new_internal(name, src);
+
+    memset(err, 0, sizeof(*err));
+    hub_intent_set_payload(in, payload);
+    in->recv_us = hub_mono_us();
+    in->done = done;
+    in->ud = ud;
+    int rc = hub_engine_prepare(e, in, err);
+    if (rc == 0)
+        rc = hub_engine_submit(e, in);
+    if (rc != 0)
+        hub_intent_free(in);
+    return rc;
 }
 
 void hub_engine_link_set(hub_engine_t *e, int state)

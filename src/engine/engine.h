@@ -118,6 +118,12 @@ void hub_engine_link_set(hub_engine_t *e, int state);
 int hub_engine_link(const hub_engine_t *e);
 void hub_engine_on_link(hub_engine_t *e, void (*cb)(void *ud, int state), void *ud);
 
+/* Make, prepare and submit an internal intent (hub_intent_new_internal)
+ * with payload (taken) and done(…, ud) for its fate. 0, or the refusal
+ * (err says why when prepare refused it); the intent is freed then. */
+int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payload, const char *src,
+                               hub_intent_done_cb done, void *ud, hub_error_t *err);
+
 /* At most 8 subscribers; s is copied. */
 void hub_engine_subscribe(hub_engine_t *e, const hub_subscriber_t *s);
 void hub_engine_unsubscribe_all(hub_engine_t *e);

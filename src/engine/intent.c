@@ -120,6 +120,17 @@ hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *na
     return in;
 }
 
+hub_intent_t *hub_intent_new_internal(const char *name, const char *src)
+{
+    char id[HUB_REQ_ID_MAX + 1];
+
+    id[0] = HUB_INTERNAL_ID_PREFIX;
+    hub_ulid_new(id + 1);
+    hub_intent_t *in = hub_intent_new(id, src, name);
+    in->internal = 1;
+    return in;
+}
+
 void hub_intent_set_payload(hub_intent_t *in, json_t *payload)
 {
     char *text = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);

@@ -121,6 +121,9 @@ void hub_json_normalize_numbers(json_t *v);
 hub_intent_t *hub_intent_new(const char *req_id, const char *src, const char *name);
 /* Replace the payload (takes the reference) and render its text. */
 void hub_intent_set_payload(hub_intent_t *in, json_t *payload);
+/* An intent the hub makes itself (a domain's timers, telemetry, outcomes):
+ * internal, its req_id a fresh ULID behind HUB_INTERNAL_ID_PREFIX. */
+hub_intent_t *hub_intent_new_internal(const char *name, const char *src);
 void hub_intent_free(hub_intent_t *in);
 
 /* 1 if s[0..len) is a valid req_id: 1-64 printable ASCII characters. */

@@ -26,23 +26,12 @@ static const char *const roots[] = {"scenes", NULL};
 
 hub_intent_t *scn__intent_new(const char *name, const char *src)
 {
-    char id[HUB_REQ_ID_MAX + 1];
-    id[0] = HUB_INTERNAL_ID_PREFIX;
-    hub_ulid_new(id + 1);
-    hub_intent_t *in = hub_intent_new(id, src, name);
-    in->internal = 1;
-    return in;
+    return hub_intent_new_internal(name, src);
 }
 
 int scn__own_only(hub_apply_t *ap)
 {
-    const hub_intent_t *in = hub_apply_intent(ap);
-    if (in->internal)
-        return 0;
-    return hub_apply_fail(ap, HUB_ERR_INVALID, "name",
-                          "%s is made by the hub itself (its timers, feedback, the MQTT link); "
-                          "it cannot be sent",
-                          in->name);
+    return hub_apply_own_only(ap, "its timers, feedback, the MQTT link");
 }
 
 static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
@@ -62,20 +51,9 @@ static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
 int scn__submit(hub_scndom_t *d, const char *name, json_t *payload, const char *src)
 {
     hub_error_t err;
-    hub_intent_t *in = scn__intent_new(name, src);
-
-    hub_intent_set_payload(in, payload);
-    in->recv_us = hub_mono_us();
-    in->done = on_own_done;
-    in->ud = d;
-    if (hub_engine_prepare(d->engine, in, &err) != 0) {
+    int rc = hub_engine_submit_internal(d->engine, name, payload, src, on_own_done, d, &err);
+    if (rc != 0 && err.msg[0])
         hub_log(HUB_LOG_ERROR, "scene_intent_refused", "{s:s,s:s}", "name", name, "error", err.msg);
-        hub_intent_free(in);
-        return -1;
-    }
-    int rc = hub_engine_submit(d->engine, in);
-    if (rc != 0)
-        hub_intent_free(in);
     return rc;
 }
 

@@ -38,46 +38,21 @@ static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
 
 hub_intent_t *sch__intent_new(const char *name, const char *src)
 {
-    char id[HUB_REQ_ID_MAX + 1];
-
-    id[0] = HUB_INTERNAL_ID_PREFIX;
-    hub_ulid_new(id + 1);
-    hub_intent_t *in = hub_intent_new(id, src, name);
-    in->internal = 1;
-    return in;
+    return hub_intent_new_internal(name, src);
 }
 
 int sch__own_only(hub_apply_t *ap)
 {
-    const hub_intent_t *in = hub_apply_intent(ap);
-    if (in->internal)
-        return 0;
-    return hub_apply_fail(ap, HUB_ERR_INVALID, "name",
-                          "%s is made by the hub itself (its scheduler timer); it cannot be sent",
-                          in->name);
+    return hub_apply_own_only(ap, "its scheduler timer");
 }
 
 int sch__submit(hub_schdom_t *d, const char *name, json_t *payload)
 {
     hub_error_t err;
-    hub_intent_t *in = sch__intent_new(name, "timer");
-
-    hub_intent_set_payload(in, payload);
-    in->recv_us = hub_mono_us();
-    in->done = on_own_done;
-    in->ud = d;
-    if (hub_engine_prepare(d->engine, in, &err) != 0) {
-        hub_log(HUB_LOG_ERROR, "schedules_intent_refused", "{s:s,s:s}", "name", name, "error",
-                err.msg);
-        hub_intent_free(in);
-        return HUB_EINVAL;
-    }
-    int rc = hub_engine_submit(d->engine, in);
-    if (rc != 0) {
-        hub_log(HUB_LOG_WARN, "schedules_intent_refused", "{s:s,s:s}", "name", name, "error",
-                hub_strerror(rc));
-        hub_intent_free(in);
-    }
+    int rc = hub_engine_submit_internal(d->engine, name, payload, "timer", on_own_done, d, &err);
+    if (rc != 0)
+        hub_log(err.msg[0] ? HUB_LOG_ERROR : HUB_LOG_WARN, "schedules_intent_refused", "{s:s,s:s}",
+                "name", name, "error", err.msg[0] ? err.msg : hub_strerror(rc));
     return rc;
 }
 
