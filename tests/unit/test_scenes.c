@@ -531,6 +531,26 @@ static void test_feedback_device(void **state)
     assert_int_equal(hub_engine_seq(R.e), seq);
 }
 
+/* Two rooms waiting: a device no action names confirms neither (it could
+ * belong to either room). */
+static void test_feedback_device_two_rooms(void **state)
+{
+    (void)state;
+    save("a1", "{'room':'room1','actions':[{'t_ms':0,'topic':'room1/light','message':'ON'}]}");
+    save("a2", "{'room':'room2','actions':[{'t_ms':0,'topic':'room2/light','message':'ON'}]}");
+    char id1[SCN_RUN_ID_LEN + 1], id2[SCN_RUN_ID_LEN + 1];
+    run("a1", id1);
+    run("a2", id2);
+    scn_rig_mqtt(&R, "devices/esp32_09/status", "OK");
+    assert_string_equal(act(id1, 0, "status"), "sent");
+    assert_string_equal(act(id2, 0, "status"), "sent");
+    assert_int_equal(scn_rig_mqtt(&R, "room2/status", "OK"), 1);
+    assert_string_equal(act(id2, 0, "status"), "ok");
+    /* now only room1 waits: the device's OK is its */
+    assert_int_equal(scn_rig_mqtt(&R, "devices/esp32_09/status", "OK"), 1);
+    assert_string_equal(act(id1, 0, "status"), "ok");
+}
+
 /* Feedback while nothing waits is ignored without an intent; other
  * payloads on <room>/status are someone else's. */
 static void test_feedback_nothing_waiting(void **state)
@@ -680,6 +700,54 @@ static void test_local_played(void **state)
     assert_string_equal(act(id, 0, "error"), "null");
     assert_int_equal(scn_rig_count_published(&R, from, "room1/"), 0);
     assert_string_equal(mode("media"), "player");
+}
+
+/* A played action whose window closed while later actions wait must not
+ * wake the tick for nothing (it once spun the loop: 30,000 seqs a run). */
+static void test_local_then_later_no_spin(void **state)
+{
+    char path[192];
+    (void)state;
+    snprintf(path, sizeof(path), "%s/bg.mp3", media_dir);
+    scn_write_file(path, "not really audio");
+    save("ls", "{'room':'room1','actions':[{'t_ms':0,'topic':'room1/audio','message':'bg.mp3'},"
+               "{'t_ms':900,'topic':'room1/steam','message':'ON'}]}");
+    uint64_t seq = hub_engine_seq(R.e);
+    char id[SCN_RUN_ID_LEN + 1];
+    run("ls", id);
+    size_t from = R.nanns;
+    scn_rig_wait_published(&R, from, "room1/steam", 3000);
+    /* run, outcome or not, the steam tick: a handful, not thousands */
+    assert_true(hub_engine_seq(R.e) - seq < 8);
+    assert_int_equal(scn_rig_mqtt(&R, "room1/status", "OK"), 1);
+    assert_string_equal(scn_rig_wait_end(&R, id, END_MS), "finished");
+    assert_true(hub_engine_seq(R.e) - seq < 10);
+}
+
+/* A scene whose action runs itself again stops nesting at SCN_DEPTH_MAX. */
+static void test_scene_runs_itself_bounded(void **state)
+{
+    (void)state;
+    save("loop", "{'room':'room3','actions':[{'t_ms':0,'intent':{'name':'scene.run',"
+                 "'payload':{'name':'loop','restart':true}}}]}");
+    char id[SCN_RUN_ID_LEN + 1];
+    run("loop", id);
+    for (int i = 0; i < 50; i++)
+        scn_rig_settle(&R);
+    json_t *runs = scn_rig_get(&R, "runs", NULL);
+    size_t n = 0;
+    const char *key;
+    json_t *r;
+    json_object_foreach(runs, key, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "scene")), "loop") == 0)
+            n++;
+    }
+    json_decref(runs);
+    assert_int_equal(n, 1 + SCN_DEPTH_MAX); /* the first and 3 nested, then refused */
+    refused("api", "scene.run", "{'name':'loop','depth':4}", HUB_ERR_CONFLICT, "name",
+            "nest at most 3 deep");
+    refused("api", "scene.run", "{'name':'loop','depth':'x'}", HUB_ERR_INVALID, "depth", NULL);
 }
 
 /* A media file not in SCENE_MEDIA_DIR: the action is an error, the scene
@@ -1032,9 +1100,11 @@ static void test_internal_intents_refused(void **state)
     assert_string_equal(mode("simulation"), "false");
     /* internal ones with stray keys are refused too */
     refused("mqtt", "scene.mode", "{'simulation':true,'x':1}", HUB_ERR_INVALID, "x", NULL);
-    /* an outcome for a run that is gone changes nothing */
-    ok("scene", "scene.outcome", "{'run':'nope','k':0,'ok':false,'error':'x'}");
-    assert_int_equal(R.anns[R.nanns - 1].nchanges, 0);
+    /* an outcome for a run that is gone changes nothing and spends no seq */
+    uint64_t seq = R.seq;
+    refused("scene", "scene.outcome", "{'run':'nope','k':0,'ok':false,'error':'x'}",
+            HUB_ERR_CONFLICT, "run", "no longer running");
+    assert_int_equal(R.seq, seq);
 }
 
 /* ---- files ----------------------------------------------------------------------------- */
@@ -1243,6 +1313,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_never_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untracked_publish_fails, setup_untracked, teardown),
         cmocka_unit_test_setup_teardown(test_local_simulated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_then_later_no_spin, setup_player, teardown),
+        cmocka_unit_test_setup_teardown(test_scene_runs_itself_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_feedback_device_two_rooms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_played, setup_player, teardown),
         cmocka_unit_test_setup_teardown(test_local_missing_file, setup_player, teardown),
         cmocka_unit_test_setup_teardown(test_local_player_fails, setup_false_player, teardown),

@@ -85,6 +85,8 @@ static void submit_action(hub_scndom_t *d, const scn_run_t *r, size_t k)
         hub_intent_new(id, src, a->kind == SCN_INTENT ? a->intent : "device.command");
     if (a->kind == SCN_INTENT) {
         p = json_deep_copy(a->payload);
+        if (strcmp(a->intent, "scene.run") == 0) /* bounds scenes running scenes */
+            json_object_set_new(p, "depth", json_integer(r->depth + 1));
     } else {
         snprintf(reason, sizeof(reason), "scene %s", r->label);
         p = json_pack("{s:s,s:s,s:s}", "device", a->cmd_device, "action", a->cmd_action, "reason",
@@ -269,6 +271,8 @@ void scn__announce(void *ctx, const hub_announce_t *ann, const hub_change_t *min
         pass(d, r, ann->seq, out);
         if (r->retired_seq <= ann->seq) {
             log_run_end(r);
+            if (r->status == SCN_RUN_STOPPED)
+                scn__media_kill_run(d, r->id); /* stop means the room goes quiet */
             scn__run_free(r);
             d->retired[i] = d->retired[--d->nretired];
             continue;

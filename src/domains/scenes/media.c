@@ -104,8 +104,22 @@ void scn__media_play(hub_scndom_t *d, const char *run_id, size_t k, const char *
     d->children = c;
 }
 
-void scn__media_stop(hub_scndom_t *d)
+void scn__media_kill_run(hub_scndom_t *d, const char *run_id)
 {
     for (scn_child_t *c = d->children; c; c = c->next)
+        if (strcmp(c->run, run_id) == 0)
+            uv_process_kill(&c->proc, SIGTERM);
+}
+
+/* Shutdown: SIGTERM every player and close its handle now (the loop's
+ * close walk would otherwise close it without freeing it); a player that
+ * ignores SIGTERM is left to its fate, as after any parent's exit. */
+void scn__media_stop(hub_scndom_t *d)
+{
+    while (d->children != NULL) {
+        scn_child_t *c = d->children;
+        d->children = c->next;
         uv_process_kill(&c->proc, SIGTERM);
+        uv_close((uv_handle_t *)&c->proc, on_closed);
+    }
 }

@@ -99,16 +99,20 @@ static int run_complete(const hub_scndom_t *d, const scn_run_t *r)
     return 1;
 }
 
-/* Emit the runs the intent changed; retire the complete ones. */
-static void settle(hub_scndom_t *d, hub_apply_t *ap)
+/* Emit the runs the intent changed; retire the complete ones. Returns how
+ * many runs changed. */
+static int settle(hub_scndom_t *d, hub_apply_t *ap)
 {
+    int n = 0;
     for (size_t i = 0; i < d->nruns;) {
         scn_run_t *r = d->runs[i];
         if (run_complete(d, r)) {
             retire(d, ap, i, SCN_RUN_FINISHED);
+            n++;
             continue;
         }
         if (r->dirty) {
+            n++;
             hub_jbuf_t b;
             r->dirty = 0;
             scn__change_run(ap, r);
@@ -121,6 +125,7 @@ static void settle(hub_scndom_t *d, hub_apply_t *ap)
         }
         i++;
     }
+    return n;
 }
 
 static void add_ghost(hub_scndom_t *d, const scn_action_t *a, uint64_t sent_us)
@@ -163,13 +168,6 @@ static void stop_run(hub_scndom_t *d, hub_apply_t *ap, size_t i)
 
 /* ---- firing ---------------------------------------------------------------------------- */
 
-static int media_readable(const hub_scndom_t *d, const char *file)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", d->media_dir, file);
-    return scn_media_file_valid(file) && access(path, R_OK) == 0;
-}
-
 static void fire_due(hub_scndom_t *d, hub_apply_t *ap, scn_run_t *r, uint64_t now_us)
 {
     while (r->next < r->def.n && r->acts[r->next].due_us <= now_us + SLACK_US) {
@@ -190,16 +188,10 @@ static void fire_due(hub_scndom_t *d, hub_apply_t *ap, scn_run_t *r, uint64_t no
             }
             break;
         case SCN_LOCAL:
+            /* No I/O here: a missing file or a failing player is learnt in
+             * announce and comes back as scene.outcome while the run keeps
+             * the player's window open (run_complete). */
             s->status = d->media_command ? SCN_ST_PLAYED : SCN_ST_SIMULATED;
-            /* A missing file is known now: learnt later (announce) it could
-             * come after the run ended and be lost. */
-            if (d->media_command && !media_readable(d, a->message)) {
-                char msg[600];
-                snprintf(msg, sizeof(msg),
-                         "media file %s cannot be read: put it in SCENE_MEDIA_DIR (%s)", a->message,
-                         d->media_dir);
-                act_error(s, SCN_ST_ERROR, msg);
-            }
             break;
         default: s->status = SCN_ST_SENT; break;
         }
@@ -374,7 +366,7 @@ static size_t run_index(const hub_scndom_t *d, const scn_run_t *r)
 
 static int apply_run(void *ctx, hub_apply_t *ap, const json_t *p)
 {
-    static const char *const keys[] = {"name", "restart", "scene", "label", NULL};
+    static const char *const keys[] = {"name", "restart", "scene", "label", "depth", NULL};
     hub_scndom_t *d = ctx;
     const hub_intent_t *in = hub_apply_intent(ap);
     const json_t *restart = json_object_get(p, "restart");
@@ -387,6 +379,17 @@ static int apply_run(void *ctx, hub_apply_t *ap, const json_t *p)
         return HUB_EINVAL;
     if (restart != NULL && !json_is_boolean(restart))
         return hub_apply_fail(ap, HUB_ERR_INVALID, "restart", "restart must be true or false");
+    const json_t *depth = json_object_get(p, "depth");
+    if (depth != NULL &&
+        (!json_is_number(depth) || json_number_value(depth) < 0 || json_number_value(depth) > 1000))
+        return hub_apply_fail(ap, HUB_ERR_INVALID, "depth", "depth is set by the hub: omit it");
+    /* A scene whose action runs a scene (itself, with restart) must not loop
+     * for ever: runs started by runs nest at most SCN_DEPTH_MAX deep. */
+    if (depth != NULL && json_number_value(depth) > SCN_DEPTH_MAX)
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "name",
+                              "scenes started by scenes nest at most %d deep: this run would be "
+                              "%d deep (does a scene run itself?)",
+                              SCN_DEPTH_MAX, (int)json_number_value(depth));
     if (label != NULL && (!json_is_string(label) || json_string_length(label) > SCN_LABEL_MAX))
         return hub_apply_fail(ap, HUB_ERR_INVALID, "label",
                               "label must be a string of at most %d bytes", SCN_LABEL_MAX);
@@ -441,6 +444,7 @@ static int apply_run(void *ctx, hub_apply_t *ap, const json_t *p)
              : def.name[0] ? def.name
                            : "inline");
     snprintf(r->src, sizeof(r->src), "%s", in->src);
+    r->depth = depth ? (int)json_number_value(depth) : 0;
     r->def = def;
     r->acts = hub_calloc(def.n ? def.n : 1, sizeof(*r->acts));
     r->started_ms = hub_apply_ts_ms(ap);
@@ -496,11 +500,14 @@ static int apply_tick(void *ctx, hub_apply_t *ap, const json_t *p)
 
     if (scn__own_only(ap) != 0)
         return HUB_EINVAL;
-    if (expire(d, now_us) > 0)
+    int expired = expire(d, now_us);
+    if (expired > 0)
         scn__change_feedback(ap, d); /* its timeout count */
     for (size_t i = 0; i < d->nruns; i++)
         fire_due(d, ap, d->runs[i], now_us);
-    settle(d, ap);
+    /* A tick that found nothing due (woken early) spends no seq. */
+    if (settle(d, ap) == 0 && expired == 0)
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "", "nothing was due");
     return 0;
 }
 
@@ -528,6 +535,24 @@ static int oldest(hub_scndom_t *d, const char *room, const char *device, int by_
         }
     }
     return *rr != NULL;
+}
+
+/* Whether the actions waiting for feedback are all in one room: only then
+ * may a device's confirmation that names no action take the oldest (seed 002
+ * runs one room per controller; with two, it could confirm the wrong one). */
+static int one_room_waits(const hub_scndom_t *d)
+{
+    const char *room = NULL;
+    for (size_t i = 0; i < d->nruns; i++)
+        for (size_t k = 0; k < d->runs[i]->def.n; k++) {
+            const scn_action_t *a = &d->runs[i]->def.actions[k];
+            if (d->runs[i]->acts[k].status != SCN_ST_SENT || a->kind != SCN_MQTT)
+                continue;
+            if (room != NULL && strcmp(room, a->room) != 0)
+                return 0;
+            room = a->room;
+        }
+    return room != NULL;
 }
 
 /* A stopped run's action, older than before_us and still in its timeout
@@ -571,7 +596,8 @@ static int apply_feedback(void *ctx, hub_apply_t *ap, const json_t *p)
     if (scn__own_only(ap) != 0 || hub_apply_check_keys(ap, p, keys) != 0)
         return HUB_EINVAL;
     for (;;) {
-        int found = device ? oldest(d, NULL, device, 1, &r, &k) || oldest(d, NULL, NULL, 0, &r, &k)
+        int found = device ? oldest(d, NULL, device, 1, &r, &k) ||
+                                 (one_room_waits(d) && oldest(d, NULL, NULL, 0, &r, &k))
                            : oldest(d, room, NULL, 0, &r, &k);
         size_t gi =
             ghost_before(d, room, device, found ? r->acts[k].sent_us : UINT64_MAX, at_us, limit);
@@ -622,9 +648,11 @@ static int apply_outcome(void *ctx, hub_apply_t *ap, const json_t *p)
 
     if (scn__own_only(ap) != 0 || hub_apply_check_keys(ap, p, keys) != 0)
         return HUB_EINVAL;
-    if (r == NULL || kf < 0 || (size_t)kf >= r->def.n)
-        return 0; /* the run ended meanwhile (stopped): its outcome no longer matters */
+    if (r == NULL || kf < 0 || (size_t)kf >= r->def.n) /* the run ended (stopped) meanwhile */
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "run", "the run is no longer running");
     scn_act_t *s = &r->acts[(size_t)kf];
+    int before = s->status;
+    int had_ref = s->ref != NULL;
     if (ref != NULL) {
         hub_free(s->ref);
         s->ref = hub_strdup(ref);
@@ -635,7 +663,10 @@ static int apply_outcome(void *ctx, hub_apply_t *ap, const json_t *p)
     } else if (s->status == SCN_ST_SENT || s->status == SCN_ST_PLAYED) {
         act_error(s, SCN_ST_ERROR, error ? error : "failed");
     }
-    s->logged = 0;
+    if (s->status == before && (ref == NULL || had_ref))
+        return hub_apply_fail(ap, HUB_ERR_CONFLICT, "k", "the action's outcome is known already");
+    if (s->status != before)
+        s->logged = 0; /* log and count the new outcome */
     r->dirty = 1;
     settle(d, ap);
     return 0;

@@ -43,8 +43,11 @@ static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
         if (!d->stopping)
             scn__arm(d);
     }
+    /* conflict: nothing to record (a tick woken early, an outcome already known) */
+    int quiet = in->outcome == HUB_INTENT_REJECTED && in->err.code == HUB_ERR_CONFLICT;
     if (in->outcome != HUB_INTENT_APPLIED && in->outcome != HUB_INTENT_DUPLICATE)
-        hub_log(HUB_LOG_WARN, "scene_intent_refused", "{s:s,s:s}", "name", in->name, "error",
+        hub_log(quiet ? HUB_LOG_DEBUG : HUB_LOG_WARN, "scene_intent_refused", "{s:s,s:s}", "name",
+                in->name, "error",
                 in->outcome == HUB_INTENT_REJECTED ? in->err.msg : hub_strerror(in->outcome));
 }
 
@@ -87,15 +90,20 @@ void scn__arm(hub_scndom_t *d)
 
     if (!d->timers_open || d->tick_pending)
         return;
+    uint64_t now = hub_mono_us();
     for (size_t i = 0; i < d->nruns; i++) {
         const scn_run_t *r = d->runs[i];
         if (r->next < r->def.n && r->acts[r->next].due_us < due)
             due = r->acts[r->next].due_us;
-        for (size_t k = 0; k < r->next; k++)
-            if (((r->acts[k].status == SCN_ST_SENT && r->def.actions[k].kind == SCN_MQTT) ||
-                 r->acts[k].status == SCN_ST_PLAYED) &&
-                r->acts[k].sent_us && r->acts[k].sent_us + limit < due)
-                due = r->acts[k].sent_us + limit;
+        for (size_t k = 0; k < r->next; k++) {
+            const scn_act_t *s = &r->acts[k];
+            if (s->sent_us == 0 || s->sent_us + limit >= due)
+                continue;
+            if (s->status == SCN_ST_SENT && r->def.actions[k].kind == SCN_MQTT)
+                due = s->sent_us + limit; /* its feedback times out */
+            else if (s->status == SCN_ST_PLAYED && s->sent_us + limit > now)
+                due = s->sent_us + limit; /* its player's window to fail closes */
+        }
     }
     if (due == UINT64_MAX) {
         uv_timer_stop(&d->tick_timer);
@@ -104,7 +112,7 @@ void scn__arm(hub_scndom_t *d)
     /* libuv times from its cached loop time: refresh it so the timer does
      * not fire early by however long this loop turn has run. */
     uv_update_time(d->loop);
-    uint64_t now = hub_mono_us();
+    now = hub_mono_us();
     uint64_t ms = due > now ? (due - now + 999) / 1000 : 0;
     uv_timer_start(&d->tick_timer, on_tick, ms, 0);
 }
@@ -120,9 +128,10 @@ static void on_link(void *ud, int state)
      * and ends only once it is back. */
     if (d->stopping || state == HUB_LINK_DOWN || sim == d->mode_wanted)
         return;
-    d->mode_wanted = sim;
     json_t *p = json_pack("{s:b,s:i}", "simulation", sim, "link", state);
-    if (scn__submit(d, "scene.mode", p, "mqtt") != 0)
+    if (scn__submit(d, "scene.mode", p, "mqtt") == 0)
+        d->mode_wanted = sim;
+    else /* the next link change tries again */
         hub_log(HUB_LOG_WARN, "scene_mode_lost", "{s:b}", "simulation", sim);
 }
 

@@ -21,6 +21,7 @@
 #define SCN_SCENES_MAX  10000 /* files listed */
 #define SCN_RUN_ID_LEN  26    /* a ULID */
 #define SCN_LAT_BUCKETS 10
+#define SCN_DEPTH_MAX   3 /* scenes started by scenes' actions, nested */
 
 /* An action's outcome (docs/scenes.md). */
 enum {
@@ -68,6 +69,7 @@ typedef struct scn_run {
     size_t next;       /* the next action to fire, in firing order */
     int dirty;         /* changed by the intent being applied */
     int start_logged;
+    int depth;            /* 0: started by a client or a schedule; n: by a depth n-1 run's action */
     uint64_t retired_seq; /* ended: the intent that ended it (freed once announced) */
 } scn_run_t;
 
@@ -124,10 +126,9 @@ struct hub_scndom {
     uint64_t lat_counts[SCN_LAT_BUCKETS + 1];
     double lat_sum_ms;
 
-    uv_timer_t tick_timer, mode_timer;
+    uv_timer_t tick_timer;
     int timers_open;
     int tick_pending; /* a scene.tick is queued */
-    uint64_t tick_due_us;
     uint64_t next_token;
     int stopping;
     struct scn_child *children; /* media players running */
@@ -135,7 +136,7 @@ struct hub_scndom {
     hub_topic_def_t topics[3];
 
     hub_metric_t *m_actions[4][SCN_ST_COUNT];
-    hub_metric_t *m_latency, *m_fb[3], *m_sim, *m_running, *m_late;
+    hub_metric_t *m_latency, *m_fb[3], *m_sim, *m_running;
 };
 
 /* scenes.c */
@@ -181,7 +182,8 @@ void scn__announce(void *ctx, const hub_announce_t *ann, const hub_change_t *min
 
 /* media.c: the local player */
 void scn__media_play(hub_scndom_t *d, const char *run_id, size_t k, const char *file);
-void scn__media_stop(hub_scndom_t *d); /* SIGTERM every player (shutdown) */
+void scn__media_stop(hub_scndom_t *d);                         /* SIGTERM every player (shutdown) */
+void scn__media_kill_run(hub_scndom_t *d, const char *run_id); /* a stopped run's */
 
 /* An action's outcome learnt later (publish refused, intent applied, player
  * exited): submitted as scene.outcome. */
