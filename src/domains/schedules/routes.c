@@ -144,7 +144,7 @@ static int occurrences(hub_schdom_t *d, const char *q, int has_group, int64_t gr
     if (to <= from || to - from > SCH_RANGE_DAYS_MAX * SCH_DAY_MS)
         return hub_error_set(err, HUB_ERR_INVALID, "to",
                              "to must be after from, at most %d days later", SCH_RANGE_DAYS_MAX);
-    for (size_t i = 0; i < d->nev && !r.truncated; i++) { /* the loop thread: stop when full */
+    for (size_t i = 0; i < d->nev && r.n < SCH_RANGE_TOTAL_MAX; i++) { /* stop once full */
         const sch_event_t *ev = d->ev[i];
         if (has_group && ev->group != group)
             continue;
@@ -154,6 +154,8 @@ static int occurrences(hub_schdom_t *d, const char *q, int has_group, int64_t gr
         if (n == SCH_RANGE_PER_EVENT)
             r.truncated = 1;
     }
+    if (r.n >= SCH_RANGE_TOTAL_MAX)
+        r.truncated = 1; /* events may be left unread */
     if (r.n > 1)
         qsort(r.v, r.n, sizeof(*r.v), by_start);
     hub_jbuf_open(b, '{');
