@@ -741,6 +741,25 @@ int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payloa
     return rc;
 }
 
+void hub_engine_publish_now(hub_engine_t *e, const char *topic, const char *payload, size_t len,
+                            hub_sent_fn sent, void *ctx, uint64_t token)
+{
+    hub_outmsg_t m = {.kind = HUB_OUT_MQTT,
+                      .name = topic,
+                      .text = payload,
+                      .len = len,
+                      .qos = 1,
+                      .sent = sent,
+                      .sent_ctx = ctx,
+                      .token = token};
+    for (int i = 0; i < e->nsubs; i++)
+        if (e->subs[i].on_direct != NULL) {
+            e->subs[i].on_direct(e->subs[i].ud, &m);
+            return;
+        }
+    sent(ctx, token, 0, "MQTT is disabled (DMX_MQTT_ENABLED=false)");
+}
+
 void hub_engine_link_set(hub_engine_t *e, int state)
 {
     if (state == e->link)

@@ -55,6 +55,10 @@ typedef struct hub_subscriber {
     /* It reports the fate of tracked MQTT messages (the MQTT adapter). With
      * no such subscriber the engine fails them after the fan-out. */
     int tracks_sent;
+    /* An MQTT message a domain publishes now, outside any intent (timed
+     * output: a scene's action at its offset, recorded by the intent that
+     * follows); a tracked one must be told its fate. */
+    void (*on_direct)(void *ud, const hub_outmsg_t *m);
 } hub_subscriber_t;
 
 typedef struct hub_engine_cfg {
@@ -123,6 +127,14 @@ void hub_engine_on_link(hub_engine_t *e, void (*cb)(void *ud, int state), void *
  * (err says why when prepare refused it); the intent is freed then. */
 int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payload, const char *src,
                                hub_intent_done_cb done, void *ud, hub_error_t *err);
+
+/* Publish a tracked QoS 1 MQTT message now, not at an intent's announce:
+ * for output whose timing matters more than its being journaled first (the
+ * domain records it with an intent right after, as the DMX output clock
+ * sends frames and the state records the show). sent(ctx, token, …) is told
+ * its fate, possibly before this returns (no broker, MQTT disabled). */
+void hub_engine_publish_now(hub_engine_t *e, const char *topic, const char *payload, size_t len,
+                            hub_sent_fn sent, void *ctx, uint64_t token);
 
 /* At most 8 subscribers; s is copied. */
 void hub_engine_subscribe(hub_engine_t *e, const hub_subscriber_t *s);

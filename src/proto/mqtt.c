@@ -657,6 +657,13 @@ static void on_fanout(void *ud, const hub_announce_t *ann)
         update_poll(m);
 }
 
+static void on_direct(void *ud, const hub_outmsg_t *o)
+{
+    hub_mqtt_t *m = ud;
+    publish_tracked(m, o);
+    update_poll(m);
+}
+
 static void flush_one(void *ud, const char *topic, const char *payload, size_t len, int qos)
 {
     publish_retained(ud, topic, payload, len, qos, 0);
@@ -751,8 +758,11 @@ int hub_mqtt_new(hub_mqtt_t **out, uv_loop_t *loop, hub_engine_t *engine, const 
                                          "MQTT messages rejected as malformed");
     m->m_published = hub_metrics_counter(metrics, "dmx_mqtt_published_total",
                                          "States published to v1/demo/rgb/state");
-    hub_subscriber_t sub = {
-        .on_fanout = on_fanout, .on_flush = on_flush, .ud = m, .tracks_sent = 1};
+    hub_subscriber_t sub = {.on_fanout = on_fanout,
+                            .on_flush = on_flush,
+                            .ud = m,
+                            .tracks_sent = 1,
+                            .on_direct = on_direct};
     hub_engine_subscribe(engine, &sub);
     hub_engine_on_room(engine, on_room, m);
     hub_engine_link_set(engine, HUB_LINK_DOWN);

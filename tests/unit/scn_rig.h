@@ -157,6 +157,17 @@ static inline void scn_rig_on_state(void *ud, const hub_announce_t *ann)
     }
 }
 
+/* A message published now (hub_engine_publish_now: a scene's action at its
+ * offset), recorded as an announcement of its own named "direct". */
+static inline void scn_rig_on_direct(void *ud, const hub_outmsg_t *o)
+{
+    hub_intent_t in = {0};
+    snprintf(in.name, sizeof(in.name), "direct");
+    snprintf(in.src, sizeof(in.src), "timer");
+    hub_announce_t ann = {.seq = 0, .intent = &in, .msgs = o, .nmsgs = 1};
+    scn_rig_on_state(ud, &ann);
+}
+
 static inline void scn_rig_on_event(void *ud, const hub_event_t *ev)
 {
     static const char *const levels[] = {"info", "warning", "error"};
@@ -196,7 +207,8 @@ static inline void scn_rig_go(scn_rig_t *R, const hub_restore_t *restore,
     hub_subscriber_t sub = {.on_state = scn_rig_on_state,
                             .on_event = scn_rig_on_event,
                             .ud = R,
-                            .tracks_sent = !R->no_track};
+                            .tracks_sent = !R->no_track,
+                            .on_direct = R->no_track ? NULL : scn_rig_on_direct};
     hub_engine_subscribe(R->e, &sub);
     hub_scndom_start(R->d);
 }

@@ -30,19 +30,68 @@ void scn__outcome(hub_scndom_t *d, const char *run_id, size_t k, int ok, const c
                 (json_int_t)k, "error", error ? error : "");
 }
 
-static void on_sent(void *ctx, uint64_t token, int ok, const char *why)
+void scn__on_sent(void *ctx, uint64_t token, int ok, const char *why)
 {
     hub_scndom_t *d = ctx;
     char msg[300];
     if (ok)
         return;
     for (size_t i = 0; i < d->nruns; i++)
-        for (size_t k = 0; k < d->runs[i]->def.n; k++)
-            if (d->runs[i]->acts[k].token == token) {
-                snprintf(msg, sizeof(msg), "not sent: %s", why ? why : "refused");
+        for (size_t k = 0; k < d->runs[i]->def.n; k++) {
+            scn_act_t *s = &d->runs[i]->acts[k];
+            if (s->token != token)
+                continue;
+            snprintf(msg, sizeof(msg), "not sent: %s", why ? why : "refused");
+            if (s->status == SCN_ST_PENDING) { /* refused at once, before its tick */
+                hub_free(s->early_error);
+                s->early_error = hub_strdup(msg);
+            } else {
                 scn__outcome(d, d->runs[i]->id, k, 0, msg, NULL);
-                return;
             }
+            return;
+        }
+}
+
+static void log_publish(const scn_run_t *r, const scn_action_t *a)
+{
+    if (hub_log_enabled(HUB_LOG_INFO)) {
+        char msg[SCN_TOPIC_MAX + SCN_MESSAGE_MAX + 32];
+        snprintf(msg, sizeof(msg), "Publishing to %s: %s", a->topic, a->message);
+        hub_log(HUB_LOG_INFO, "scene_publish", "{s:s,s:s,s:s,s:s}", "logger", "mqtt", "message",
+                msg, "run", r->id, "topic", a->topic);
+    }
+    if (hub_log_enabled(HUB_LOG_DEBUG)) {
+        char msg[SCN_TOPIC_MAX + SCN_NAME_MAX + 64];
+        snprintf(msg, sizeof(msg), "Sent: %s -> expecting feedback on: %s/status", a->topic,
+                 a->room);
+        hub_log(HUB_LOG_DEBUG, "scene_feedback_expected", "{s:s,s:s,s:s}", "logger",
+                "mqtt_feedback", "message", msg, "run", r->id);
+    }
+}
+
+/* MQTT actions go out when they are due, from the timer, not after their
+ * tick's commit: a commit (and a WAL checkpoint) can take milliseconds, and
+ * seed 002 publishes at the offset. The tick that follows records them
+ * (fire_due), so the journal still holds every action. */
+void scn__publish_due(hub_scndom_t *d)
+{
+    if (d->simulation)
+        return; /* simulated by the tick */
+    uint64_t now = hub_mono_us();
+    for (size_t i = 0; i < d->nruns; i++) {
+        scn_run_t *r = d->runs[i];
+        for (size_t k = r->next; k < r->def.n && r->acts[k].due_us <= now + SCN_SLACK_US; k++) {
+            const scn_action_t *a = &r->def.actions[k];
+            scn_act_t *s = &r->acts[k];
+            if (a->kind != SCN_MQTT || s->token != 0)
+                continue;
+            s->token = ++d->next_token;
+            s->early_us = hub_mono_us();
+            hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message),
+                                   scn__on_sent, d, s->token);
+            log_publish(r, a);
+        }
+    }
 }
 
 typedef struct sub_ctx {
@@ -130,22 +179,10 @@ static void dispatch(hub_scndom_t *d, scn_run_t *r, size_t k, hub_outbox_t *out)
         if (s->status != SCN_ST_SENT)
             return; /* simulated: logged with the outcomes */
         s->token = ++d->next_token;
-        hub_outbox_mqtt_tracked(out, a->topic, a->message, strlen(a->message), 0, on_sent, d,
+        hub_outbox_mqtt_tracked(out, a->topic, a->message, strlen(a->message), 0, scn__on_sent, d,
                                 s->token);
         s->sent_us = hub_mono_us();
-        if (hub_log_enabled(HUB_LOG_INFO)) {
-            char msg[SCN_TOPIC_MAX + SCN_MESSAGE_MAX + 32];
-            snprintf(msg, sizeof(msg), "Publishing to %s: %s", a->topic, a->message);
-            hub_log(HUB_LOG_INFO, "scene_publish", "{s:s,s:s,s:s,s:s}", "logger", "mqtt", "message",
-                    msg, "run", r->id, "topic", a->topic);
-        }
-        if (hub_log_enabled(HUB_LOG_DEBUG)) {
-            char msg[SCN_TOPIC_MAX + SCN_NAME_MAX + 64];
-            snprintf(msg, sizeof(msg), "Sent: %s -> expecting feedback on: %s/status", a->topic,
-                     a->room);
-            hub_log(HUB_LOG_DEBUG, "scene_feedback_expected", "{s:s,s:s,s:s}", "logger",
-                    "mqtt_feedback", "message", msg, "run", r->id);
-        }
+        log_publish(r, a);
         break;
     case SCN_LOCAL:
         if (s->status == SCN_ST_PLAYED) {

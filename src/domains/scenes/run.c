@@ -15,8 +15,6 @@
 #include "core/ulid.h"
 #include "domains/scenes/scenes_int.h"
 
-#define SLACK_US 1000 /* fire what is due within 1 ms instead of sleeping for it */
-
 void scn__run_free(scn_run_t *r)
 {
     if (r == NULL)
@@ -24,6 +22,7 @@ void scn__run_free(scn_run_t *r)
     for (size_t k = 0; k < r->def.n && r->acts; k++) {
         hub_free(r->acts[k].error);
         hub_free(r->acts[k].ref);
+        hub_free(r->acts[k].early_error);
     }
     hub_free(r->acts);
     scn_scene_free(&r->def);
@@ -155,6 +154,8 @@ static void stop_run(hub_scndom_t *d, hub_apply_t *ap, size_t i)
         scn_act_t *s = &r->acts[k];
         if (s->status == SCN_ST_SENT && r->def.actions[k].kind == SCN_MQTT && s->sent_us)
             add_ghost(d, &r->def.actions[k], s->sent_us);
+        else if (s->status == SCN_ST_PENDING && s->early_us && s->early_error == NULL)
+            add_ghost(d, &r->def.actions[k], s->early_us); /* out before its tick */
         if (s->status == SCN_ST_PENDING)
             act_error(s, SCN_ST_SKIPPED, "the run was stopped before it was due");
         else if (s->status == SCN_ST_SENT)
@@ -170,7 +171,7 @@ static void stop_run(hub_scndom_t *d, hub_apply_t *ap, size_t i)
 
 static void fire_due(hub_scndom_t *d, hub_apply_t *ap, scn_run_t *r, uint64_t now_us)
 {
-    while (r->next < r->def.n && r->acts[r->next].due_us <= now_us + SLACK_US) {
+    while (r->next < r->def.n && r->acts[r->next].due_us <= now_us + SCN_SLACK_US) {
         size_t k = r->next++;
         const scn_action_t *a = &r->def.actions[k];
         scn_act_t *s = &r->acts[k];
@@ -180,7 +181,17 @@ static void fire_due(hub_scndom_t *d, hub_apply_t *ap, scn_run_t *r, uint64_t no
         s->late_ms = now_us > s->due_us ? (double)(now_us - s->due_us) / 1000.0 : 0;
         switch (a->kind) {
         case SCN_MQTT:
-            if (d->simulation) {
+            if (s->early_error != NULL) { /* the timer's publish was refused */
+                s->status = SCN_ST_ERROR;
+                hub_free(s->error);
+                s->error = s->early_error;
+                s->early_error = NULL;
+                s->dispatched = 1;
+            } else if (s->token != 0) { /* the timer published it already */
+                s->status = SCN_ST_SENT;
+                s->sent_us = s->early_us;
+                s->dispatched = 1;
+            } else if (d->simulation) {
                 s->status = SCN_ST_SIMULATED;
                 r->simulation = 1;
             } else {

@@ -73,8 +73,13 @@ scn_run_t *scn__run(const hub_scndom_t *d, const char *id)
 static void on_tick(uv_timer_t *t)
 {
     hub_scndom_t *d = t->data;
-    if (d->tick_pending || d->stopping)
+    if (d->stopping)
         return;
+    scn__publish_due(d);
+    if (d->tick_pending) { /* it records them once the pending one is done */
+        scn__arm(d);
+        return;
+    }
     int rc = scn__submit(d, "scene.tick", json_object(), "timer");
     if (rc == 0)
         d->tick_pending = 1;
@@ -88,13 +93,22 @@ void scn__arm(hub_scndom_t *d)
     uint64_t due = UINT64_MAX;
     uint64_t limit = (uint64_t)d->cfg.feedback_timeout_ms * 1000u;
 
-    if (!d->timers_open || d->tick_pending)
+    if (!d->timers_open)
         return;
     uint64_t now = hub_mono_us();
     for (size_t i = 0; i < d->nruns; i++) {
         const scn_run_t *r = d->runs[i];
-        if (r->next < r->def.n && r->acts[r->next].due_us < due)
-            due = r->acts[r->next].due_us;
+        /* While a tick is pending only publishing is due (it records the rest
+         * when it is done); else the next action to fire. */
+        for (size_t k = r->next; k < r->def.n && r->acts[k].due_us < due; k++) {
+            if (!d->tick_pending ||
+                (r->def.actions[k].kind == SCN_MQTT && !d->simulation && r->acts[k].token == 0)) {
+                due = r->acts[k].due_us;
+                break;
+            }
+        }
+        if (d->tick_pending)
+            continue;
         for (size_t k = 0; k < r->next; k++) {
             const scn_act_t *s = &r->acts[k];
             if (s->sent_us == 0 || s->sent_us + limit >= due)

@@ -21,7 +21,8 @@
 #define SCN_SCENES_MAX  10000 /* files listed */
 #define SCN_RUN_ID_LEN  26    /* a ULID */
 #define SCN_LAT_BUCKETS 10
-#define SCN_DEPTH_MAX   3 /* scenes started by scenes' actions, nested */
+#define SCN_SLACK_US    1000 /* fire what is due within 1 ms instead of sleeping for it */
+#define SCN_DEPTH_MAX   3    /* scenes started by scenes' actions, nested */
 
 /* An action's outcome (docs/scenes.md). */
 enum {
@@ -51,6 +52,8 @@ typedef struct scn_act {
     char *error;        /* heap or NULL */
     char *ref;          /* a device command's id, heap or NULL */
     uint64_t token;     /* its tracked publish */
+    uint64_t early_us;  /* published by the timer before its tick applied (mono) */
+    char *early_error;  /* that publish was refused at once: why */
     uint64_t fired_seq; /* the intent that fired it; 0 not fired */
     int dispatched;     /* sent out by announce (published, submitted, played) */
     int logged;         /* its outcome was logged and counted */
@@ -189,6 +192,10 @@ void scn__media_kill_run(hub_scndom_t *d, const char *run_id); /* a stopped run'
  * exited): submitted as scene.outcome. */
 void scn__outcome(hub_scndom_t *d, const char *run_id, size_t k, int ok, const char *error,
                   const char *ref);
+/* The fate of an action's tracked publish (hub_sent_fn). */
+void scn__on_sent(void *ctx, uint64_t token, int ok, const char *why);
+/* The timer: publish the MQTT actions due now, before their tick applies. */
+void scn__publish_due(hub_scndom_t *d);
 
 /* topics.c: feedback */
 void scn__topics_init(hub_scndom_t *d);
