@@ -742,13 +742,13 @@ int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payloa
 }
 
 void hub_engine_publish_now(hub_engine_t *e, const char *topic, const char *payload, size_t len,
-                            hub_sent_fn sent, void *ctx, uint64_t token)
+                            int qos, hub_sent_fn sent, void *ctx, uint64_t token)
 {
     hub_outmsg_t m = {.kind = HUB_OUT_MQTT,
                       .name = topic,
                       .text = payload,
                       .len = len,
-                      .qos = 1,
+                      .qos = qos,
                       .sent = sent,
                       .sent_ctx = ctx,
                       .token = token};

@@ -128,13 +128,14 @@ void hub_engine_on_link(hub_engine_t *e, void (*cb)(void *ud, int state), void *
 int hub_engine_submit_internal(hub_engine_t *e, const char *name, json_t *payload, const char *src,
                                hub_intent_done_cb done, void *ud, hub_error_t *err);
 
-/* Publish a tracked QoS 1 MQTT message now, not at an intent's announce:
+/* Publish an MQTT message now, not at an intent's announce:
  * for output whose timing matters more than its being journaled first (the
  * domain records it with an intent right after, as the DMX output clock
  * sends frames and the state records the show). sent(ctx, token, …) is told
- * its fate, possibly before this returns (no broker, MQTT disabled). */
+ * its fate, possibly before this returns (no broker, MQTT disabled); for
+ * QoS 0 the fate is only whether it was handed to the socket. */
 void hub_engine_publish_now(hub_engine_t *e, const char *topic, const char *payload, size_t len,
-                            hub_sent_fn sent, void *ctx, uint64_t token);
+                            int qos, hub_sent_fn sent, void *ctx, uint64_t token);
 
 /* At most 8 subscribers; s is copied. */
 void hub_engine_subscribe(hub_engine_t *e, const hub_subscriber_t *s);

@@ -660,7 +660,17 @@ static void on_fanout(void *ud, const hub_announce_t *ann)
 static void on_direct(void *ud, const hub_outmsg_t *o)
 {
     hub_mqtt_t *m = ud;
-    publish_tracked(m, o);
+    char why[256];
+
+    if (o->qos > 0) {
+        publish_tracked(m, o);
+    } else if (m->conn != C_CONNECTED || m->after_connack) {
+        snprintf(why, sizeof(why), "the MQTT broker is not connected (%s)", hub_mqtt_status(m));
+        o->sent(o->sent_ctx, o->token, 0, why);
+    } else {
+        int mid = hub__mqtt_publish(m, o->name, o->text, o->len, 0, 0);
+        o->sent(o->sent_ctx, o->token, mid >= 0, mid >= 0 ? NULL : "the MQTT client refused it");
+    }
     update_poll(m);
 }
 

@@ -87,7 +87,9 @@ void scn__publish_due(hub_scndom_t *d)
                 continue;
             s->token = ++d->next_token;
             s->early_us = hub_mono_us();
-            hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message),
+            /* QoS 0 as seed 002's paho publish: the room's feedback, not a
+             * PUBACK, says whether the device got it */
+            hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message), 0,
                                    scn__on_sent, d, s->token);
             log_publish(r, a);
         }
@@ -179,9 +181,10 @@ static void dispatch(hub_scndom_t *d, scn_run_t *r, size_t k, hub_outbox_t *out)
         if (s->status != SCN_ST_SENT)
             return; /* simulated: logged with the outcomes */
         s->token = ++d->next_token;
-        hub_outbox_mqtt_tracked(out, a->topic, a->message, strlen(a->message), 0, scn__on_sent, d,
-                                s->token);
         s->sent_us = hub_mono_us();
+        /* QoS 0 as seed 002's paho publish (the feedback says it arrived) */
+        hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message), 0,
+                               scn__on_sent, d, s->token);
         log_publish(r, a);
         break;
     case SCN_LOCAL:
