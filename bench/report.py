@@ -277,10 +277,71 @@ ROWS += [
      None),
 ]
 
+# Issue 10, section 6: scenes (showhub against a bare publisher, the floor,
+# and seed 002's design, bench/scenes_peer.py; bench/scenes_hub.py) and the
+# scheduler (showhub alone, the seed-000 fan-out without and with its load;
+# bench/schedules_hub.py).
+SCENES_ROWS = len(ROWS)
+SC = "scenes 50 x 42 actions at once: "
+SCF = "scenes feedback round (devsim, OK after 50 ms): "
+ROWS += [
+    (SC + "receipt - offset p50", "scenes", "lateness.p50_ms", 1, "ms", "low", "", None),
+    (SC + "receipt - offset p99", "scenes", "lateness.p99_ms", 1, "ms", "low", "<= 5 ms",
+     lambda h, p: h <= 5),
+    (SC + "receipt - offset p99, median round", "scenes", "round_median.p99_ms", 1, "ms",
+     "low", "", None),
+    (SC + "receipt - offset p99.9", "scenes", "lateness.p999_ms", 1, "ms", "low", "", None),
+    (SC + "receipt - offset max", "scenes", "lateness.max_ms", 1, "ms", "low", "", None),
+    (SC + "fired late p99 (before the publish)", "scenes", "late_call.p99_ms", 1, "ms", "low",
+     "", None),
+    (SC + "actions missing", "scenes", "missing", 1, "", None, "0", lambda h, p: h == 0),
+    (SC + "run starts spread (max of rounds)", "scenes", "start_spread_max_ms", 1, "ms", None,
+     "", None),
+    (SC + "publisher CPU (hub / floor / peer)", "scenes", "target_cpu_pct", 1, "% core", "low",
+     "", None),
+    (SCF + "every action ok", "scenes", "feedback.feedback.all_ok", 1, "", None, "yes",
+     lambda h, p: h is True),
+    (SCF + "latency p50", "scenes", "feedback.feedback.latency.p50_ms", 1, "ms", "low", "",
+     None),
+    (SCF + "latency p99", "scenes", "feedback.feedback.latency.p99_ms", 1, "ms", "low", "",
+     None),
+    (SCF + "latency p99 (histogram bucket)", "scenes", "feedback.feedback.p99_le_ms", 1, "ms",
+     "low", "", None),
+    (SCF + "receipt - offset p99", "scenes", "feedback.lateness.p99_ms", 1, "ms", "low", "",
+     None),
+]
+SCHED_ROWS = len(ROWS)
+SCH = "schedules {groups} groups x {events} events, poll 1 s: "
+ROWS += [
+    (SCH + "events refused", "schedules", "events_refused", 1, "", None, "0",
+     lambda h, p: h == 0),
+    (SCH + "POST setup time", "schedules", "setup.seconds", 1, "s", "low", "", None),
+    (SCH + "cycle p50 (bucket)", "schedules", "cycle.p50_le_ms", 1, "ms", "low", "", None),
+    (SCH + "cycle p99 (bucket)", "schedules", "cycle.p99_le_ms", 1, "ms", "low", "<= 50 ms",
+     lambda h, p: h <= 50),
+    (SCH + "cycle mean", "schedules", "cycle.mean_ms", 1, "ms", "low", "", None),
+    (SCH + "power intents per cycle (subscriber)", "schedules", "per_cycle.intents", 1,
+     "/cycle", None, "", None),
+    (SCH + "event lists per cycle (subscriber)", "schedules", "per_cycle.events", 1, "/cycle",
+     None, "", None),
+    ("fan-out 1,000 readers p99, no events (best window)", "schedules",
+     "fanout_without_p99_us", MS, "ms", "low", "< 5 ms (seed 000)", lambda h, p: h < 5),
+    ("fan-out 1,000 readers p99, scheduler load (best window)", "schedules",
+     "fanout_with_p99_us", MS, "ms", "low", "< 5 ms (seed 000)", lambda h, p: h < 5),
+    ("fan-out p99 with / without the scheduler", "schedules", "fanout_ratio", 1, "x", None, "",
+     None),
+    ("fan-out missed states, scheduler load", "schedules", "fanout_with_missed", 1, "", None,
+     "0", lambda h, p: h == 0),
+    ("hub CPU in the fan-out, no events", "schedules", "hub_cpu_without_pct", 1, "% core",
+     "low", "", None),
+    ("hub CPU in the fan-out, scheduler load", "schedules", "hub_cpu_with_pct", 1, "% core",
+     "low", "", None),
+]
+
 # The floor column: row label -> (floor files, value path). The row shows the
 # lowest value among the files that ran (e.g. best of 1 and 2 sender threads).
 FLOOR_FILES = ["fanout_1000_t1", "fanout_1000_t2", "fanout_10000_t1", "fanout_10000_t2",
-               "rtt_h0", "rtt_h1", "net", "fleet_1k", "fleet_scale"]
+               "rtt_h0", "rtt_h1", "net", "fleet_1k", "fleet_scale", "scenes"]
 RTT_HOP = (["rtt_h1"], "latency.p99_us")
 FLOORS = {
     "fan-out 1,000 readers p99": (["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
@@ -306,7 +367,17 @@ FLOORS = {
     FS + "health ingest p99": (["fleet_scale"], "latency.p99_ms"),
     FS + "health ingest p99.9": (["fleet_scale"], "latency.p999_ms"),
     FS + "health messages measured": (["fleet_scale"], "latency.pct_of_expected"),
+    "fan-out 1,000 readers p99, no events (best window)": (
+        ["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
+    "fan-out 1,000 readers p99, scheduler load (best window)": (
+        ["fanout_1000_t1", "fanout_1000_t2"], "latency.p99_us"),
 }
+# The scenes rows' floor: the bare publisher's figures at the same paths.
+for _r in ROWS[SCENES_ROWS:SCHED_ROWS]:
+    if not _r[2].startswith("feedback."):
+        FLOORS[_r[0]] = (["scenes"], _r[2])
+FLOORS[SCF + "latency p50"] = (["scenes"], "feedback_answer.p50_ms")
+FLOORS[SCF + "latency p99"] = (["scenes"], "feedback_answer.p99_ms")
 
 
 def floor_name(f):
@@ -316,6 +387,8 @@ def floor_name(f):
         return "netrx floor"
     if f.startswith("fleet"):
         return "fleet delivery floor (%s)" % f[6:]
+    if f == "scenes":
+        return "scenes bare publisher"
     if part[0] == "fanout":
         return "fanout N={:,} T={}".format(int(part[1]), part[2][1:])
     return "rtt hops " + part[1][1:]
@@ -364,9 +437,31 @@ def floor_notes(floors):
                    "(its own process, no database) to <root>/+/health on the same broker: "
                    "arrival - the payload's timestamp. What devsim + Mosquitto + a Python "
                    "receiver cost; no server can be faster.")
+    if floors.get("scenes"):
+        out.append("floor: scenes rows <- in the same run, between the hub's and the peer's "
+                   "rounds, one bare Python process (paho, no loop thread, QoS 0) publishing the "
+                   "same schedule on the monotonic clock to the same broker, received by the same "
+                   "subscribers: what Mosquitto + the Python subscribers add. Feedback latency "
+                   "rows <- devsim's own answer time seen by the subscribers (its <room>/status "
+                   "receipt - the action's receipt, FIFO per room), 50 ms of it asked for.")
     for f in FLOOR_FILES:
         r = floors.get(f)
         if r is None:
+            continue
+        if f == "scenes":
+            w = why_failed(r, "lateness.p99_ms")
+            if w:
+                out.append("floor scenes: " + w)
+                continue
+            lat = r["lateness"]
+            out.append("floor scenes: %s actions over %s rounds, receipt - offset p50 %s, p99 %s, "
+                       "p99.9 %s, max %s; per round p99 %s; the publisher used %s of a core" % (
+                           "{:,}".format(lat["n"]), len(r.get("rounds") or []),
+                           fmt(lat["p50_ms"], "ms"), fmt(lat["p99_ms"], "ms"),
+                           fmt(lat["p999_ms"], "ms"), fmt(lat["max_ms"], "ms"),
+                           ", ".join(fmt(x, "ms") for x in r.get("round_p99_ms") or []
+                                     if x is not None),
+                           fmt(r.get("target_cpu_pct") or 0, "%")))
             continue
         if f.startswith("fleet"):
             w = why_failed(r, "latency.p99_ms")
@@ -732,6 +827,139 @@ def fleet_notes(res):
     return out
 
 
+def lat_txt(x):
+    """"p50 a, p99 b, max c" of a summary_ms dict."""
+    if not isinstance(x, dict) or not x.get("n"):
+        return "n/a"
+    return "p50 %s, p99 %s, max %s" % (fmt(x["p50_ms"], "ms"), fmt(x["p99_ms"], "ms"),
+                                       fmt(x["max_ms"], "ms"))
+
+
+def scenes_notes(res):
+    """The scenes rows' note lines: the set-up, each round, the feedback round."""
+    h = res["hub"].get("scenes")
+    if h is None:
+        return []
+    if h.get("failed"):
+        return ["scenes: failed: %s" % h["failed"]]
+    out = ["scenes rows: bench/scenes_hub.py: its own Mosquitto and a fresh showhub (defaults, "
+           "DMX_LOG_LEVEL=warn), %s scenes (rooms r01..) of %s MQTT actions (every %s ms from "
+           "t_ms 0, plus 2 at offsets that already have one), PUT over REST in %.2f s; %s rounds, "
+           "each: the hub (POST .../run for all at once: one socket each, written back to back), "
+           "the floor (one bare publisher), the peer (seed 002's design re-created: a paho client "
+           "+ network thread and a scene thread per room, time.sleep of the offset deltas, QoS "
+           "0, its loggers to a file). Receipts: %s subscriber processes (paho, time.time() in "
+           "on_message), rooms split between them. Lateness = receipt - (run start + t_ms): "
+           "showhub's start is its run's started_at, whole ms (its figures read 0-1 ms high); "
+           "the floor's and the peer's are exact. 'fired late' = the hub's late_ms (its tick "
+           "against the due time, before the commit and the publish) / the publish() call "
+           "against the due time. Ratio = peer/showhub." % (
+               h.get("scenes"), h.get("actions_per_scene"), h.get("step_ms"), h.get("put_s") or 0,
+               len(h.get("rounds") or []), h.get("subs"))]
+    for t in ("hub", "floor", "peer"):
+        r = h if t == "hub" else (res["peer"].get("scenes") if t == "peer" else h.get("floor"))
+        if not isinstance(r, dict):
+            continue
+        for k, rr in enumerate(r.get("rounds") or []):
+            if rr.get("failed"):
+                out.append("scenes %s round %d: failed: %s" % (t, k + 1, rr["failed"]))
+                continue
+            cpu = rr.get("cpu_pct") or {}
+            e = rr.get("engine") or {}
+            eng = ""
+            if e.get("intents"):
+                eng = ("; hub engine: %s intents, apply CPU mean %s (latency %s), %s commits "
+                       "(mean %s), %s WAL checkpoints (mean %s), journal +%.1f MB" % (
+                           e["intents"], fmt(e.get("apply_cpu_mean_ms") or 0, "ms"),
+                           fmt(e.get("apply_latency_mean_ms") or 0, "ms"), e.get("commits"),
+                           fmt(e.get("commit_mean_ms") or 0, "ms"), e.get("checkpoints"),
+                           fmt(e.get("checkpoint_mean_ms") or 0, "ms"),
+                           (e.get("journal_bytes") or 0) / 1e6))
+            out.append("scenes %s round %d: receipt - offset %s; fired late %s; missing %s, dup %s"
+                       "; start spread %s; CPU %% of a core: %s; load avg %.2f -> %.2f%s" % (
+                           t, k + 1, lat_txt(rr.get("lateness")), lat_txt(rr.get("late_call")),
+                           rr.get("missing"), rr.get("duplicates"),
+                           fmt(rr.get("start_spread_ms") or 0, "ms"),
+                           ", ".join("%s %.1f" % (a, b) for a, b in sorted(cpu.items())),
+                           rr.get("loadavg_start") or 0, rr.get("loadavg_end") or 0, eng))
+    fb = h.get("feedback")
+    if isinstance(fb, dict) and fb.get("failed"):
+        out.append("scenes feedback round: failed: %s" % fb["failed"])
+    elif isinstance(fb, dict):
+        f = fb.get("feedback") or {}
+        out.append("scenes feedback round: devsim (--count 0 --feedback-room r01,...; one paho "
+                   "node answers <room>/status OK after 50 ms); outcomes ok %s, error %s, timeout "
+                   "%s of %s actions (statuses %s); hub latency_ms (its feedback receipt - its "
+                   "publish) %s; histogram counts %s over bounds %s ms; devsim's own answer time "
+                   "at the subscribers %s; receipt - offset %s, missing %s" % (
+                       f.get("ok"), f.get("error"), f.get("timeout"), f.get("actions"),
+                       fb.get("statuses"), lat_txt(f.get("latency")), f.get("counts"),
+                       f.get("buckets_ms"), lat_txt(f.get("devsim_answer")),
+                       lat_txt(fb.get("lateness")), fb.get("missing")))
+    out.append("scenes: machine load avg %s at the start, %s at the end; %.0f s" % (
+        " ".join("%.2f" % x for x in h.get("loadavg_start") or []),
+        " ".join("%.2f" % x for x in h.get("loadavg_end") or []), h.get("duration_s") or 0))
+    return out
+
+
+def schedules_notes(res):
+    h = res["hub"].get("schedules")
+    if h is None:
+        return []
+    if h.get("failed"):
+        return ["schedules: failed: %s" % h["failed"]]
+    st = h.get("setup") or {}
+    sc = st.get("cycle") or {}
+    out = ["schedules rows: bench/schedules_hub.py: two fresh showhubs with %s, each with its "
+           "own Mosquitto; hub B got %s groups x %s events (%s, 1-60 min each, spread over the "
+           "day), POSTed to /api/v1/events by %s processes x %s keep-alive connections (no bulk "
+           "form): %s accepted of %s in %.1f s (%s/s; POST p50 %s, p99 %s; hub CPU %s; %s cycles "
+           "meanwhile, mean %s, max <= %s ms)%s. %s groups had an intent after the setup, %s of "
+           "them on. Cycle = B's schedules_cycle_seconds histogram deltas over its fan-out "
+           "windows (bucket bounds; mean from its sum). Per cycle = the messages a QoS 1 "
+           "subscriber to infoscreen/# got over those windows / cycles. A fresh subscriber at "
+           "the end was given %s retained intents and %s retained event lists." % (
+               ", ".join("%s=%s" % kv for kv in sorted((h.get("env") or {}).items())),
+               h.get("groups"), h.get("events_per_group"), h.get("rrule"), st.get("procs"),
+               st.get("conns"), st.get("accepted"), st.get("events"), st.get("seconds") or 0,
+               "{:,.0f}".format(st.get("per_s") or 0),
+               fmt(dig(st, "post_latency.p50_ms") or 0, "ms"),
+               fmt(dig(st, "post_latency.p99_ms") or 0, "ms"),
+               fmt(st.get("hub_cpu_pct") or 0, "%"), sc.get("n"),
+               fmt(sc.get("mean_ms") or 0, "ms"), sc.get("max_le_ms"),
+               ("; refused: " + st["first_error"]) if st.get("first_error") else "",
+               h.get("power_groups"), h.get("power_on"),
+               dig(h, "fresh_subscriber.intent"), dig(h, "fresh_subscriber.events"))]
+    out.append("schedules fan-out: run.sh's seed-000 scenario (loadgen fanout, %s readers, REST "
+               "/rgb writes at %s/s, %s s) alternately on hub A (no event: 'no events') and hub B "
+               "('scheduler load'), %s times each, the other hub SIGSTOPped meanwhile; each row "
+               "is the best (lowest) p99 of its windows (each window below)." % (
+                   h.get("fan_readers"), h.get("fan_rate"), h.get("fan_s"), h.get("repeat")))
+    keys = sorted((k for k in h if k.startswith(("with_", "without_")) and
+                   isinstance(h[k], dict)),
+                  key=lambda k: (int(k.rsplit("_", 1)[1]), k.startswith("with_")))
+    for k in keys:
+        w = h.get(k)
+        if not isinstance(w, dict):
+            continue
+        fo = w.get("fanout") or {}
+        cyc = w.get("cycle") or {}
+        out.append("schedules %s: fan-out p50 %s, p99 %s, p99.9 %s, max %s, missed %s, frames "
+                   "%s (other rooms' %s); cycles %s (mean %s, p99 <= %s); subscriber: %s intents, "
+                   "%s event lists; hub CPU %s; load avg %.2f -> %.2f" % (
+                       k, *[fmt((dig(fo, "latency." + q) or 0) / MS, "ms") for q in
+                            ("p50_us", "p99_us", "p999_us", "max_us")],
+                       fo.get("missed"), fo.get("frames"), fo.get("stray_frames"), cyc.get("n"),
+                       fmt(cyc.get("mean_ms") or 0, "ms"), cyc.get("p99_le_ms"),
+                       dig(w, "sub.intent"), dig(w, "sub.events"),
+                       fmt(w.get("hub_cpu_pct") or 0, "%"), w.get("loadavg_start") or 0,
+                       w.get("loadavg_end") or 0))
+    out.append("schedules: machine load avg %s at the start, %s at the end; %.0f s" % (
+        " ".join("%.2f" % x for x in h.get("loadavg_start") or []),
+        " ".join("%.2f" % x for x in h.get("loadavg_end") or []), h.get("duration_s") or 0))
+    return out
+
+
 def main():
     d, out_path = sys.argv[1], sys.argv[2]
     machine = json.load(open(os.path.join(d, "machine.json")))
@@ -739,7 +967,8 @@ def main():
              "fanout_100",
              "fanout_1000", "fanout_10000", "mqtt_low", "mqtt_high", "sustain",
              "rest_intents", "replay", "net", "frames", "show_render", "show_play", "show_play_rt",
-             "show_det_1", "show_det_2", "show_det_3", "fleet_1k", "fleet_scale"]
+             "show_det_1", "show_det_2", "show_det_3", "fleet_1k", "fleet_scale", "scenes",
+             "schedules"]
     res = {t: {f: load(os.path.join(d, t), f) for f in files} for t in ("hub", "peer", "base")}
     for t in res:
         res[t] = {k: v for k, v in res[t].items() if v is not None}
@@ -753,12 +982,17 @@ def main():
     rows = []
     scale_n = dig(res["hub"].get("fleet_scale") or {}, "devices") or (
         3000 if machine.get("quick") else 10000)
+    sch = res["hub"].get("schedules") or {}
     for i, (label, f, path, scale, unit, better, target, check) in enumerate(ROWS):
         raw_label, label = label, label.replace("{scale}", "{:,}".format(scale_n))
+        label = label.replace("{groups}", "{:,}".format(sch.get("groups") or 1000)).replace(
+            "{events}", "{:,}".format(sch.get("events_per_group") or 50))
         h, p = res["hub"].get(f), res["peer"].get(f)
         hf, pf = why_failed(h, path), why_failed(p, path)
         if SEED_ROWS <= i < FLEET_ROWS and p is None:
             pf = "n/a: no such feature"
+        if i >= SCHED_ROWS:
+            pf = "n/a: no peer"
         hv = None if hf else scaled(dig(h, path), scale)
         pv = None if pf else scaled(dig(p, path), scale)
         ratio = ""
@@ -787,20 +1021,30 @@ def main():
         head[4:4] = ["baseline", "vs baseline"]
         for c, r in zip(cells, rows):
             c[4:4] = [r["base_text"], r["base_verdict"]]
-    # Rules between seed 000's rows, issue 7's, the show issue's and the fleet's.
-    cells.insert(FLEET_ROWS, ["-- fleet issue (section 8; peer: seed 004's design) --"] +
-                 [""] * (len(head) - 1))
-    cells.insert(SHOW_ROWS, ["-- show issue (performance) --"] + [""] * (len(head) - 1))
-    cells.insert(SEED_ROWS, ["-- issue 7 (section 9) --"] + [""] * (len(head) - 1))
-    if machine.get("only") == "show":  # BENCH_ONLY=show: the show rows alone
-        cells = cells[SHOW_ROWS + 1:FLEET_ROWS + 2]
-    elif machine.get("only") == "fleet":  # BENCH_ONLY=fleet: the fleet rows alone
-        cells = cells[FLEET_ROWS + 2:]
+    # Rules between seed 000's rows, issue 7's, the show issue's, the fleet's
+    # and issue 10's; BENCH_ONLY=<key>: that section's rows alone.
+    sections = [(SEED_ROWS, "-- issue 7 (section 9) --", None),
+                (SHOW_ROWS, "-- show issue (performance) --", "show"),
+                (FLEET_ROWS, "-- fleet issue (section 8; peer: seed 004's design) --", "fleet"),
+                (SCENES_ROWS, "-- scenes (issue 10, section 6; floor: a bare publisher; peer: "
+                              "seed 002's design) --", "scenes"),
+                (SCHED_ROWS, "-- schedules (issue 10, section 6; no peer) --", "schedules")]
+    only = machine.get("only")
+    rule = lambda title: [title] + [""] * (len(head) - 1)  # noqa: E731
+    if only:
+        for j, (start, title, key) in enumerate(sections):
+            if key == only:
+                end = sections[j + 1][0] if j + 1 < len(sections) else len(cells)
+                cells = [rule(title)] + cells[start:end]
+    else:
+        for start, title, key in reversed(sections):
+            cells.insert(start, rule(title))
     w = [max(len(str(x[i])) for x in cells + [head]) for i in range(len(head))]
     line = lambda c: "| " + " | ".join(str(c[i]).ljust(w[i]) for i in range(len(c))) + " |"
-    only = machine.get("only")
     print("showhub vs %s - %s - %d cores, %s - %s%s" % (
-        "seed 004's design (bench/fleet_peer.py)" if only == "fleet" else "seed-000 peer",
+        {"fleet": "seed 004's design (bench/fleet_peer.py)",
+         "scenes": "seed 002's design (bench/scenes_peer.py)",
+         "schedules": "itself without the scheduler's load"}.get(only, "seed-000 peer"),
         machine["date"], machine["nproc"], machine["cpu"], "quick" if machine["quick"] else "full",
         (" - load avg at start %s" % machine["loadavg"]) if machine.get("loadavg") else ""))
     print("ratio: how many times better showhub is (peer/showhub for latency and memory, "
@@ -829,10 +1073,18 @@ def main():
                  "ms, so ages read up to 1 ms high).")
     notes += show_notes(res["hub"])
     notes += fleet_notes(res)
+    notes += scenes_notes(res)
+    notes += schedules_notes(res)
     fnotes = floor_notes(floors)
     if only == "fleet":   # only what the fleet rows need
         notes = fleet_notes(res)
         fnotes = [n for n in fnotes if n.startswith(("floor: fleet", "floor fleet"))]
+    elif only == "scenes":
+        notes = scenes_notes(res)
+        fnotes = [n for n in fnotes if n.startswith(("floor: scenes", "floor scenes"))]
+    elif only == "schedules":
+        notes = schedules_notes(res)
+        fnotes = [n for n in fnotes if n.startswith(("floor: fan-out", "floor fanout N=1,000"))]
     for n in notes:
         print("note: " + n)
     for n in fnotes:

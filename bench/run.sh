@@ -13,7 +13,11 @@
 # and three times for determinism. BENCH_ONLY=show runs only those. After
 # them the fleet issue's: devsim devices (tools/devsim) against a fresh hub
 # and against seed 004's design (bench/fleet_peer.py), side by side, driven
-# by bench/fleet_hub.py. BENCH_ONLY=fleet runs only those.
+# by bench/fleet_hub.py. BENCH_ONLY=fleet runs only those. Then issue 10's:
+# 50 scenes at once against a bare publisher (the floor) and seed 002's
+# design (bench/scenes_hub.py, bench/scenes_peer.py; BENCH_ONLY=scenes), and
+# the scheduler over 1,000 groups x 50 events with the seed-000 fan-out beside
+# it (bench/schedules_hub.py; BENCH_ONLY=schedules).
 # Prints one table and writes bench/out/<timestamp>.json. Every step is
 # bounded in time (timeout(1)); everything started here is stopped on exit.
 # See docs/benchmarks.md.
@@ -32,8 +36,9 @@ NETRX=$BUILD/bench/netrx
 SHOWB=$BUILD/bench/bench_show
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-  ""|show|fleet) ;;
-  *) echo "bench: BENCH_ONLY=$ONLY: only 'show' and 'fleet' are known" >&2; exit 2 ;;
+  ""|show|fleet|scenes|schedules) ;;
+  *) echo "bench: BENCH_ONLY=$ONLY: only 'show', 'fleet', 'scenes' and 'schedules' are known" >&2
+     exit 2 ;;
 esac
 BASE_BIN=${BENCH_BASELINE_BIN:-}
 BASE_ENG=${BENCH_BASELINE_ENGINE:-}
@@ -73,9 +78,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Scenario sizes: full run <= 20 min, --quick <= 6 min (all targets; the show
+# Scenario sizes: full run <= 25 min, --quick <= 10 min (all targets; the show
 # section alone, BENCH_ONLY=show: ~2.5 min, --quick ~1 min; the fleet section
-# alone, BENCH_ONLY=fleet: ~4.5 min, --quick ~2 min).
+# alone, BENCH_ONLY=fleet: ~4.5 min, --quick ~2 min; scenes: ~1 min, quick
+# ~25 s; schedules: ~4.5 min, quick ~3 min).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2
@@ -84,6 +90,7 @@ if [ $QUICK = 1 ]; then
   NET_S=10; NETF_S=5; FRAMES_S=3
   SHOW_S=10; SHOW_READERS=200; SHOW_DET_S=10
   FLEET_S=20; FLEET_SCALE_N=3000; FLEET_SCALE_S=15; FLEET_WARMUP=3
+  SCENES_ROUNDS=1; SCHED_REPEAT=1
 else
   ENG_ARGS=; PEER_ENG_ARGS=
   READ_S=10; WRITE_S=10; FAN_S=10; FAN_NS="1 100 1000 10000"; MQTT_S=10; TAIL=5
@@ -92,6 +99,7 @@ else
   NET_S=60; NETF_S=10; FRAMES_S=10
   SHOW_S=60; SHOW_READERS=1000; SHOW_DET_S=20
   FLEET_S=60; FLEET_SCALE_N=10000; FLEET_SCALE_S=30; FLEET_WARMUP=5
+  SCENES_ROUNDS=3; SCHED_REPEAT=2
 fi
 FAN_RATE=44          # the DMX frame rate
 FAN_RATE_10K=10      # 10,000 readers x 10/s = 100,000 frames/s into one loadgen
@@ -120,6 +128,13 @@ FLEET_HEARTBEAT=65
 FLEET_LOGS=2         # log lines per device per minute
 FLEET_RATE=20        # restart_app commands/s over the window, device k mod N
 FLEET_CONNS=4        # POST connections (a command due while all 4 wait: unsent)
+# Issue 10, section 6.
+SCENES_N=50          # scenes run at once, rooms r01..r50 ...
+SCENES_ACTIONS=40    # ... each 40 MQTT actions 100 ms apart (t_ms 0..3900) ...
+SCENES_EXTRA=2       # ... plus 2 at offsets that already have one
+SCENES_SUBS=5        # subscriber processes, the rooms split between them
+SCHED_GROUPS=1000    # schedules: groups ...
+SCHED_EVENTS=50      # ... x recurring events each, POLL_INTERVAL_SECONDS=1
 
 free_port() {
   $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -553,13 +568,78 @@ run_fleet() {
   keep_logs peer
 }
 
+# driver_result <name> <timeout-s> <cmd...>: a driver that starts its own
+# broker and hub (bench/scenes_hub.py, bench/schedules_hub.py); its JSON
+# (last line of stdout) kept as $RES/hub/<name>.json, its stderr in
+# $TMP/hub/<name>/driver.log.
+driver_result() {
+  local name=$1 limit=$2 out rc
+  shift 2
+  out=$(timeout "$limit" "$@" 2>>"$TMP/hub/$name/driver.log")
+  rc=$?
+  out=$(printf '%s\n' "$out" | tail -n 1)
+  if [ "${out:0:1}" = "{" ]; then
+    printf '%s\n' "$out" > "$RES/hub/$name.json"
+  elif [ $rc = 124 ]; then
+    printf '{"failed":"timed out after %ss"}\n' "$limit" > "$RES/hub/$name.json"
+  else
+    printf '{"failed":"exit %s"}\n' "$rc" > "$RES/hub/$name.json"
+  fi
+  printf '  %-13s %3ss  %s\n' "$name" "$((SECONDS - T_START))" \
+    "$(head -c 150 "$RES/hub/$name.json")" >&2
+}
+
+# Issue 10: 50 scenes at once, in rounds of showhub, a bare publisher (the
+# floor) and seed 002's design (bench/scenes_peer.py), then a feedback round
+# with devsim answering; bench/scenes_hub.py starts its own Mosquitto and hub
+# and writes the floor's and the peer's figures to their own files.
+run_scenes() {
+  local dir=$TMP/hub/scenes
+  mkdir -p "$dir" "$RES/peer"
+  echo "== hub: scenes ==" >&2
+  driver_result scenes $((SCENES_ROUNDS * 30 + 120)) "$PY" "$ROOT/bench/scenes_hub.py" run \
+    --hub "$HUB_BIN" --devsim "$ROOT/tools/devsim/devsim.py" --peer "$ROOT/bench/scenes_peer.py" \
+    --scenes $SCENES_N --actions $SCENES_ACTIONS --extra $SCENES_EXTRA --step-ms 100 \
+    --rounds $SCENES_ROUNDS --subs $SCENES_SUBS --workdir "$dir" \
+    --peer-out "$RES/peer/scenes.json" --floor-out "$RES/floor_scenes.json" \
+    --limit $((SCENES_ROUNDS * 30 + 100))
+  rm -rf "$dir/data"
+  keep_logs hub
+}
+
+# Issue 10: the scheduler over SCHED_GROUPS x SCHED_EVENTS recurring events
+# (poll 1 s, power intents published), and run.sh's seed-000 fan-out (1,000
+# readers, 44/s) on the same hub without and with that load
+# (bench/schedules_hub.py). Alone, it measures the fan-out floor first.
+run_schedules() {
+  local dir=$TMP/hub/schedules t
+  mkdir -p "$dir"
+  echo "== hub: schedules ==" >&2
+  if [ "$ONLY" = schedules ]; then
+    for t in 1 2; do
+      floor_result "fanout_1000_t$t" $((FLOOR_S + 60)) "$FLOOR" fanout --readers 1000 \
+        --threads $t --rate $FAN_RATE --rounds $((FAN_RATE * FLOOR_S))
+    done
+  fi
+  driver_result schedules $((SCHED_REPEAT * 2 * (FAN_S + 60) + 1200)) "$PY" \
+    "$ROOT/bench/schedules_hub.py" run --hub "$HUB_BIN" --loadgen "$LG" \
+    --groups $SCHED_GROUPS --events $SCHED_EVENTS --fan-readers 1000 --fan-rate $FAN_RATE \
+    --fan-s $FAN_S --repeat $SCHED_REPEAT --workdir "$dir"
+  rm -rf "$dir/idle/data" "$dir/load/data" "$dir/events.json"
+  for f in "$dir"/idle/*.log "$dir"/load/*.log; do   # where keep_logs looks
+    [ -f "$f" ] && cp "$f" "$dir/$(basename "$(dirname "$f")")_$(basename "$f")"
+  done
+  keep_logs hub
+}
+
 cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 printf '{"date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","quick":%s,"loadavg":"%s","only":"%s"}\n' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(nproc)" "${cpu//\"/}" "$(uname -r)" \
   "$([ $QUICK = 1 ] && echo true || echo false)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$ONLY" \
   > "$RES/machine.json"
 
-# BENCH_ONLY=show / fleet: that issue's scenarios alone (the other rows are left out).
+# BENCH_ONLY=show / fleet / scenes / schedules: those scenarios alone (the
+# other rows are left out).
 if [ -z "$ONLY" ]; then
   run_floors
   run_target hub
@@ -584,7 +664,13 @@ if [ -z "$ONLY" ]; then
 fi
 # Last: nothing the show hubs and the fleets do can weigh on the rows above.
 mkdir -p "$TMP/hub" "$TMP/peer"
-[ "$ONLY" = fleet ] || run_show
-[ "$ONLY" = show ] || run_fleet
+case "$ONLY" in ""|show) run_show ;; esac
+case "$ONLY" in ""|fleet) run_fleet ;; esac
+case "$ONLY" in ""|scenes) run_scenes ;; esac
+case "$ONLY" in ""|schedules) run_schedules ;; esac
+if [ "$ONLY" = schedules ] && [ -s "$TMP/floor.log" ]; then
+  mkdir -p "$ROOT/bench/out/$STAMP-logs"
+  cp "$TMP/floor.log" "$ROOT/bench/out/$STAMP-logs/floor.log"
+fi
 echo "bench: finished in $((SECONDS - T_START)) s" >&2
 "$PY" "$ROOT/bench/report.py" "$RES" "$ROOT/bench/out/$STAMP.json" | tee "$ROOT/bench/out/$STAMP.txt"
