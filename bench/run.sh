@@ -81,7 +81,7 @@ trap 'exit 130' INT TERM
 # Scenario sizes: full run <= 25 min, --quick <= 10 min (all targets; the show
 # section alone, BENCH_ONLY=show: ~2.5 min, --quick ~1 min; the fleet section
 # alone, BENCH_ONLY=fleet: ~4.5 min, --quick ~2 min; scenes: ~1 min, quick
-# ~25 s; schedules: ~4.5 min, quick ~3 min).
+# ~25 s; schedules: ~1.5 min, quick ~35 s).
 if [ $QUICK = 1 ]; then
   ENG_ARGS=--quick; PEER_ENG_ARGS=--quick
   READ_S=2; WRITE_S=2; FAN_S=2; FAN_NS="1 100 1000"; MQTT_S=2; TAIL=2

@@ -574,7 +574,15 @@ int sch__apply_update(void *ctx, hub_apply_t *ap, const json_t *p)
     }
     if (rc != 0)
         return HUB_EINVAL;
+    /* Seed 004 regenerates a series' exceptions when it moves: a seed PUT
+     * that moves the start without recurrenceException moves them along
+     * (else a detached day would occur twice: the copy and the moved one). */
+    if (seed != NULL && tmp.rrule != NULL && json_object_get(seed, "startTime") != NULL &&
+        json_object_get(seed, "recurrenceException") == NULL && tmp.start != ev->start)
+        for (size_t i = 0; i < tmp.nexdates; i++)
+            tmp.exdates[i] += tmp.start - ev->start;
     sch__group_edited(d, ev->group);
+    int64_t from = ev->group;
     tmp.id = ev->id;
     tmp.detached_from = ev->detached_from;
     tmp.created = ev->created;
@@ -582,6 +590,7 @@ int sch__apply_update(void *ctx, hub_apply_t *ap, const json_t *p)
     memcpy(tmp.req_id, ev->req_id, sizeof(tmp.req_id));
     clear_fields(ev);
     *ev = tmp;
+    sch__event_regroup(d, ev, from);
     sch__group_edited(d, ev->group);
     sch__row_event(ap, ev);
     sch__change_event(ap, ev);

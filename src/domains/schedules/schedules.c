@@ -19,14 +19,24 @@
 #include "core/ulid.h"
 #include "domains/schedules/schedules_int.h"
 
+#define REFRESH_SLACK_US 100000 /* a tick early by the clock still refreshes (on_timer) */
+
 /* ---- own intents ------------------------------------------------------------------------ */
 
 static void on_own_done(hub_intent_t *in, const hub_announce_t *ann, void *ud)
 {
     hub_schdom_t *d = ud;
     (void)ann;
-    if (strcmp(in->name, "schedules.poll") == 0)
-        d->poll_pending = 0;
+    if (strcmp(in->name, "schedules.poll") == 0) {
+        if (d->poll_pending > 0)
+            d->poll_pending--;
+        /* The cycle is over (its last slice's announcement submitted no
+         * next): one more if an edit came meanwhile. */
+        if (d->poll_pending == 0 && !d->cyc.active && d->poll_again) {
+            d->poll_again = 0;
+            sch__poll_soon(d, 0);
+        }
+    }
     if (in->outcome == HUB_INTENT_APPLIED || in->outcome == HUB_INTENT_DUPLICATE)
         return;
     int quiet = in->outcome == HUB_INTENT_REJECTED && in->err.code == HUB_ERR_CONFLICT;
@@ -58,16 +68,33 @@ int sch__submit(hub_schdom_t *d, const char *name, json_t *payload)
 
 void sch__poll_soon(hub_schdom_t *d, int refresh)
 {
-    if (d->stopping || d->poll_pending)
+    if (d->stopping || d->poll_pending > 0 || d->cyc.active)
         return;
     json_t *p = json_object();
     if (refresh)
         json_object_set_new(p, "refresh", json_true());
-    d->poll_pending = 1;
+    d->poll_pending++;
     if (sch__submit(d, "schedules.poll", p) != 0)
-        d->poll_pending = 0; /* the next tick tries again */
+        d->poll_pending--; /* the next tick tries again */
     else if (refresh)
         d->last_refresh = hub_mono_us();
+}
+
+void sch__poll_next(hub_schdom_t *d)
+{
+    if (d->stopping) {
+        d->cyc.active = 0;
+        return;
+    }
+    json_t *p =
+        json_pack("{s:I,s:I}", "now", (json_int_t)d->cyc.now, "cursor", (json_int_t)d->cyc.cursor);
+    if (d->cyc.refresh)
+        json_object_set_new(p, "refresh", json_true());
+    d->poll_pending++;
+    if (sch__submit(d, "schedules.poll", p) != 0) {
+        d->poll_pending--;
+        d->cyc.active = 0; /* the next tick starts a new cycle */
+    }
 }
 
 /* ---- hooks: scene.run once the record is durable ---------------------------------------- */
@@ -214,10 +241,13 @@ static void announce_power(hub_schdom_t *d, const hub_change_t *c, hub_outbox_t 
         return;
     }
     publish_intent(d, g, out);
+    int level = nat->kind == SCH_PUB_HEARTBEAT ? HUB_LOG_DEBUG : HUB_LOG_INFO;
+    if (!hub_log_enabled(level))
+        return; /* a heartbeat of every group every poll: no JSON parse for nothing */
     json_t *body = json_loadb(c->value, c->value_len, 0, NULL);
-    hub_log(nat->kind == SCH_PUB_HEARTBEAT ? HUB_LOG_DEBUG : HUB_LOG_INFO, "power_intent_published",
-            "{s:I,s:s,s:O?,s:O?,s:O?,s:O?,s:O?}", "group_id", (json_int_t)g->id, "kind",
-            kind_name(nat->kind), "intent_id", json_object_get(body, "intent_id"), "desired_state",
+    hub_log(level, "power_intent_published", "{s:I,s:s,s:O?,s:O?,s:O?,s:O?,s:O?}", "group_id",
+            (json_int_t)g->id, "kind", kind_name(nat->kind), "intent_id",
+            json_object_get(body, "intent_id"), "desired_state",
             json_object_get(body, "desired_state"), "reason", json_object_get(body, "reason"),
             "issued_at", json_object_get(body, "issued_at"), "expires_at",
             json_object_get(body, "expires_at"));
@@ -272,17 +302,15 @@ static int64_t group_of_path(const char *s)
     return strtoll(s, NULL, 10);
 }
 
-/* Every group's list (REFRESH_SECONDS, start-up): groups with events or a
- * list; [] for those with events and none active. */
+/* Every list of the slice's groups (REFRESH_SECONDS, start-up): groups
+ * with events or a list; [] for those with events and none active. */
 static void publish_lists(hub_schdom_t *d, uint64_t seq, hub_outbox_t *out)
 {
-    for (size_t i = 0; i < d->nev; i++)
-        sch__group(d, d->ev[i]->group, 1)->mark = seq;
     for (size_t i = 0; i < d->ngroups; i++) {
         sch_group_t *g = d->groups[i];
-        if (g->stamp == seq || g->id == SCH_HUB)
+        if (g->slice_seq != seq || g->stamp == seq || g->id == SCH_HUB)
             continue;
-        if (g->pub_active != NULL || g->mark == seq)
+        if (g->pub_active != NULL || g->nev > 0)
             publish_list(d, g, seq, out);
     }
 }
@@ -342,8 +370,14 @@ static void announce(void *ctx, const hub_announce_t *ann, const hub_change_t *m
     if (strcmp(name, "schedules.republish") == 0)
         republish(d, out);
     run_hooks(d, ann->seq);
-    if (strncmp(name, "event.", 6) == 0)
-        sch__poll_soon(d, 0); /* a cycle at once after any change */
+    if (strcmp(name, "schedules.poll") == 0 && d->cyc.active && d->cyc.seq == ann->seq)
+        sch__poll_next(d); /* groups are left: the next slice */
+    if (strncmp(name, "event.", 6) == 0) {
+        /* a cycle at once after any change (after the one running) */
+        if (d->poll_pending > 0 || d->cyc.active)
+            d->poll_again = 1;
+        sch__poll_soon(d, 0);
+    }
     hub_metric_set(d->m_events, (double)d->nev);
 }
 
@@ -396,6 +430,10 @@ static void register_metrics(hub_schdom_t *d)
                                      "on_start/on_end action lists submitted as scene.run");
     d->m_hook_refused = hub_metrics_counter(d->metrics, "schedules_hooks_refused_total",
                                             "on_start/on_end runs refused (scene.run not applied)");
+    d->m_slice = hub_metrics_histogram(
+        d->metrics, "schedules_cycle_slice_seconds",
+        "One slice of a scheduler cycle (a schedules.poll intent's apply on the loop thread)",
+        cycle_bounds, 12);
 }
 
 int hub_schdom_bind(hub_schdom_t **out, hub_engine_t *e, uv_loop_t *loop, hub_metrics_t *metrics,
@@ -448,8 +486,12 @@ static void on_timer(uv_timer_t *t)
 {
     hub_schdom_t *d = t->data;
     uint64_t now = hub_mono_us();
-    int refresh =
-        d->cfg.refresh_s > 0 && now - d->last_refresh >= (uint64_t)d->cfg.refresh_s * 1000000u;
+    /* The ticks are poll_s apart on libuv's millisecond clock, so by this
+     * microsecond one a tick can come up to a millisecond early: without the
+     * slack a refresh due at a tick slips a whole poll (every 2 or 3 s for
+     * REFRESH_SECONDS=2, POLL_INTERVAL_SECONDS=1). */
+    int refresh = d->cfg.refresh_s > 0 &&
+                  now - d->last_refresh + REFRESH_SLACK_US >= (uint64_t)d->cfg.refresh_s * 1000000u;
     sch__poll_soon(d, refresh);
 }
 
@@ -499,6 +541,9 @@ void hub_schdom_free(hub_schdom_t *d)
         hub_free(g->pub_body);
         if (g->has_intent)
             sch_intent_free(&g->intent);
+        hub_free(g->evs);
+        hub_free(g->cov);
+        sch_basis_free(&g->basis);
         hub_free(g);
     }
     hub_free(d->groups);

@@ -26,6 +26,8 @@
 #define SCH_RANGE_DAYS_MAX  100    /* GET /api/v1/events?from&to */
 #define SCH_RANGE_PER_EVENT 1000   /* occurrences per event in such a read */
 #define SCH_RANGE_TOTAL_MAX 100000 /* occurrences in such a read */
+#define SCH_SLICE_UNITS     50     /* a poll slice: groups to change (or publish), at most ... */
+#define SCH_SLICE_US        1000   /* ... or this much apply once it has one (cycle.c) */
 
 /* One event (a single event, a series, or an occurrence detached from one). */
 typedef struct sch_event {
@@ -55,6 +57,12 @@ typedef struct sch_event {
     int c_ok; /* 0 stale, 1 valid, -1 its expansion failed */
 } sch_event_t;
 
+/* An occurrence covering the cycle's now: [s, e) of ev. */
+typedef struct sch_cover {
+    sch_event_t *ev;
+    int64_t s, e;
+} sch_cover_t;
+
 /* A group's part of the state. */
 typedef struct sch_group {
     int64_t id;       /* group_id, or SCH_HUB */
@@ -67,7 +75,20 @@ typedef struct sch_group {
     int64_t pub_issued, pub_expires;
     int edited;     /* an event of the group changed since its last intent */
     uint64_t stamp; /* announce: the seq its list was last published for */
-    uint64_t mark;  /* announce: scratch (it has events) */
+    /* cycle.c: what its events give at `at` — the occurrences covering it
+     * (start, id order) and the power basis — kept until next_at, the
+     * earliest instant any of them can change (an occurrence's start or
+     * end, an event cache's refresh), unless `dirty` (an event of the group
+     * changed) or the clock went back before `at`. Only derived: never
+     * announced, never stored. */
+    sch_cover_t *cov;
+    size_t ncov, capcov;
+    sch_basis_t basis;
+    int64_t at, next_at;
+    int dirty;
+    sch_event_t **evs; /* its events, ascending id (state.c keeps them) */
+    size_t nev, capevs;
+    uint64_t slice_seq; /* the poll slice that covered it last (announce: refresh) */
 } sch_group_t;
 
 /* The durable record of an occurrence's hooks (schedule_fired). */
@@ -109,15 +130,26 @@ struct hub_schdom {
     sch_fired_t *fired; /* ascending (event_id, occ) */
     size_t nfired, capfired;
     sch_hook_t *hooks, *hooks_tail;
+    /* The cycle in progress: slices (schedules.poll with a cursor) take the
+     * groups from `cursor` on, all at `now`, until the last. */
+    struct {
+        int active, refresh;
+        int64_t now, cursor;
+        uint64_t seq;        /* the last applied slice's */
+        uint64_t apply_us;   /* the slices' apply time so far */
+        int slices, applied; /* slices applied, and those that changed something */
+    } cyc;
 
     uv_timer_t timer;
     int timer_open;
-    int poll_pending;      /* a schedules.poll is submitted and not answered */
+    int poll_pending;      /* schedules.poll intents submitted and not answered */
+    int poll_again;        /* an edit asked for a cycle while one ran: another after it */
+    int started_cycle;     /* the start-up cycle applied (it re-stamps every intent) */
     uint64_t last_refresh; /* monotonic us of the last refresh cycle */
     int stopping;
 
     hub_metric_t *m_transitions, *m_republish, *m_failures, *m_age, *m_cycle, *m_events;
-    hub_metric_t *m_hooks, *m_hook_refused;
+    hub_metric_t *m_hooks, *m_hook_refused, *m_slice;
 };
 
 /* schedules.c */
@@ -133,6 +165,8 @@ sch_event_t *sch__event(const hub_schdom_t *d, int64_t id);
 void sch__event_free(sch_event_t *ev);
 void sch__event_insert(hub_schdom_t *d, sch_event_t *ev);
 sch_event_t *sch__event_remove(hub_schdom_t *d, int64_t id);
+/* ev's group_id changed from `from` (event.update): its group's list follows. */
+void sch__event_regroup(hub_schdom_t *d, sch_event_t *ev, int64_t from);
 /* The series view of an event, for the model. */
 sch_series_t sch__series(const sch_event_t *ev);
 /* content's members rendered for the MQTT list (sets ev->members). */
@@ -156,6 +190,8 @@ int sch__time_parse_any(const char *s, size_t n, int64_t *ms);
 int sch__apply_poll(void *ctx, hub_apply_t *ap, const json_t *p);
 int sch__apply_republish(void *ctx, hub_apply_t *ap, const json_t *p);
 void sch__new_intent_id(void *ud, char out[37]);
+/* The announcement of a slice that left groups to do: submit the next one. */
+void sch__poll_next(hub_schdom_t *d);
 
 /* render.c */
 void sch__time(hub_jbuf_t *b, int64_t ms);    /* RFC 3339 with Z (ms only when not whole) */

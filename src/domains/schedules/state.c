@@ -10,6 +10,41 @@
 
 /* ---- events ---------------------------------------------------------------------------- */
 
+/* A group's own list of its events (ascending id), for the cycle. */
+static size_t group_ev_pos(const sch_group_t *g, int64_t id)
+{
+    size_t lo = 0, hi = g->nev;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->evs[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void group_add(sch_group_t *g, sch_event_t *ev)
+{
+    size_t i = group_ev_pos(g, ev->id);
+    if (g->nev == g->capevs) {
+        g->capevs = g->capevs ? g->capevs * 2 : 8;
+        g->evs = hub_realloc(g->evs, g->capevs * sizeof(*g->evs));
+    }
+    memmove(&g->evs[i + 1], &g->evs[i], (g->nev - i) * sizeof(*g->evs));
+    g->evs[i] = ev;
+    g->nev++;
+}
+
+static void group_drop(sch_group_t *g, const sch_event_t *ev)
+{
+    size_t i = group_ev_pos(g, ev->id);
+    if (i < g->nev && g->evs[i] == ev) {
+        memmove(&g->evs[i], &g->evs[i + 1], (g->nev - i - 1) * sizeof(*g->evs));
+        g->nev--;
+    }
+}
+
 static size_t event_pos(const hub_schdom_t *d, int64_t id)
 {
     size_t lo = 0, hi = d->nev;
@@ -39,6 +74,7 @@ void sch__event_insert(hub_schdom_t *d, sch_event_t *ev)
     memmove(&d->ev[i + 1], &d->ev[i], (d->nev - i) * sizeof(*d->ev));
     d->ev[i] = ev;
     d->nev++;
+    group_add(sch__group(d, ev->group, 1), ev);
 }
 
 sch_event_t *sch__event_remove(hub_schdom_t *d, int64_t id)
@@ -49,7 +85,16 @@ sch_event_t *sch__event_remove(hub_schdom_t *d, int64_t id)
     sch_event_t *ev = d->ev[i];
     memmove(&d->ev[i], &d->ev[i + 1], (d->nev - i - 1) * sizeof(*d->ev));
     d->nev--;
+    group_drop(sch__group(d, ev->group, 1), ev);
     return ev;
+}
+
+void sch__event_regroup(hub_schdom_t *d, sch_event_t *ev, int64_t from)
+{
+    if (from == ev->group)
+        return;
+    group_drop(sch__group(d, from, 1), ev);
+    group_add(sch__group(d, ev->group, 1), ev);
 }
 
 void sch__event_free(sch_event_t *ev)
@@ -111,10 +156,15 @@ sch_group_t *sch__group(hub_schdom_t *d, int64_t id, int create)
     return g;
 }
 
+/* Every change of an event calls this for its group (before and after):
+ * the cycle computes the group again (dirty); its next power intent gets a
+ * new id (edited). */
 void sch__group_edited(hub_schdom_t *d, int64_t id)
 {
+    sch_group_t *g = sch__group(d, id, 1);
+    g->dirty = 1;
     if (id != SCH_HUB)
-        sch__group(d, id, 1)->edited = 1;
+        g->edited = 1;
 }
 
 /* ---- fired records ---------------------------------------------------------------------- */
