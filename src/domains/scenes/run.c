@@ -458,12 +458,17 @@ static int apply_run(void *ctx, hub_apply_t *ap, const json_t *p)
     r->depth = depth ? (int)json_number_value(depth) : 0;
     r->def = def;
     r->acts = hub_calloc(def.n ? def.n : 1, sizeof(*r->acts));
-    r->started_ms = hub_apply_ts_ms(ap);
+    /* Both clocks read now, together: the intent's ts is its batch's, taken
+     * before earlier intents of the batch applied. */
+    r->started_ms = hub_wall_ms();
     r->start_us = hub_mono_us();
     for (size_t k = 0; k < def.n; k++)
         r->acts[k].due_us = r->start_us + (uint64_t)def.actions[k].t_ms * 1000u;
     d->runs = hub_realloc(d->runs, (d->nruns + 1) * sizeof(*d->runs));
     d->runs[d->nruns++] = r;
+    /* Its 0 ms MQTT actions go out now, as the timer sends later ones, not
+     * after this intent's commit (docs/decisions/scenes.md). */
+    scn__publish_due(d);
     fire_due(d, ap, r, r->start_us);
     hub_jbuf_t b;
     hub_jbuf_init(&b);
