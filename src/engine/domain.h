@@ -177,6 +177,8 @@ static inline void hub_reply_send(hub_reply_t *r, int status, const char *body, 
 {
     r->send(r, status, body, len);
 }
+/* Seed 004's error body {"error": msg} with status. */
+void hub_reply_error(hub_reply_t *r, int status, const char *msg);
 
 /* A REST route. pattern: "/api/v1/fixtures/ *" (without the space): '*'
  * matches one path segment. Exactly one of to_intent, read and file is set.

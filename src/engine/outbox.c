@@ -68,6 +68,18 @@ void hub_outbox_mqtt_tracked(hub_outbox_t *o, const char *topic, const char *pay
     hub_outbox_mqtt_ex(o, topic, payload, len, 1, retain, 0, sent, ctx, token);
 }
 
+void hub_reply_error(hub_reply_t *r, int status, const char *msg)
+{
+    hub_jbuf_t b;
+    hub_jbuf_init(&b);
+    hub_jbuf_open(&b, '{');
+    hub_jbuf_key(&b, "error");
+    hub_jbuf_str(&b, msg);
+    hub_jbuf_close(&b, '}');
+    hub_reply_send(r, status, b.p, b.len);
+    hub_jbuf_free(&b);
+}
+
 void hub_outbox_frame(hub_outbox_t *o, const char *room, const char *text, size_t len)
 {
     add(o, HUB_OUT_FRAME, room, text, len);

@@ -338,14 +338,7 @@ int dev__apply_ack(void *ctx, hub_apply_t *ap, const json_t *p)
 
 static void answer_error(hub_reply_t *reply, int status, const char *msg)
 {
-    hub_jbuf_t b;
-    hub_jbuf_init(&b);
-    hub_jbuf_open(&b, '{');
-    hub_jbuf_key(&b, "error");
-    hub_jbuf_str(&b, msg);
-    hub_jbuf_close(&b, '}');
-    hub_reply_send(reply, status, b.p, b.len);
-    hub_jbuf_free(&b);
+    hub_reply_error(reply, status, msg);
 }
 
 /* 202 published (or anything after), 500 publish failed, 429 blocked. */

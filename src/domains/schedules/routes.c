@@ -290,14 +290,7 @@ static int seed_list(void *ctx, const hub_route_req_t *rq, hub_jbuf_t *b, hub_er
 
 static void seed_error(hub_reply_t *reply, int status, const char *msg)
 {
-    hub_jbuf_t b;
-    hub_jbuf_init(&b);
-    hub_jbuf_open(&b, '{');
-    hub_jbuf_key(&b, "error");
-    hub_jbuf_str(&b, msg);
-    hub_jbuf_close(&b, '}');
-    hub_reply_send(reply, status, b.p, b.len);
-    hub_jbuf_free(&b);
+    hub_reply_error(reply, status, msg);
 }
 
 static int seed_get(void *ctx, const hub_route_req_t *rq, hub_reply_t *reply, hub_error_t *err)
