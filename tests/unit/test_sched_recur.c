@@ -424,6 +424,10 @@ static void refused(const char *rrule, const char *needle)
 static void test_bad_rrules(void **state)
 {
     refused("FREQ=FOO", "'FREQ=FOO'");
+    /* found by fuzz_sched: an empty list item reads as 0, out of order */
+    refused("FREQ=HOURLY;BYSECOND=2,", "empty list item");
+    refused("FREQ=WEEKLY;BYDAY=,MO", "empty list item");
+    refused("FREQ=WEEKLY;BYDAY=MO,,WE", "empty list item");
     refused("", "empty");
     refused(NULL, "empty");
     refused("BYDAY=MO", "needs FREQ");

@@ -121,6 +121,15 @@ static int check_part(const part_t *pt, int *has_freq, char *err, size_t errlen)
         fail(err, errlen, "rrule part " PART_FMT " is not NAME=VALUE", PART(pt));
         return -1;
     }
+    /* libical reads an empty list item ("BYSECOND=2,") as 0: a value the
+     * rule never had, and occurrences out of order. */
+    const char *v = VAL(pt);
+    size_t vn = VALN(pt);
+    for (size_t k = 0; k < vn; k++)
+        if (v[k] == ',' && (k == 0 || k + 1 == vn || v[k + 1] == ',')) {
+            fail(err, errlen, "rrule part " PART_FMT " has an empty list item", PART(pt));
+            return -1;
+        }
     if (is_name(pt, "FREQ"))
         *has_freq = 1;
     else if (is_name(pt, "UNTIL"))
