@@ -183,8 +183,8 @@ static void dispatch(hub_scndom_t *d, scn_run_t *r, size_t k, hub_outbox_t *out)
         s->token = ++d->next_token;
         s->sent_us = hub_mono_us();
         /* QoS 0 as seed 002's paho publish (the feedback says it arrived) */
-        hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message), 0,
-                               scn__on_sent, d, s->token);
+        hub_engine_publish_now(d->engine, a->topic, a->message, strlen(a->message), 0, scn__on_sent,
+                               d, s->token);
         log_publish(r, a);
         break;
     case SCN_LOCAL:
